@@ -1,0 +1,25 @@
+"""imcombiners: combine stacks of images along axis 0, on a fast Rust core.
+
+>>> import imcombiners as imc
+>>> import imcombiners.kernels as imck
+"""
+
+from __future__ import annotations
+
+from . import kernels
+from ._core import __version__
+from ._threads import get_num_threads, set_num_threads, threads
+from .combiner import Combiner
+from .errors import ImcombinersWarning
+from .ndcombine import ndcombine
+
+__all__ = [
+    "Combiner",
+    "ImcombinersWarning",
+    "__version__",
+    "get_num_threads",
+    "kernels",
+    "ndcombine",
+    "set_num_threads",
+    "threads",
+]

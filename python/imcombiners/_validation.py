@@ -1,0 +1,185 @@
+"""Argument checks shared by every entry point: dtype policy, shapes, parameters, messages.
+
+Errors name the argument, say what was expected and show what arrived. Wrong types raise
+``TypeError``; wrong values raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, NamedTuple
+
+import numpy as np
+
+#: Accepted stack dtypes and the floating workspace each is combined in.
+WORK_DTYPES: dict[np.dtype, np.dtype] = {
+    np.dtype(np.uint8): np.dtype(np.float32),
+    np.dtype(np.uint16): np.dtype(np.float32),
+    np.dtype(np.int16): np.dtype(np.float32),
+    np.dtype(np.int32): np.dtype(np.float64),
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float64): np.dtype(np.float64),
+}
+
+#: Canonical combine method names and their aliases (matched case-insensitively).
+METHOD_ALIASES: dict[str, str] = {
+    "mean": "mean",
+    "average": "mean",
+    "avg": "mean",
+    "median": "median",
+    "med": "median",
+    "lmedian": "lmedian",
+    "lmed": "lmedian",
+    "sum": "sum",
+    "min": "min",
+    "max": "max",
+    "variance": "variance",
+    "var": "variance",
+    "weighted_average": "weighted_average",
+    "wvg": "weighted_average",
+}
+
+#: Methods whose result is one of the samples, so an integer stack can keep its dtype.
+SAMPLE_SELECTING = frozenset({"lmedian", "min", "max"})
+
+
+def _cast_advice(dtype: np.dtype) -> str:
+    """The explicit cast to suggest for an unsupported dtype."""
+    if dtype.kind == "b":
+        return "arr.astype(np.uint8)"
+    if dtype.kind == "i" and dtype.itemsize == 1:
+        return "arr.astype(np.int16)"
+    if dtype.kind in "iu":
+        return (
+            "arr.astype(np.float64) (exact for |values| < 2**53), or arr.astype(np.int32) "
+            "if every value fits"
+        )
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return "arr.astype(np.float32)"
+    if dtype.kind == "f":
+        return "arr.astype(np.float64) (this rounds extended precision)"
+    if dtype.kind == "c":
+        return "np.abs(arr).astype(np.float64) or arr.real.astype(np.float64)"
+    return "np.asarray(arr).astype(np.float64)"
+
+
+def check_dtype(dtype: np.dtype, *, name: str) -> None:
+    """Raise ``TypeError`` unless ``dtype`` is one of the accepted stack dtypes."""
+    native = dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+    if native not in WORK_DTYPES:
+        accepted = ", ".join(str(d) for d in WORK_DTYPES)
+        raise TypeError(
+            f"{name} has unsupported dtype {dtype} ({dtype.name}); accepted dtypes are "
+            f"{accepted}. Nothing is cast silently: convert explicitly, e.g. "
+            f"{_cast_advice(native)}"
+        )
+
+
+class Stack(NamedTuple):
+    """A validated stack ready for the core."""
+
+    array: np.ndarray
+    """The caller's data in native byte order (a view, never a copy)."""
+    swapped: bool
+    """True when the caller's data were in foreign byte order (the core swaps on read)."""
+    dtype: np.dtype
+    """The accepted dtype in native byte order."""
+    masked: np.ndarray | None
+    """The mask of a ``numpy.ma.MaskedArray`` input, if any."""
+
+    @property
+    def work_dtype(self) -> np.dtype:
+        return WORK_DTYPES[self.dtype]
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype.kind in "iu"
+
+
+def as_stack(arr: Any, *, name: str) -> Stack:
+    """Validate a stack ``(N, *spatial)``; lists of frames are stacked with ``np.asarray``."""
+    masked = None
+    if isinstance(arr, np.ma.MaskedArray):
+        masked = np.ma.getmask(arr)
+        masked = None if masked is np.ma.nomask else masked
+        arr = arr.data
+    a = np.asarray(arr)
+    check_dtype(a.dtype, name=name)
+    if a.ndim < 2:
+        raise ValueError(
+            f"{name} must have at least 2 dimensions (N, *spatial), got shape {a.shape}"
+        )
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} holds no frames: shape {a.shape} has N = 0")
+    swapped = not a.dtype.isnative
+    if swapped:
+        # Reinterpret the bytes as native (no copy); the core swaps each sample as it reads.
+        a = a.view(a.dtype.newbyteorder("="))
+    return Stack(a, swapped, a.dtype, masked)
+
+
+def as_mask(mask: Any, stack: Stack, *, name: str = "mask") -> np.ndarray | None:
+    """Validate a per-sample mask (True = do not use) and return it as a ``uint8`` view.
+
+    The mask of a masked-array stack is OR-ed in; the caller's arrays are never modified.
+    """
+    m = None
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.shape != stack.array.shape:
+            raise ValueError(
+                f"{name} must have the stack's shape {stack.array.shape}, got shape {m.shape}"
+            )
+        if m.dtype != np.bool_:
+            if m.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be a boolean array, got dtype {m.dtype}")
+            m = m != 0  # an integer mask becomes a boolean copy: nonzero means masked
+    if stack.masked is not None:
+        m = stack.masked if m is None else (m | stack.masked)
+    if m is None:
+        return None
+    return m.view(np.uint8)
+
+
+def method_name(method: Any, *, name: str = "method") -> str:
+    """The canonical name of a combine method (case-insensitive, aliases resolved)."""
+    if not isinstance(method, str):
+        raise TypeError(f"{name} must be a string, got {type(method).__name__}")
+    canonical = METHOD_ALIASES.get(method.lower())
+    if canonical is None:
+        valid = ", ".join(sorted(METHOD_ALIASES))
+        raise ValueError(f"{name} {method!r} is not a combine method; valid names are: {valid}")
+    return canonical
+
+
+def as_weights(weights: Any, n: int, *, name: str = "weights") -> np.ndarray:
+    """One finite, non-negative weight per frame, as a float64 array of shape ``(n,)``."""
+    w = np.asarray(weights)
+    if w.dtype.kind not in "iuf" or w.dtype.kind == "b":
+        raise TypeError(f"{name} must be real numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one weight per frame, got {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} must be finite, got {w[~np.isfinite(w)][:3].tolist()}")
+    if np.any(w < 0):
+        raise ValueError(f"{name} must be >= 0, got {w[w < 0][:3].tolist()}")
+    return w
+
+
+def nonnegative_int(value: Any, *, name: str) -> int:
+    """A whole number >= 0 (``bool`` is refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def positive_int(value: Any, *, name: str) -> int:
+    """A whole number >= 1 (``bool`` is refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)

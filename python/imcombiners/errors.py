@@ -1,0 +1,5 @@
+"""The package's warning class."""
+
+
+class ImcombinersWarning(UserWarning):
+    """Something was done that the caller may not have expected."""

@@ -1,0 +1,315 @@
+"""Direct kernels: validated entry points to the compiled core, one per operation.
+
+Every kernel reduces a stack ``(N, *spatial)`` along axis 0 to ``(*spatial)``. NaN and
++-inf samples are missing; a ``mask`` (True = do not use) marks more samples as missing.
+An output element with no valid sample is NaN. Accumulations run in float64.
+
+Output dtypes: uint8, uint16, int16 and float32 stacks give float32; int32 and float64 stacks
+give float64. `lmedian`, `minimum` and `maximum` of an integer stack without a mask keep the
+integer dtype, because their result is one of the samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._threads import get_num_threads
+from ._validation import (
+    SAMPLE_SELECTING,
+    Stack,
+    as_mask,
+    as_stack,
+    as_weights,
+    nonnegative_int,
+)
+
+__all__ = [
+    "lmedian",
+    "maximum",
+    "mean",
+    "median",
+    "minimum",
+    "sum",
+    "variance",
+    "weighted_average",
+]
+
+
+def _reduce(
+    stack: Stack,
+    method: str,
+    *,
+    mask: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    keep_dtype: bool = False,
+) -> np.ndarray:
+    """Call the core for a validated stack (shared by the kernels, Combiner and ndcombine)."""
+    return _core.combine(
+        stack.array,
+        method,
+        mask=mask,
+        weights=weights,
+        swapped=stack.swapped,
+        keep_dtype=keep_dtype,
+        threads=get_num_threads(),
+    )
+
+
+def _variance(
+    stack: Stack, *, ddof: int, return_mean: bool, mask: np.ndarray | None = None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Variance (and mean) of a validated stack through the core."""
+    return _core.variance(
+        stack.array,
+        ddof=float(ddof),
+        return_mean=return_mean,
+        mask=mask,
+        swapped=stack.swapped,
+        threads=get_num_threads(),
+    )
+
+
+def _simple(arr: Any, method: str, mask: Any, *, keep_dtype: bool = False) -> np.ndarray:
+    stack = as_stack(arr, name="arr")
+    m = as_mask(mask, stack)
+    return _reduce(stack, method, mask=m, keep_dtype=keep_dtype)
+
+
+def median(arr: Any, *, mask: Any = None) -> np.ndarray:
+    """Median along axis 0 of the valid samples.
+
+    For an even number ``n`` of valid samples the result is the mean of the two middle values.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack; uint8, uint16, int16, int32, float32 or float64, any byte order or strides.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+        float32 for uint8/uint16/int16/float32 stacks, float64 for int32/float64 stacks.
+
+    Examples
+    --------
+    >>> imck.median(np.array([[1.0, 5.0], [3.0, np.nan], [2.0, 7.0]], dtype="float32"))
+    array([2., 6.], dtype=float32)
+    """
+    return _simple(arr, "median", mask)
+
+
+def lmedian(arr: Any, *, mask: Any = None) -> np.ndarray:
+    """Lower median along axis 0: the sorted valid sample at index ``(n - 1) // 2``.
+
+    For odd ``n`` this is the median; for even ``n`` the lower of the two middle values (IRAF's
+    convention). An integer stack without a mask keeps its dtype.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.lmedian(np.array([[4], [1], [3], [2]], dtype="uint16"))
+    array([2], dtype=uint16)
+    """
+    return _simple(arr, "lmedian", mask, keep_dtype=mask is None)
+
+
+def mean(arr: Any, *, mask: Any = None) -> np.ndarray:
+    """Mean along axis 0 of the valid samples, accumulated in float64.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.mean(np.array([[1.0, np.inf], [2.0, 4.0]], dtype="float32"))
+    array([1.5, 4. ], dtype=float32)
+    """
+    return _simple(arr, "mean", mask)
+
+
+def sum(arr: Any, *, mask: Any = None) -> np.ndarray:  # noqa: A001 - the method's name
+    """Sum along axis 0 of the valid samples, accumulated in float64.
+
+    An output element with no valid sample is NaN, not 0.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.sum(np.array([[1.0, np.nan], [2.0, np.nan]]))
+    array([ 3., nan])
+    """
+    return _simple(arr, "sum", mask)
+
+
+def minimum(arr: Any, *, mask: Any = None) -> np.ndarray:
+    """Smallest valid sample along axis 0 (an integer stack without a mask keeps its dtype).
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.minimum(np.array([[3, 9], [5, 2]], dtype="int16"))
+    array([3, 2], dtype=int16)
+    """
+    return _simple(arr, "min", mask, keep_dtype=mask is None)
+
+
+def maximum(arr: Any, *, mask: Any = None) -> np.ndarray:
+    """Largest valid sample along axis 0 (an integer stack without a mask keeps its dtype).
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.maximum(np.array([[3, 9], [5, 2]], dtype="int16"))
+    array([5, 9], dtype=int16)
+    """
+    return _simple(arr, "max", mask, keep_dtype=mask is None)
+
+
+def variance(
+    arr: Any, ddof: int = 0, return_mean: bool = False, *, mask: Any = None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Variance along axis 0 of the valid samples, as ``np.nanvar(arr, axis=0, ddof=ddof)``.
+
+    Computed in float64 with two passes::
+
+        mean = sum(x) / n;   variance = sum((x - mean)**2) / (n - ddof)
+
+    An output element with ``n - ddof <= 0`` is NaN.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    ddof : int, default 0
+        Delta degrees of freedom.
+    return_mean : bool, default False
+        Also return the mean of the same samples.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    variance : ndarray of shape (*spatial)
+    mean : ndarray of shape (*spatial)
+        Only with ``return_mean=True``.
+
+    Examples
+    --------
+    >>> imck.variance(np.array([[1.0], [3.0]]), ddof=1)
+    array([2.])
+    """
+    stack = as_stack(arr, name="arr")
+    ddof = nonnegative_int(ddof, name="ddof")
+    return _variance(stack, ddof=ddof, return_mean=bool(return_mean), mask=as_mask(mask, stack))
+
+
+def weighted_average(arr: Any, weights: Any, *, mask: Any = None) -> np.ndarray:
+    """Weighted mean along axis 0, renormalised over the valid samples of each element::
+
+        result = sum(w_i * x_i) / sum(w_i)      (sums over valid samples only)
+
+    A masked or missing sample therefore never pulls the result towards zero. An element whose
+    valid samples all have weight 0 is NaN.
+
+    Parameters
+    ----------
+    arr : array_like of shape (N, *spatial)
+        The stack.
+    weights : array_like of shape (N,)
+        One finite, non-negative weight per frame.
+    mask : array_like of bool and shape (N, *spatial), optional
+        True where a sample must not be used.
+
+    Returns
+    -------
+    ndarray of shape (*spatial)
+
+    Examples
+    --------
+    >>> imck.weighted_average(np.array([[1.0, 1.0], [4.0, np.nan]]), [1, 2])
+    array([3., 1.])
+    """
+    stack = as_stack(arr, name="arr")
+    w = as_weights(weights, stack.array.shape[0])
+    return _reduce(stack, "weighted_average", mask=as_mask(mask, stack), weights=w)
+
+
+def _combine_by_name(
+    stack: Stack,
+    method: str,
+    *,
+    mask: np.ndarray | None,
+    weights: Any,
+    ddof: Any,
+    keep_dtype: bool,
+) -> np.ndarray:
+    """Combine a validated stack with a canonical method name (Combiner and ndcombine)."""
+    if method == "variance":
+        if weights is not None:
+            raise ValueError("weights are used only by the weighted average, not by variance")
+        ddof = nonnegative_int(ddof, name="ddof")
+        return _variance(stack, ddof=ddof, return_mean=False, mask=mask)
+    if method == "weighted_average" and weights is None:
+        raise ValueError("weights are required for combine='weighted_average' (one per frame)")
+    if weights is not None:
+        if method not in ("mean", "weighted_average"):
+            raise ValueError(
+                f"weights are used only by the (weighted) average, not by combine={method!r}"
+            )
+        w = as_weights(weights, stack.array.shape[0])
+        return _reduce(stack, "weighted_average", mask=mask, weights=w)
+    keep = keep_dtype and mask is None and method in SAMPLE_SELECTING
+    return _reduce(stack, method, mask=mask, keep_dtype=keep)

@@ -1,0 +1,5 @@
+//! PyO3 bindings: array conversion, dtype dispatch, GIL release and error mapping. No algorithms.
+
+pub mod arrays;
+pub mod combine;
+pub mod errors;

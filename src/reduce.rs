@@ -1,0 +1,468 @@
+//! The combine methods: each reduces the valid samples of every output element to one value.
+//!
+//! ```text
+//! valid samples of a pixel: x_i finite and not masked, i in 0..N; n = their count
+//! mean     = sum(x_i) / n                    sum = sum(x_i)
+//! min, max = smallest, largest x_i
+//! median   = x_(n/2) for odd n, (x_(n/2-1) + x_(n/2)) / 2 for even n   (sorted, 0-based)
+//! lmedian  = x_((n-1)/2)                      (the lower middle value for even n)
+//! variance = sum((x_i - mean)^2) / (n - ddof) (NaN when n - ddof <= 0)
+//! weighted = sum(w_i x_i) / sum(w_i)          (sums over the valid samples only)
+//! ```
+//! A pixel with no valid sample gives NaN for every method. Sums are accumulated in `f64` in
+//! frame order and rounded once to the output type, so every pixel's value is independent of the
+//! tiling and of the number of threads.
+
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
+use crate::sample::{Float, Sample};
+use crate::stack::{Source, TileCursor};
+
+/// A combine method with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    Mean,
+    Sum,
+    Min,
+    Max,
+    Median,
+    LMedian,
+    /// Weighted average with one non-negative weight per frame.
+    WeightedAverage,
+}
+
+impl Method {
+    /// Parses a canonical method name (aliases are resolved in Python).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Method> {
+        Some(match name {
+            "mean" => Method::Mean,
+            "sum" => Method::Sum,
+            "min" => Method::Min,
+            "max" => Method::Max,
+            "median" => Method::Median,
+            "lmedian" => Method::LMedian,
+            "weighted_average" => Method::WeightedAverage,
+            _ => return None,
+        })
+    }
+
+    /// `true` when the result is one of the input samples (so an integer type can hold it).
+    #[must_use]
+    pub fn selects_a_sample(self) -> bool {
+        matches!(self, Method::Min | Method::Max | Method::LMedian)
+    }
+}
+
+/// Pixels per tile for row-streaming methods (mean, sum, min, max, weighted average).
+const STREAM_TILE: usize = 4096;
+
+/// Pixels per tile when all `n` rows are held at once: about `budget` bytes of scratch.
+fn block_tile<W>(n: usize, budget: usize) -> usize {
+    let t = budget / (n * std::mem::size_of::<W>()).max(1);
+    (t / 16 * 16).clamp(16, 4096)
+}
+
+fn check_weights(weights: Option<&[f64]>, n: usize) -> Result<&[f64], CoreError> {
+    let w = weights.ok_or_else(|| CoreError::Value {
+        name: "weights",
+        message: "the weighted average needs one weight per frame".to_string(),
+    })?;
+    if w.len() != n {
+        return Err(CoreError::Shape {
+            name: "weights",
+            expected: format!("({n},)"),
+            actual: format!("({},)", w.len()),
+        });
+    }
+    if let Some(bad) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
+        return Err(CoreError::Value {
+            name: "weights",
+            message: format!("weights must be finite and >= 0, got {bad}"),
+        });
+    }
+    Ok(w)
+}
+
+/// Combines the stack with `method` into a new vector of `npix` values.
+///
+/// `O` is the workspace type, or the input type itself for methods that select a sample
+/// (`selects_a_sample`) of an integer stack without a mask.
+///
+/// # Errors
+/// If the weighted average gets no weights, weights of the wrong length, or invalid weights.
+pub fn combine<T, O>(
+    src: &Source<'_, T>,
+    method: Method,
+    weights: Option<&[f64]>,
+) -> Result<Vec<O>, CoreError>
+where
+    T: Sample,
+    O: Sample<Work = T::Work>,
+{
+    let mut out = vec![O::from_work(T::Work::default()); src.npix()];
+    match method {
+        Method::Mean => accumulate(src, &mut out, None, false),
+        Method::Sum => accumulate(src, &mut out, None, true),
+        Method::WeightedAverage => {
+            let w = check_weights(weights, src.n())?;
+            accumulate(src, &mut out, Some(w), false);
+        }
+        Method::Min => extreme(src, &mut out, false),
+        Method::Max => extreme(src, &mut out, true),
+        Method::Median => middle(src, &mut out, false),
+        Method::LMedian => middle(src, &mut out, true),
+    }
+    Ok(out)
+}
+
+/// Sum, mean and weighted mean, accumulated row by row in `f64`.
+fn accumulate<T: Sample, O: Sample<Work = T::Work>>(
+    src: &Source<'_, T>,
+    out: &mut [O],
+    weights: Option<&[f64]>,
+    sum_only: bool,
+) {
+    let n = src.n();
+    out.par_chunks_mut(STREAM_TILE).enumerate().for_each_init(
+        || {
+            let row = vec![T::Work::default(); STREAM_TILE];
+            (TileCursor::default(), row, vec![0f64; STREAM_TILE], vec![0f64; STREAM_TILE])
+        },
+        |(cur, row, acc, wsum), (t, chunk)| {
+            let len = chunk.len();
+            src.locate(t * STREAM_TILE, len, cur);
+            let (row, acc, wsum) = (&mut row[..len], &mut acc[..len], &mut wsum[..len]);
+            acc.fill(0.0);
+            wsum.fill(0.0);
+            for i in 0..n {
+                src.read(i, cur, T::Work::NAN, row);
+                let w = weights.map_or(1.0, |w| w[i]);
+                for ((a, c), &x) in acc.iter_mut().zip(wsum.iter_mut()).zip(row.iter()) {
+                    let ok = x.is_finite();
+                    *a += if ok { w * x.to_f64() } else { 0.0 };
+                    *c += if ok { w } else { 0.0 };
+                }
+            }
+            for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
+                let v = if c > 0.0 {
+                    if sum_only {
+                        a
+                    } else {
+                        a / c
+                    }
+                } else {
+                    f64::NAN
+                };
+                *o = O::from_work(T::Work::from_f64(v));
+            }
+        },
+    );
+}
+
+/// Minimum (`max = false`) or maximum of the valid samples.
+fn extreme<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], max: bool) {
+    let n = src.n();
+    let empty = if max {
+        T::Work::NEG_INFINITY
+    } else {
+        T::Work::INFINITY
+    };
+    out.par_chunks_mut(STREAM_TILE).enumerate().for_each_init(
+        || {
+            let v = vec![T::Work::default(); STREAM_TILE];
+            (TileCursor::default(), v.clone(), v)
+        },
+        |(cur, row, best), (t, chunk)| {
+            let len = chunk.len();
+            src.locate(t * STREAM_TILE, len, cur);
+            let (row, best) = (&mut row[..len], &mut best[..len]);
+            best.fill(empty);
+            for i in 0..n {
+                src.read(i, cur, empty, row);
+                if max {
+                    for (b, &x) in best.iter_mut().zip(row.iter()) {
+                        *b = if x > *b { x } else { *b };
+                    }
+                } else {
+                    for (b, &x) in best.iter_mut().zip(row.iter()) {
+                        *b = if x < *b { x } else { *b };
+                    }
+                }
+            }
+            for (o, &b) in chunk.iter_mut().zip(best.iter()) {
+                // Valid samples are finite, so an infinite result means "no valid sample".
+                *o = O::from_work(if b == empty { T::Work::NAN } else { b });
+            }
+        },
+    );
+}
+
+/// Median (`lower = false`) or lower median of the valid samples.
+fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], lower: bool) {
+    let n = src.n();
+    let tile = block_tile::<T::Work>(n, 32 * 1024);
+    let pairs = if n <= NETWORK_MAX_N {
+        Some(cached_pairs(n))
+    } else {
+        None
+    };
+    out.par_chunks_mut(tile).enumerate().for_each_init(
+        || {
+            (
+                TileCursor::default(),
+                vec![T::Work::default(); n * tile],
+                vec![0u32; tile],
+                Vec::<T::Work>::with_capacity(n),
+            )
+        },
+        |(cur, rows, count, column), (t, chunk)| {
+            let w = chunk.len();
+            src.locate(t * tile, w, cur);
+            let rows = &mut rows[..n * w];
+            let count = &mut count[..w];
+            for (i, row) in rows.chunks_exact_mut(w).enumerate() {
+                src.read(i, cur, T::Work::INFINITY, row);
+            }
+            if let Some(pairs) = pairs {
+                count_valid(rows, w, src.may_have_missing(), count);
+                sort_columns(rows, w, pairs);
+                for (k, o) in chunk.iter_mut().enumerate() {
+                    let c = count[k] as usize;
+                    let at = |r: usize| rows[r * w + k];
+                    *o = O::from_work(pick_middle(c, lower, at));
+                }
+            } else {
+                for (k, o) in chunk.iter_mut().enumerate() {
+                    column.clear();
+                    column.extend(
+                        (0..n)
+                            .map(|r| rows[r * w + k])
+                            .filter(|&x| x != T::Work::INFINITY),
+                    );
+                    *o = O::from_work(select_middle(column, lower));
+                }
+            }
+        },
+    );
+}
+
+/// Counts the valid (not `+inf`) samples of each column.
+fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &mut [u32]) {
+    let n = rows.len() / w.max(1);
+    if !may_have_missing {
+        count.fill(n as u32);
+        return;
+    }
+    count.fill(0);
+    for row in rows.chunks_exact(w) {
+        for (c, &x) in count.iter_mut().zip(row) {
+            *c += u32::from(x != W::INFINITY);
+        }
+    }
+}
+
+/// The (lower) median of `c` sorted valid values read through `at(rank)`.
+#[inline]
+fn pick_middle<W: Float>(c: usize, lower: bool, at: impl Fn(usize) -> W) -> W {
+    if c == 0 {
+        W::NAN
+    } else if lower || c % 2 == 1 {
+        at((c - 1) / 2)
+    } else {
+        W::from_f64(0.5 * (at(c / 2 - 1).to_f64() + at(c / 2).to_f64()))
+    }
+}
+
+/// The (lower) median of unsorted finite values, by selection.
+fn select_middle<W: Float>(v: &mut [W], lower: bool) -> W {
+    let c = v.len();
+    if c == 0 {
+        return W::NAN;
+    }
+    let cmp = |a: &W, b: &W| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal);
+    let hi_rank = if lower { (c - 1) / 2 } else { c / 2 };
+    let (left, &mut hi, _) = v.select_nth_unstable_by(hi_rank, cmp);
+    if lower || c % 2 == 1 {
+        return hi;
+    }
+    // Even count: the lower middle value is the largest of the ranks below `hi_rank` (c >= 2).
+    let lo = left
+        .iter()
+        .copied()
+        .reduce(|a, b| if b > a { b } else { a })
+        .unwrap_or(hi);
+    W::from_f64(0.5 * (lo.to_f64() + hi.to_f64()))
+}
+
+/// Variance of the valid samples about their mean, with divisor `n - ddof`, and that mean.
+///
+/// # Errors
+/// If `ddof` is negative or not finite.
+pub fn variance<T: Sample>(
+    src: &Source<'_, T>,
+    ddof: f64,
+    with_mean: bool,
+) -> Result<(Vec<T::Work>, Option<Vec<T::Work>>), CoreError> {
+    if !(ddof.is_finite() && ddof >= 0.0) {
+        return Err(CoreError::Value {
+            name: "ddof",
+            message: format!("ddof must be a finite number >= 0, got {ddof}"),
+        });
+    }
+    let n = src.n();
+    let npix = src.npix();
+    let tile = block_tile::<T::Work>(n, 256 * 1024);
+    let mut var = vec![T::Work::default(); npix];
+    let mut mean = if with_mean {
+        vec![T::Work::default(); npix]
+    } else {
+        Vec::new()
+    };
+    let body = |scratch: &mut (TileCursor, Vec<T::Work>, Vec<f64>, Vec<f64>, Vec<f64>),
+                t: usize,
+                var_out: &mut [T::Work],
+                mean_out: Option<&mut [T::Work]>| {
+        let (cur, rows, sum, cnt, ss) = scratch;
+        let w = var_out.len();
+        src.locate(t * tile, w, cur);
+        let rows = &mut rows[..n * w];
+        let (sum, cnt, ss) = (&mut sum[..w], &mut cnt[..w], &mut ss[..w]);
+        sum.fill(0.0);
+        cnt.fill(0.0);
+        ss.fill(0.0);
+        for (i, row) in rows.chunks_exact_mut(w).enumerate() {
+            src.read(i, cur, T::Work::NAN, row);
+            for ((s, c), &x) in sum.iter_mut().zip(cnt.iter_mut()).zip(row.iter()) {
+                let ok = x.is_finite();
+                *s += if ok { x.to_f64() } else { 0.0 };
+                *c += if ok { 1.0 } else { 0.0 };
+            }
+        }
+        for (s, &c) in sum.iter_mut().zip(cnt.iter()) {
+            *s = if c > 0.0 { *s / c } else { f64::NAN };
+        }
+        for row in rows.chunks_exact(w) {
+            for ((q, &m), &x) in ss.iter_mut().zip(sum.iter()).zip(row.iter()) {
+                let d = x.to_f64() - m;
+                *q += if x.is_finite() { d * d } else { 0.0 };
+            }
+        }
+        for ((v, &q), &c) in var_out.iter_mut().zip(ss.iter()).zip(cnt.iter()) {
+            let dof = c - ddof;
+            *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 { q / dof } else { f64::NAN });
+        }
+        if let Some(mean_out) = mean_out {
+            for (m, &s) in mean_out.iter_mut().zip(sum.iter()) {
+                *m = T::Work::from_f64(s);
+            }
+        }
+    };
+    let init = || {
+        (
+            TileCursor::default(),
+            vec![T::Work::default(); n * tile],
+            vec![0f64; tile],
+            vec![0f64; tile],
+            vec![0f64; tile],
+        )
+    };
+    if with_mean {
+        var.par_chunks_mut(tile)
+            .zip(mean.par_chunks_mut(tile))
+            .enumerate()
+            .for_each_init(init, |s, (t, (v, m))| body(s, t, v, Some(m)));
+    } else {
+        var.par_chunks_mut(tile)
+            .enumerate()
+            .for_each_init(init, |s, (t, v)| body(s, t, v, None));
+    }
+    Ok((var, with_mean.then_some(mean)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::StackView;
+
+    fn run(data: &[f32], shape: &[usize], method: Method) -> Vec<f32> {
+        let src = Source::new(StackView::from_slice(data, shape).unwrap(), None).unwrap();
+        combine::<f32, f32>(&src, method, None).unwrap()
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts_with_missing_values() {
+        // pixel 0: [3, 1, 2] -> 2; pixel 1: [4, NaN, 1] -> 2.5 (lower: 1); pixel 2: all missing.
+        let nan = f32::NAN;
+        let data = [3.0, 4.0, nan, 1.0, nan, f32::INFINITY, 2.0, 1.0, -f32::INFINITY];
+        let med = run(&data, &[3, 3], Method::Median);
+        assert_eq!(&med[..2], &[2.0, 2.5]);
+        assert!(med[2].is_nan());
+        let lmed = run(&data, &[3, 3], Method::LMedian);
+        assert_eq!(&lmed[..2], &[2.0, 1.0]);
+    }
+
+    #[test]
+    fn deep_stacks_use_selection_and_agree_with_sorting() {
+        let n = NETWORK_MAX_N + 9;
+        let data: Vec<f32> = (0..n * 2).map(|v| ((v * 37) % 101) as f32).collect();
+        let med = run(&data, &[n, 2], Method::Median);
+        for p in 0..2 {
+            let mut col: Vec<f32> = (0..n).map(|i| data[i * 2 + p]).collect();
+            col.sort_by(f32::total_cmp);
+            let want = if n % 2 == 1 {
+                col[n / 2]
+            } else {
+                0.5 * (col[n / 2 - 1] + col[n / 2])
+            };
+            assert_eq!(med[p], want);
+        }
+    }
+
+    #[test]
+    fn sums_are_nan_without_valid_samples_and_accumulate_in_f64() {
+        let nan = f32::NAN;
+        let data = [1.0e8, nan, 1.0, nan, -1.0e8, nan];
+        let s = run(&data, &[3, 2], Method::Sum);
+        assert_eq!(s[0], 1.0);
+        assert!(s[1].is_nan());
+        let m = run(&data, &[3, 2], Method::Mean);
+        assert_eq!(m[0], 1.0 / 3.0);
+    }
+
+    #[test]
+    fn min_max_and_integer_outputs() {
+        let data: [u16; 6] = [5, 65535, 0, 7, 9, 8];
+        let src = Source::new(StackView::from_slice(&data, &[3, 2]).unwrap(), None).unwrap();
+        let lo: Vec<u16> = combine(&src, Method::Min, None).unwrap();
+        let hi: Vec<u16> = combine(&src, Method::Max, None).unwrap();
+        let lmed: Vec<u16> = combine(&src, Method::LMedian, None).unwrap();
+        assert_eq!((lo, hi, lmed), (vec![0, 7], vec![9, 65535], vec![5, 8]));
+    }
+
+    #[test]
+    fn weighted_average_renormalises_over_valid_samples() {
+        let data = [1.0f32, 1.0, f32::NAN, 3.0];
+        let src = Source::new(StackView::from_slice(&data, &[2, 2]).unwrap(), None).unwrap();
+        let out: Vec<f32> = combine(&src, Method::WeightedAverage, Some(&[1.0, 3.0])).unwrap();
+        assert_eq!(out, vec![1.0, 2.5]);
+        assert!(combine::<f32, f32>(&src, Method::WeightedAverage, Some(&[1.0])).is_err());
+        assert!(combine::<f32, f32>(&src, Method::WeightedAverage, Some(&[1.0, -1.0])).is_err());
+    }
+
+    #[test]
+    fn variance_with_ddof_and_mean() {
+        let data = [1.0f64, 5.0, 3.0, f64::NAN];
+        let src = Source::new(StackView::from_slice(&data, &[2, 2]).unwrap(), None).unwrap();
+        let (v, m) = variance(&src, 0.0, true).unwrap();
+        assert_eq!(v[0], 1.0);
+        assert_eq!(v[1], 0.0);
+        assert_eq!(m.unwrap(), vec![2.0, 5.0]);
+        let (v1, _) = variance(&src, 1.0, false).unwrap();
+        assert_eq!(v1[0], 2.0);
+        assert!(v1[1].is_nan());
+        assert!(variance(&src, -1.0, false).is_err());
+    }
+}
