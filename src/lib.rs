@@ -9,6 +9,7 @@ pub mod network;
 pub mod pool;
 pub mod reduce;
 pub mod sample;
+pub mod simd;
 pub mod stack;
 
 #[cfg(feature = "python")]

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use crate::sample::Float;
 
 /// Largest stack depth sorted by a network; deeper stacks use selection per pixel.
-pub const NETWORK_MAX_N: usize = 64;
+pub const NETWORK_MAX_N: usize = 128;
 
 /// The comparator pairs that sort `n` values.
 #[must_use]
@@ -51,6 +51,7 @@ pub fn cached_pairs(n: usize) -> &'static [(u16, u16)] {
 }
 
 /// Sorts every column of a row-major tile `rows` (`n` rows of `width` values, no NaN) in place.
+#[inline(always)]
 pub fn sort_columns<W: Float>(rows: &mut [W], width: usize, pairs: &[(u16, u16)]) {
     for &(a, b) in pairs {
         let (a, b) = (usize::from(a), usize::from(b));

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::sample::{Float, Sample};
+use crate::simd;
 use crate::stack::{Source, TileCursor};
 
 /// A combine method with its parameters.
@@ -57,12 +58,14 @@ impl Method {
 }
 
 /// Pixels per tile for row-streaming methods (mean, sum, min, max, weighted average).
-const STREAM_TILE: usize = 4096;
+const STREAM_TILE_DEFAULT: usize = 2048;
+fn stream_tile() -> usize { std::env::var("IMC_STREAM_TILE").ok().and_then(|v| v.parse().ok()).unwrap_or(STREAM_TILE_DEFAULT) }
+fn med_budget() -> usize { std::env::var("IMC_MED_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(32 * 1024) }
 
 /// Pixels per tile when all `n` rows are held at once: about `budget` bytes of scratch.
 fn block_tile<W>(n: usize, budget: usize) -> usize {
     let t = budget / (n * std::mem::size_of::<W>()).max(1);
-    (t / 16 * 16).clamp(16, 4096)
+    (t / 16 * 16).clamp(16, 65536)
 }
 
 fn check_weights(weights: Option<&[f64]>, n: usize) -> Result<&[f64], CoreError> {
@@ -125,131 +128,213 @@ fn accumulate<T: Sample, O: Sample<Work = T::Work>>(
     weights: Option<&[f64]>,
     sum_only: bool,
 ) {
-    let n = src.n();
-    out.par_chunks_mut(STREAM_TILE).enumerate().for_each_init(
-        || {
-            let row = vec![T::Work::default(); STREAM_TILE];
-            (TileCursor::default(), row, vec![0f64; STREAM_TILE], vec![0f64; STREAM_TILE])
-        },
-        |(cur, row, acc, wsum), (t, chunk)| {
-            let len = chunk.len();
-            src.locate(t * STREAM_TILE, len, cur);
-            let (row, acc, wsum) = (&mut row[..len], &mut acc[..len], &mut wsum[..len]);
-            acc.fill(0.0);
-            wsum.fill(0.0);
-            for i in 0..n {
-                src.read(i, cur, T::Work::NAN, row);
-                let w = weights.map_or(1.0, |w| w[i]);
-                for ((a, c), &x) in acc.iter_mut().zip(wsum.iter_mut()).zip(row.iter()) {
-                    let ok = x.is_finite();
-                    *a += if ok { w * x.to_f64() } else { 0.0 };
-                    *c += if ok { w } else { 0.0 };
-                }
-            }
-            for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
-                let v = if c > 0.0 {
-                    if sum_only {
-                        a
-                    } else {
-                        a / c
-                    }
-                } else {
-                    f64::NAN
-                };
-                *o = O::from_work(T::Work::from_f64(v));
-            }
+    let st = stream_tile();
+    out.par_chunks_mut(st).enumerate().for_each_init(
+        || AccumulateScratch::<T::Work>::new(st),
+        |scratch, (t, chunk)| {
+            simd::run((src, scratch, t * st, chunk, weights, sum_only));
         },
     );
 }
 
+struct AccumulateScratch<W> {
+    cur: TileCursor,
+    row: Vec<W>,
+    acc: Vec<f64>,
+    count: Vec<u32>,
+    wsum: Vec<f64>,
+}
+
+impl<W: Float> AccumulateScratch<W> {
+    fn new(tile: usize) -> Self {
+        AccumulateScratch {
+            cur: TileCursor::default(),
+            row: vec![W::default(); tile],
+            acc: vec![0.0; tile],
+            count: vec![0; tile],
+            wsum: vec![0.0; tile],
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
+    (src, s, start, chunk, weights, sum_only): (
+        &Source<'_, T>,
+        &mut AccumulateScratch<T::Work>,
+        usize,
+        &mut [O],
+        Option<&[f64]>,
+        bool,
+    ),
+) {
+    let len = chunk.len();
+    src.locate(start, len, &mut s.cur);
+    let (row, acc) = (&mut s.row[..len], &mut s.acc[..len]);
+    acc.fill(0.0);
+    if let Some(weights) = weights {
+        let wsum = &mut s.wsum[..len];
+        wsum.fill(0.0);
+        for (i, &w) in weights.iter().enumerate() {
+            src.read(i, &s.cur, T::Work::NAN, row);
+            for ((a, c), &x) in acc.iter_mut().zip(wsum.iter_mut()).zip(row.iter()) {
+                let ok = x.is_finite();
+                *a += if ok { w * x.to_f64() } else { 0.0 };
+                *c += if ok { w } else { 0.0 };
+            }
+        }
+        for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
+            let v = if c > 0.0 { a / c } else { f64::NAN };
+            *o = O::from_work(T::Work::from_f64(v));
+        }
+        return;
+    }
+    let count = &mut s.count[..len];
+    count.fill(0);
+    for i in 0..src.n() {
+        src.read(i, &s.cur, T::Work::NAN, row);
+        for ((a, c), &x) in acc.iter_mut().zip(count.iter_mut()).zip(row.iter()) {
+            let ok = x.is_finite();
+            *a += if ok { x.to_f64() } else { 0.0 };
+            *c += u32::from(ok);
+        }
+    }
+    for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(count.iter()) {
+        let v = match (c, sum_only) {
+            (0, _) => f64::NAN,
+            (_, true) => a,
+            (_, false) => a / f64::from(c),
+        };
+        *o = O::from_work(T::Work::from_f64(v));
+    }
+}
+
 /// Minimum (`max = false`) or maximum of the valid samples.
 fn extreme<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], max: bool) {
-    let n = src.n();
+    let st = stream_tile();
+    out.par_chunks_mut(st).enumerate().for_each_init(
+        || {
+            let v = vec![T::Work::default(); st];
+            (TileCursor::default(), v.clone(), v)
+        },
+        |(cur, row, best), (t, chunk)| {
+            simd::run((src, cur, row, best, t * st, chunk, max));
+        },
+    );
+}
+
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn extreme_tile<T: Sample, O: Sample<Work = T::Work>>(
+    (src, cur, row, best, start, chunk, max): (
+        &Source<'_, T>,
+        &mut TileCursor,
+        &mut [T::Work],
+        &mut [T::Work],
+        usize,
+        &mut [O],
+        bool,
+    ),
+) {
     let empty = if max {
         T::Work::NEG_INFINITY
     } else {
         T::Work::INFINITY
     };
-    out.par_chunks_mut(STREAM_TILE).enumerate().for_each_init(
-        || {
-            let v = vec![T::Work::default(); STREAM_TILE];
-            (TileCursor::default(), v.clone(), v)
-        },
-        |(cur, row, best), (t, chunk)| {
-            let len = chunk.len();
-            src.locate(t * STREAM_TILE, len, cur);
-            let (row, best) = (&mut row[..len], &mut best[..len]);
-            best.fill(empty);
-            for i in 0..n {
-                src.read(i, cur, empty, row);
-                if max {
-                    for (b, &x) in best.iter_mut().zip(row.iter()) {
-                        *b = if x > *b { x } else { *b };
-                    }
-                } else {
-                    for (b, &x) in best.iter_mut().zip(row.iter()) {
-                        *b = if x < *b { x } else { *b };
-                    }
-                }
+    let len = chunk.len();
+    src.locate(start, len, cur);
+    let (row, best) = (&mut row[..len], &mut best[..len]);
+    best.fill(empty);
+    for i in 0..src.n() {
+        src.read(i, cur, empty, row);
+        if max {
+            for (b, &x) in best.iter_mut().zip(row.iter()) {
+                *b = if x > *b { x } else { *b };
             }
-            for (o, &b) in chunk.iter_mut().zip(best.iter()) {
-                // Valid samples are finite, so an infinite result means "no valid sample".
-                *o = O::from_work(if b == empty { T::Work::NAN } else { b });
+        } else {
+            for (b, &x) in best.iter_mut().zip(row.iter()) {
+                *b = if x < *b { x } else { *b };
             }
-        },
-    );
+        }
+    }
+    for (o, &b) in chunk.iter_mut().zip(best.iter()) {
+        // Valid samples are finite, so an infinite result means "no valid sample".
+        *o = O::from_work(if b == empty { T::Work::NAN } else { b });
+    }
 }
 
 /// Median (`lower = false`) or lower median of the valid samples.
 fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], lower: bool) {
     let n = src.n();
-    let tile = block_tile::<T::Work>(n, 32 * 1024);
-    let pairs = if n <= NETWORK_MAX_N {
-        Some(cached_pairs(n))
-    } else {
-        None
-    };
+    let tile = block_tile::<T::Work>(n, med_budget());
     out.par_chunks_mut(tile).enumerate().for_each_init(
-        || {
-            (
-                TileCursor::default(),
-                vec![T::Work::default(); n * tile],
-                vec![0u32; tile],
-                Vec::<T::Work>::with_capacity(n),
-            )
-        },
-        |(cur, rows, count, column), (t, chunk)| {
-            let w = chunk.len();
-            src.locate(t * tile, w, cur);
-            let rows = &mut rows[..n * w];
-            let count = &mut count[..w];
-            for (i, row) in rows.chunks_exact_mut(w).enumerate() {
-                src.read(i, cur, T::Work::INFINITY, row);
-            }
-            if let Some(pairs) = pairs {
-                count_valid(rows, w, src.may_have_missing(), count);
-                sort_columns(rows, w, pairs);
-                for (k, o) in chunk.iter_mut().enumerate() {
-                    let c = count[k] as usize;
-                    let at = |r: usize| rows[r * w + k];
-                    *o = O::from_work(pick_middle(c, lower, at));
-                }
-            } else {
-                for (k, o) in chunk.iter_mut().enumerate() {
-                    column.clear();
-                    column.extend(
-                        (0..n)
-                            .map(|r| rows[r * w + k])
-                            .filter(|&x| x != T::Work::INFINITY),
-                    );
-                    *o = O::from_work(select_middle(column, lower));
-                }
-            }
+        || MiddleScratch::<T::Work>::new(n, tile),
+        |scratch, (t, chunk)| {
+            simd::run((src, scratch, t * tile, chunk, lower));
         },
     );
 }
 
+struct MiddleScratch<W> {
+    cur: TileCursor,
+    rows: Vec<W>,
+    count: Vec<u32>,
+    column: Vec<W>,
+}
+
+impl<W: Float> MiddleScratch<W> {
+    fn new(n: usize, tile: usize) -> Self {
+        MiddleScratch {
+            cur: TileCursor::default(),
+            rows: vec![W::default(); n * tile],
+            count: vec![0; tile],
+            column: Vec::with_capacity(n),
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
+    (src, s, start, chunk, lower): (
+        &Source<'_, T>,
+        &mut MiddleScratch<T::Work>,
+        usize,
+        &mut [O],
+        bool,
+    ),
+) {
+    let n = src.n();
+    let w = chunk.len();
+    src.locate(start, w, &mut s.cur);
+    let rows = &mut s.rows[..n * w];
+    for (i, row) in rows.chunks_exact_mut(w).enumerate() {
+        src.read(i, &s.cur, T::Work::INFINITY, row);
+    }
+    if n <= NETWORK_MAX_N {
+        let count = &mut s.count[..w];
+        count_valid(rows, w, src.may_have_missing(), count);
+        sort_columns(rows, w, cached_pairs(n));
+        for (k, o) in chunk.iter_mut().enumerate() {
+            let at = |r: usize| rows[r * w + k];
+            *o = O::from_work(pick_middle(count[k] as usize, lower, at));
+        }
+    } else {
+        for (k, o) in chunk.iter_mut().enumerate() {
+            s.column.clear();
+            s.column.extend(
+                (0..n)
+                    .map(|r| rows[r * w + k])
+                    .filter(|&x| x != T::Work::INFINITY),
+            );
+            *o = O::from_work(select_middle(&mut s.column, lower));
+        }
+    }
+}
+
 /// Counts the valid (not `+inf`) samples of each column.
+#[inline(always)]
 fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &mut [u32]) {
     let n = rows.len() / w.max(1);
     if !may_have_missing {
@@ -265,7 +350,7 @@ fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &m
 }
 
 /// The (lower) median of `c` sorted valid values read through `at(rank)`.
-#[inline]
+#[inline(always)]
 fn pick_middle<W: Float>(c: usize, lower: bool, at: impl Fn(usize) -> W) -> W {
     if c == 0 {
         W::NAN
@@ -321,65 +406,154 @@ pub fn variance<T: Sample>(
     } else {
         Vec::new()
     };
-    let body = |scratch: &mut (TileCursor, Vec<T::Work>, Vec<f64>, Vec<f64>, Vec<f64>),
-                t: usize,
-                var_out: &mut [T::Work],
-                mean_out: Option<&mut [T::Work]>| {
-        let (cur, rows, sum, cnt, ss) = scratch;
-        let w = var_out.len();
-        src.locate(t * tile, w, cur);
-        let rows = &mut rows[..n * w];
-        let (sum, cnt, ss) = (&mut sum[..w], &mut cnt[..w], &mut ss[..w]);
-        sum.fill(0.0);
-        cnt.fill(0.0);
-        ss.fill(0.0);
-        for (i, row) in rows.chunks_exact_mut(w).enumerate() {
-            src.read(i, cur, T::Work::NAN, row);
-            for ((s, c), &x) in sum.iter_mut().zip(cnt.iter_mut()).zip(row.iter()) {
-                let ok = x.is_finite();
-                *s += if ok { x.to_f64() } else { 0.0 };
-                *c += if ok { 1.0 } else { 0.0 };
-            }
-        }
-        for (s, &c) in sum.iter_mut().zip(cnt.iter()) {
-            *s = if c > 0.0 { *s / c } else { f64::NAN };
-        }
-        for row in rows.chunks_exact(w) {
-            for ((q, &m), &x) in ss.iter_mut().zip(sum.iter()).zip(row.iter()) {
-                let d = x.to_f64() - m;
-                *q += if x.is_finite() { d * d } else { 0.0 };
-            }
-        }
-        for ((v, &q), &c) in var_out.iter_mut().zip(ss.iter()).zip(cnt.iter()) {
-            let dof = c - ddof;
-            *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 { q / dof } else { f64::NAN });
-        }
-        if let Some(mean_out) = mean_out {
-            for (m, &s) in mean_out.iter_mut().zip(sum.iter()) {
-                *m = T::Work::from_f64(s);
-            }
-        }
-    };
-    let init = || {
-        (
-            TileCursor::default(),
-            vec![T::Work::default(); n * tile],
-            vec![0f64; tile],
-            vec![0f64; tile],
-            vec![0f64; tile],
-        )
-    };
+    let init = || VarianceScratch::<T::Work>::new(n, tile);
     if with_mean {
         var.par_chunks_mut(tile)
             .zip(mean.par_chunks_mut(tile))
             .enumerate()
-            .for_each_init(init, |s, (t, (v, m))| body(s, t, v, Some(m)));
+            .for_each_init(init, |s, (t, (v, m))| {
+                simd::run((src, s, t * tile, ddof, v, Some(m)));
+            });
     } else {
         var.par_chunks_mut(tile)
             .enumerate()
-            .for_each_init(init, |s, (t, v)| body(s, t, v, None));
+            .for_each_init(init, |s, (t, v)| {
+                simd::run((src, s, t * tile, ddof, v, None));
+            });
     }
     Ok((var, with_mean.then_some(mean)))
+}
+
+struct VarianceScratch<W> {
+    cur: TileCursor,
+    rows: Vec<W>,
+    mean: Vec<f64>,
+    count: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+impl<W: Float> VarianceScratch<W> {
+    fn new(n: usize, tile: usize) -> Self {
+        VarianceScratch {
+            cur: TileCursor::default(),
+            rows: vec![W::default(); n * tile],
+            mean: vec![0.0; tile],
+            count: vec![0.0; tile],
+            squares: vec![0.0; tile],
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn variance_tile<T: Sample>(
+    (src, s, start, ddof, var_out, mean_out): (
+        &Source<'_, T>,
+        &mut VarianceScratch<T::Work>,
+        usize,
+        f64,
+        &mut [T::Work],
+        Option<&mut [T::Work]>,
+    ),
+) {
+    let n = src.n();
+    let w = var_out.len();
+    src.locate(start, w, &mut s.cur);
+    let rows = &mut s.rows[..n * w];
+    let (mean, count, squares) = (&mut s.mean[..w], &mut s.count[..w], &mut s.squares[..w]);
+    mean.fill(0.0);
+    count.fill(0.0);
+    squares.fill(0.0);
+    for (i, row) in rows.chunks_exact_mut(w).enumerate() {
+        src.read(i, &s.cur, T::Work::NAN, row);
+        for ((m, c), &x) in mean.iter_mut().zip(count.iter_mut()).zip(row.iter()) {
+            let ok = x.is_finite();
+            *m += if ok { x.to_f64() } else { 0.0 };
+            *c += if ok { 1.0 } else { 0.0 };
+        }
+    }
+    for (m, &c) in mean.iter_mut().zip(count.iter()) {
+        *m = if c > 0.0 { *m / c } else { f64::NAN };
+    }
+    for row in rows.chunks_exact(w) {
+        for ((q, &m), &x) in squares.iter_mut().zip(mean.iter()).zip(row.iter()) {
+            let d = x.to_f64() - m;
+            *q += if x.is_finite() { d * d } else { 0.0 };
+        }
+    }
+    for ((v, &q), &c) in var_out.iter_mut().zip(squares.iter()).zip(count.iter()) {
+        let dof = c - ddof;
+        *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 { q / dof } else { f64::NAN });
+    }
+    if let Some(mean_out) = mean_out {
+        for (o, &m) in mean_out.iter_mut().zip(mean.iter()) {
+            *o = T::Work::from_f64(m);
+        }
+    }
+}
+
+// Each tile function is a `simd::Kernel` on its argument tuple (see `simd::run`).
+impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
+    for (
+        &Source<'_, T>,
+        &mut AccumulateScratch<T::Work>,
+        usize,
+        &mut [O],
+        Option<&[f64]>,
+        bool,
+    )
+{
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        accumulate_tile(self);
+    }
+}
+
+impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
+    for (
+        &Source<'_, T>,
+        &mut TileCursor,
+        &mut Vec<T::Work>,
+        &mut Vec<T::Work>,
+        usize,
+        &mut [O],
+        bool,
+    )
+{
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (src, cur, row, best, start, chunk, max) = self;
+        extreme_tile((src, cur, row, best, start, chunk, max));
+    }
+}
+
+impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
+    for (&Source<'_, T>, &mut MiddleScratch<T::Work>, usize, &mut [O], bool)
+{
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        middle_tile(self);
+    }
+}
+
+impl<T: Sample> simd::Kernel
+    for (
+        &Source<'_, T>,
+        &mut VarianceScratch<T::Work>,
+        usize,
+        f64,
+        &mut [T::Work],
+        Option<&mut [T::Work]>,
+    )
+{
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        variance_tile(self);
+    }
 }
 
 #[cfg(test)]

@@ -233,6 +233,7 @@ impl<'a, T: Sample> Source<'a, T> {
 
     /// Reads frame `frame` of the located tile into `out` (length = tile length), converted to the
     /// workspace; a non-finite or masked sample becomes `missing`.
+    #[inline(always)]
     pub fn read(&self, frame: usize, cursor: &TileCursor, missing: T::Work, out: &mut [T::Work]) {
         let s = &self.stack;
         debug_assert!(frame < s.n && out.len() == cursor.len);
