@@ -50,6 +50,48 @@ pub fn cached_pairs(n: usize) -> &'static [(u16, u16)] {
     &table[n]
 }
 
+/// The comparators of `pairs` that the values ending at `ranks` depend on.
+///
+/// Walking the network backwards, a comparator matters when it touches a position that matters
+/// later; it then makes both of its positions matter. The rest cannot change those ranks.
+#[must_use]
+pub fn pruned(pairs: &[(u16, u16)], n: usize, ranks: &[usize]) -> Vec<(u16, u16)> {
+    let mut needed = vec![false; n];
+    for &r in ranks {
+        needed[r] = true;
+    }
+    let mut keep: Vec<(u16, u16)> = Vec::new();
+    for &(a, b) in pairs.iter().rev() {
+        let (ia, ib) = (usize::from(a), usize::from(b));
+        if needed[ia] || needed[ib] {
+            needed[ia] = true;
+            needed[ib] = true;
+            keep.push((a, b));
+        }
+    }
+    keep.reverse();
+    keep
+}
+
+/// The comparators that put the two middle ranks `(n - 1) / 2` and `n / 2` of `n` values in
+/// place (enough for the median and the lower median when no sample is missing).
+#[must_use]
+pub fn cached_median_pairs(n: usize) -> &'static [(u16, u16)] {
+    static TABLE: OnceLock<Vec<Vec<(u16, u16)>>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..=NETWORK_MAX_N)
+            .map(|n| {
+                if n == 0 {
+                    Vec::new()
+                } else {
+                    pruned(cached_pairs(n), n, &[(n - 1) / 2, n / 2])
+                }
+            })
+            .collect()
+    });
+    &table[n]
+}
+
 /// Sorts every column of a row-major tile `rows` (`n` rows of `width` values, no NaN) in place.
 #[inline(always)]
 pub fn sort_columns<W: Float>(rows: &mut [W], width: usize, pairs: &[(u16, u16)]) {
@@ -89,6 +131,23 @@ mod tests {
     }
 
     #[test]
+    fn pruned_networks_place_the_middle_ranks_for_every_binary_input() {
+        for n in 1..=16 {
+            let p = cached_median_pairs(n);
+            assert!(p.len() <= pairs(n).len());
+            for bits in 0u32..(1 << n) {
+                let mut v: Vec<f32> = (0..n).map(|i| ((bits >> i) & 1) as f32).collect();
+                let mut sorted = v.clone();
+                sorted.sort_by(f32::total_cmp);
+                sort_columns(&mut v, 1, p);
+                assert_eq!(v[(n - 1) / 2], sorted[(n - 1) / 2], "n = {n}");
+                assert_eq!(v[n / 2], sorted[n / 2], "n = {n}");
+            }
+        }
+        assert!(cached_median_pairs(15).len() < cached_pairs(15).len());
+    }
+
+    #[test]
     fn known_sizes() {
         assert_eq!(pairs(2), vec![(0, 1)]);
         assert_eq!(pairs(16).len(), 63);
@@ -114,10 +173,15 @@ mod tests {
             for w in &mut want {
                 w.sort_by(f32::total_cmp);
             }
+            let mut middle = rows.clone();
             sort_columns(&mut rows, width, cached_pairs(n));
+            sort_columns(&mut middle, width, cached_median_pairs(n));
             for (c, w) in want.iter().enumerate() {
                 let got: Vec<f32> = (0..n).map(|r| rows[r * width + c]).collect();
                 assert_eq!(&got, w, "n = {n}");
+                for r in [(n - 1) / 2, n / 2] {
+                    assert_eq!(middle[r * width + c], w[r], "n = {n}, rank {r}");
+                }
             }
         }
     }

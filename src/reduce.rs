@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use crate::error::CoreError;
-use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
+use crate::network::{cached_median_pairs, cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
@@ -177,7 +177,7 @@ fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
         let wsum = &mut s.wsum[..len];
         wsum.fill(0.0);
         for (i, &w) in weights.iter().enumerate() {
-            src.read(i, &s.cur, T::Work::NAN, row);
+            let row = src.row(i, &s.cur, row);
             for ((a, c), &x) in acc.iter_mut().zip(wsum.iter_mut()).zip(row.iter()) {
                 let ok = x.is_finite();
                 *a += if ok { w * x.to_f64() } else { 0.0 };
@@ -193,7 +193,7 @@ fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
     let count = &mut s.count[..len];
     count.fill(0);
     for i in 0..src.n() {
-        src.read(i, &s.cur, T::Work::NAN, row);
+        let row = src.row(i, &s.cur, row);
         for ((a, c), &x) in acc.iter_mut().zip(count.iter_mut()).zip(row.iter()) {
             let ok = x.is_finite();
             *a += if ok { x.to_f64() } else { 0.0 };
@@ -314,8 +314,14 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     }
     if n <= NETWORK_MAX_N {
         let count = &mut s.count[..w];
-        count_valid(rows, w, src.may_have_missing(), count);
-        sort_columns(rows, w, cached_pairs(n));
+        let complete = count_valid(rows, w, src.may_have_missing(), count);
+        // With every sample valid only the middle ranks matter: a pruned network suffices.
+        let pairs = if complete {
+            cached_median_pairs(n)
+        } else {
+            cached_pairs(n)
+        };
+        sort_columns(rows, w, pairs);
         for (k, o) in chunk.iter_mut().enumerate() {
             let at = |r: usize| rows[r * w + k];
             *o = O::from_work(pick_middle(count[k] as usize, lower, at));
@@ -333,13 +339,13 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     }
 }
 
-/// Counts the valid (not `+inf`) samples of each column.
+/// Counts the valid (not `+inf`) samples of each column; `true` when no sample is missing.
 #[inline(always)]
-fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &mut [u32]) {
-    let n = rows.len() / w.max(1);
+fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &mut [u32]) -> bool {
+    let n = (rows.len() / w.max(1)) as u32;
     if !may_have_missing {
-        count.fill(n as u32);
-        return;
+        count.fill(n);
+        return true;
     }
     count.fill(0);
     for row in rows.chunks_exact(w) {
@@ -347,6 +353,7 @@ fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &m
             *c += u32::from(x != W::INFINITY);
         }
     }
+    count.iter().all(|&c| c == n)
 }
 
 /// The (lower) median of `c` sorted valid values read through `at(rank)`.

@@ -69,6 +69,8 @@ pub trait Sample: Copy + Send + Sync + 'static {
     fn to_work(self) -> Self::Work;
     /// Converts a workspace value that came from this type back (exact for such values).
     fn from_work(w: Self::Work) -> Self;
+    /// The same values as workspace values without conversion, when the types coincide.
+    fn as_work(values: &[Self]) -> Option<&[Self::Work]>;
 }
 
 macro_rules! impl_int_sample {
@@ -87,6 +89,10 @@ macro_rules! impl_int_sample {
             #[inline(always)]
             fn from_work(w: $w) -> Self {
                 w as $t
+            }
+            #[inline(always)]
+            fn as_work(_: &[Self]) -> Option<&[$w]> {
+                None
             }
         }
     };
@@ -113,6 +119,10 @@ macro_rules! impl_float_sample {
             #[inline(always)]
             fn from_work(w: $t) -> Self {
                 w
+            }
+            #[inline(always)]
+            fn as_work(values: &[Self]) -> Option<&[$t]> {
+                Some(values)
             }
         }
     };

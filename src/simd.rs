@@ -1,14 +1,37 @@
 //! Runs a hot loop with the widest vector instructions the CPU has, chosen at run time.
 //!
-//! The same source is compiled twice: once for the baseline target and once with AVX2 enabled,
-//! and [`run`] picks one per call. Rust never contracts `a * b + c` into FMA nor reorders float
+//! The same source is compiled three times: for the baseline target, with AVX2 and with
+//! AVX-512, and [`run`] picks one per call. `IMCOMBINERS_SIMD=baseline|avx2` caps the choice
+//! (for testing that all versions agree). Rust never contracts `a * b + c` into FMA nor reorders float
 //! operations, so both versions give bit-identical results; only the speed differs.
 
+/// The widest instruction set found at run time.
 #[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn level() -> Level {
+    use std::arch::is_x86_feature_detected as has;
     use std::sync::OnceLock;
-    static AVX2: OnceLock<bool> = OnceLock::new();
-    *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = std::env::var("IMCOMBINERS_SIMD").unwrap_or_default();
+        if cap == "baseline" {
+            return Level::Baseline;
+        }
+        if cap != "avx2" && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+            Level::Avx512
+        } else if has!("avx2") {
+            Level::Avx2
+        } else {
+            Level::Baseline
+        }
+    })
 }
 
 /// A hot loop with its arguments. Implementations mark `run` `#[inline(always)]` and call an
@@ -26,14 +49,23 @@ unsafe fn run_avx2<K: Kernel>(kernel: K) -> K::Output {
     kernel.run()
 }
 
-/// Runs `kernel`, compiled for AVX2 when the CPU supports it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn run_avx512<K: Kernel>(kernel: K) -> K::Output {
+    kernel.run()
+}
+
+/// Runs `kernel`, compiled for AVX-512 or AVX2 when the CPU supports them.
 #[inline(always)]
 pub fn run<K: Kernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2() {
-            // SAFETY: the CPU reported AVX2 support.
-            return unsafe { run_avx2(kernel) };
+        match level() {
+            // SAFETY: the CPU reported these features.
+            Level::Avx512 => return unsafe { run_avx512(kernel) },
+            // SAFETY: the CPU reported AVX2.
+            Level::Avx2 => return unsafe { run_avx2(kernel) },
+            Level::Baseline => {}
         }
     }
     kernel.run()

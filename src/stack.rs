@@ -299,6 +299,37 @@ impl<'a, T: Sample> Source<'a, T> {
     }
 }
 
+impl<T: Sample> Source<'_, T> {
+    /// Frame `frame` of the located tile as workspace values. Borrowed straight from the stack
+    /// when nothing needs converting (native-order float data, contiguous spatial axes, no
+    /// mask), else read into `buf` as by [`Source::read`] with `NaN` for missing samples.
+    ///
+    /// Either way a sample is missing exactly when its value is not finite.
+    #[inline(always)]
+    pub fn row<'s>(
+        &'s self,
+        frame: usize,
+        cursor: &TileCursor,
+        buf: &'s mut [T::Work],
+    ) -> &'s [T::Work] {
+        let s = &self.stack;
+        if s.contiguous && !s.swapped && self.mask.is_none() {
+            // SAFETY: as in `read`: consecutive in-range elements of frame `frame`.
+            let src = unsafe {
+                std::slice::from_raw_parts(
+                    s.ptr.offset(frame as isize * s.frame_stride + cursor.start as isize),
+                    cursor.len,
+                )
+            };
+            if let Some(values) = T::as_work(src) {
+                return values;
+            }
+        }
+        self.read(frame, cursor, T::Work::NAN, buf);
+        buf
+    }
+}
+
 /// Where the current tile is, plus per-job offset buffers for strided views.
 #[derive(Default)]
 pub struct TileCursor {

@@ -43,24 +43,25 @@ METHOD_ALIASES: dict[str, str] = {
 SAMPLE_SELECTING = frozenset({"lmedian", "min", "max"})
 
 
-def _cast_advice(dtype: np.dtype) -> str:
-    """The explicit cast to suggest for an unsupported dtype."""
+def _cast_advice(dtype: np.dtype, arr: str) -> str:
+    """The explicit cast to suggest for an unsupported dtype of the argument named ``arr``."""
     if dtype.kind == "b":
-        return "arr.astype(np.uint8)"
+        return f"{arr}.astype(np.uint8)"
     if dtype.kind == "i" and dtype.itemsize == 1:
-        return "arr.astype(np.int16)"
+        return f"{arr}.astype(np.int16)"
     if dtype.kind in "iu":
         return (
-            "arr.astype(np.float64) (exact for |values| < 2**53), or arr.astype(np.int32) "
+            f"{arr}.astype(np.float64) (exact for |values| < 2**53), or "
+            f"{arr}.astype(np.int32) "
             "if every value fits"
         )
     if dtype.kind == "f" and dtype.itemsize < 4:
-        return "arr.astype(np.float32)"
+        return f"{arr}.astype(np.float32)"
     if dtype.kind == "f":
-        return "arr.astype(np.float64) (this rounds extended precision)"
+        return f"{arr}.astype(np.float64) (this rounds extended precision)"
     if dtype.kind == "c":
-        return "np.abs(arr).astype(np.float64) or arr.real.astype(np.float64)"
-    return "np.asarray(arr).astype(np.float64)"
+        return f"np.abs({arr}).astype(np.float64) or {arr}.real.astype(np.float64)"
+    return f"np.asarray({arr}).astype(np.float64)"
 
 
 def check_dtype(dtype: np.dtype, *, name: str) -> None:
@@ -71,7 +72,7 @@ def check_dtype(dtype: np.dtype, *, name: str) -> None:
         raise TypeError(
             f"{name} has unsupported dtype {dtype} ({dtype.name}); accepted dtypes are "
             f"{accepted}. Nothing is cast silently: convert explicitly, e.g. "
-            f"{_cast_advice(native)}"
+            f"{_cast_advice(native, name)}"
         )
 
 

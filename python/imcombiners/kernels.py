@@ -297,10 +297,10 @@ def _combine_by_name(
     keep_dtype: bool,
 ) -> np.ndarray:
     """Combine a validated stack with a canonical method name (Combiner and ndcombine)."""
+    ddof = nonnegative_int(ddof, name="ddof")  # checked whatever the method, like every option
     if method == "variance":
         if weights is not None:
             raise ValueError("weights are used only by the weighted average, not by variance")
-        ddof = nonnegative_int(ddof, name="ddof")
         return _variance(stack, ddof=ddof, return_mean=False, mask=mask)
     if method == "weighted_average" and weights is None:
         raise ValueError("weights are required for combine='weighted_average' (one per frame)")

@@ -1,0 +1,238 @@
+"""Hypothesis strategies for nasty image stacks.
+
+Hypothesis draws the *shape* of a case (N, spatial shape, dtype, value range,
+missing-sample fractions, mask fractions, memory layout) and a seed; the bulk
+values come from a seeded NumPy generator, which keeps generation fast for
+stacks of a few thousand elements while hypothesis still shrinks the knobs.
+
+Values are integer-valued and small enough that every float64 sum is exact, so
+the oracle and the package can only disagree through rounding to the output
+dtype (or a bug).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+from hypothesis import strategies as st
+from reference import ACCEPTED_DTYPES
+
+MAX_ELEMENTS = 4000  # N * pixels
+MAX_PIXELS = 600  # the oracle loops over pixels in Python
+MAX_N = 200
+
+_ORDERS = ("C", "F", "permuted")
+_REVERSALS = ("none", "all", "first", "last")
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How an array is stored in memory; :meth:`apply` never changes its values."""
+
+    order: str = "C"  # C, F, or "permuted" (axes stored in rolled order)
+    step2: bool = False  # a view taking every other element of a bigger buffer
+    reverse: str = "none"  # which axes get negative strides
+    byteswap: bool = False  # non-native byte order
+    readonly: bool = False
+
+    def __str__(self):
+        parts = [self.order]
+        if self.step2:
+            parts.append("step2")
+        if self.reverse != "none":
+            parts.append(f"reversed-{self.reverse}")
+        if self.byteswap:
+            parts.append("byteswapped")
+        if self.readonly:
+            parts.append("readonly")
+        return "+".join(parts)
+
+    def _reversal(self, ndim):
+        flip = {
+            "none": (),
+            "all": tuple(range(ndim)),
+            "first": (0,),
+            "last": (ndim - 1,),
+        }[self.reverse]
+        return tuple(slice(None, None, -1) if ax in flip else slice(None) for ax in range(ndim))
+
+    def _perm(self, ndim):
+        if self.order == "F":
+            return tuple(reversed(range(ndim)))
+        if self.order == "permuted":
+            return (*range(1, ndim), 0)
+        return tuple(range(ndim))
+
+    def apply(self, arr):
+        """A new array equal to ``arr`` (same values, shape, dtype kind) in this layout."""
+        arr = np.asarray(arr)
+        ndim = arr.ndim
+        rev = self._reversal(ndim)
+        # Build storage for arr[rev]; viewing it through rev again gives arr's values
+        # with negative strides on the flipped axes.
+        a = np.array(arr[rev])
+        if self.byteswap:
+            a = a.astype(a.dtype.newbyteorder())
+        perm = self._perm(ndim)
+        stored = np.ascontiguousarray(a.transpose(perm))  # C order in storage axis order
+        if self.step2:
+            big = np.zeros(tuple(2 * s for s in stored.shape), dtype=stored.dtype)
+            every_other = (slice(None, None, 2),) * ndim
+            big[every_other] = stored
+            stored = big[every_other]
+        a = stored.transpose(np.argsort(perm))[rev]
+        if self.readonly:
+            a.flags.writeable = False
+        assert a.shape == arr.shape
+        assert a.dtype.name == arr.dtype.name
+        return a
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StackCase:
+    """A stack, an optional mask, and how they were laid out (for failure messages)."""
+
+    stack: np.ndarray
+    mask: np.ndarray | None
+    stack_layout: Layout
+    mask_layout: Layout | None
+
+    def describe(self):
+        s = self.stack
+        text = (
+            f"stack dtype={s.dtype.str} shape={s.shape} strides={s.strides} "
+            f"layout={self.stack_layout}"
+        )
+        if self.mask is not None:
+            text += f"; mask strides={self.mask.strides} layout={self.mask_layout}"
+        return text
+
+    def __repr__(self):
+        with np.printoptions(threshold=200, edgeitems=3):
+            mask = "None" if self.mask is None else np.array2string(self.mask)
+            return f"StackCase({self.describe()}\nstack={self.stack!r}\nmask={mask})"
+
+
+def layouts(*, allow_byteswap=True):
+    """Memory layouts: C, F, permuted, step-2 views, reversed axes, byte-swapped, read-only."""
+    return st.builds(
+        Layout,
+        order=st.sampled_from(_ORDERS),
+        step2=st.booleans(),
+        reverse=st.sampled_from(_REVERSALS),
+        byteswap=st.booleans() if allow_byteswap else st.just(False),
+        readonly=st.booleans(),
+    )
+
+
+@st.composite
+def stack_sizes(draw, *, min_n=1, max_n=MAX_N):
+    """(N, spatial shape) with 1 to 3 spatial axes (size-1 axes included)."""
+    n = draw(st.one_of(st.integers(min_n, min(max_n, 8)), st.integers(min_n, max_n)))
+    budget = min(MAX_PIXELS, max(1, MAX_ELEMENTS // n))
+    ndim = draw(st.integers(1, 3))
+    spatial = []
+    for _ in range(ndim):
+        side = draw(st.integers(1, max(1, min(16, budget))))
+        spatial.append(side)
+        budget = max(1, budget // side)
+    return n, tuple(spatial)
+
+
+@st.composite
+def multi_tile_sizes(draw, *, max_n=300, max_elements=40_000):
+    """(N, spatial shape) with thousands of pixels, or fewer pixels and a large N.
+
+    The core works on tiles of pixels (2048 for streaming methods, fewer for
+    medians and variance as N grows), so these put tile edges inside strided
+    spatial rows. Sides are mostly odd-sized; spatial axes number 1 to 3.
+    """
+    n = draw(st.one_of(st.integers(1, 8), st.integers(1, max_n)))
+    cap = max_elements // n
+    pixels = draw(st.integers(min(2049, cap), cap))
+    ndim = draw(st.integers(1, 3))
+    spatial = []
+    for _ in range(ndim - 1):
+        side = draw(st.integers(1, max(1, round(pixels ** (1 / ndim)) * 2)))
+        spatial.append(side)
+        pixels = max(1, pixels // side)
+    spatial.append(pixels)
+    return n, tuple(draw(st.permutations(spatial)))
+
+
+def _value_range(dtype, kind):
+    """Inclusive integer range of the sample values."""
+    signed = dtype.kind != "u"
+    if kind == "ties":
+        return (-1, 2) if signed else (0, 3)
+    if kind == "small":
+        return (-100, 100) if signed else (0, 200)
+    # "wide": the whole integer range, or a range whose float64 sums stay exact
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    bound = 2**20 if dtype == np.float32 else 2**40
+    return -bound, bound
+
+
+@st.composite
+def stack_cases(
+    draw,
+    *,
+    dtypes=ACCEPTED_DTYPES,
+    masks=True,
+    layout=True,
+    min_n=1,
+    max_n=MAX_N,
+    sizes=None,
+):
+    """A :class:`StackCase` with nasty values, an optional mask and a nasty layout.
+
+    Float stacks get NaN/+inf/-inf at random fractions and whole "dead" pixels;
+    masks get random fractions and whole masked pixels. ``sizes`` draws
+    ``(N, spatial)``; the default is :func:`stack_sizes` with ``min_n``/``max_n``.
+    """
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    n, spatial = draw(stack_sizes(min_n=min_n, max_n=max_n) if sizes is None else sizes)
+    shape = (n, *spatial)
+    npix = math.prod(spatial)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+    lo, hi = _value_range(dtype, draw(st.sampled_from(("ties", "small", "wide"))))
+    values = rng.integers(lo, hi, size=shape, endpoint=True, dtype=np.int64).astype(dtype)
+
+    if dtype.kind == "f":
+        for bad in (np.nan, np.inf, -np.inf):
+            frac = draw(st.sampled_from((0.0, 0.0, 0.05, 0.3, 0.9)))
+            values[rng.random(shape) < frac] = bad
+        n_dead = draw(st.integers(0, min(npix, 3)))
+        for flat in rng.choice(npix, size=n_dead, replace=False):
+            idx = np.unravel_index(flat, spatial)
+            values[(slice(None), *idx)] = rng.choice([np.nan, np.inf, -np.inf], size=n)
+
+    mask = None
+    if masks and draw(st.booleans()):
+        frac = draw(st.sampled_from((0.0, 0.1, 0.5, 0.95, 1.0)))
+        mask = rng.random(shape) < frac
+        n_dead = draw(st.integers(0, min(npix, 3)))
+        for flat in rng.choice(npix, size=n_dead, replace=False):
+            mask[(slice(None), *np.unravel_index(flat, spatial))] = True
+
+    stack_layout = draw(layouts()) if layout else Layout()
+    mask_layout = None
+    if mask is not None:
+        mask_layout = draw(layouts(allow_byteswap=False)) if layout else Layout()
+        mask = mask_layout.apply(mask)
+    return StackCase(stack_layout.apply(values), mask, stack_layout, mask_layout)
+
+
+_WEIGHT_VALUES = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 10.0)
+
+
+def weights(n):
+    """Length-n float64 weights: finite, >= 0, often zero, dyadic (so sums are exact)."""
+    return st.one_of(
+        st.lists(st.sampled_from(_WEIGHT_VALUES), min_size=n, max_size=n),
+        st.just([0.0] * n),
+        st.just([1.0] * n),
+    ).map(lambda w: np.array(w, dtype=np.float64))
