@@ -58,14 +58,17 @@ impl Method {
 }
 
 /// Pixels per tile for row-streaming methods (mean, sum, min, max, weighted average).
-const STREAM_TILE_DEFAULT: usize = 2048;
-fn stream_tile() -> usize { std::env::var("IMC_STREAM_TILE").ok().and_then(|v| v.parse().ok()).unwrap_or(STREAM_TILE_DEFAULT) }
-fn med_budget() -> usize { std::env::var("IMC_MED_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(32 * 1024) }
+const STREAM_TILE: usize = 2048;
 
 /// Pixels per tile when all `n` rows are held at once: about `budget` bytes of scratch.
 fn block_tile<W>(n: usize, budget: usize) -> usize {
     let t = budget / (n * std::mem::size_of::<W>()).max(1);
-    (t / 16 * 16).clamp(16, 65536)
+    // Multiples of 64 keep the vector loops free of remainders.
+    if t >= 64 {
+        (t / 64 * 64).min(4096)
+    } else {
+        (t / 16 * 16).max(16)
+    }
 }
 
 fn check_weights(weights: Option<&[f64]>, n: usize) -> Result<&[f64], CoreError> {
@@ -128,7 +131,7 @@ fn accumulate<T: Sample, O: Sample<Work = T::Work>>(
     weights: Option<&[f64]>,
     sum_only: bool,
 ) {
-    let st = stream_tile();
+    let st = STREAM_TILE;
     out.par_chunks_mut(st).enumerate().for_each_init(
         || AccumulateScratch::<T::Work>::new(st),
         |scratch, (t, chunk)| {
@@ -212,7 +215,7 @@ fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
 
 /// Minimum (`max = false`) or maximum of the valid samples.
 fn extreme<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], max: bool) {
-    let st = stream_tile();
+    let st = STREAM_TILE;
     out.par_chunks_mut(st).enumerate().for_each_init(
         || {
             let v = vec![T::Work::default(); st];
@@ -265,9 +268,13 @@ fn extreme_tile<T: Sample, O: Sample<Work = T::Work>>(
 }
 
 /// Median (`lower = false`) or lower median of the valid samples.
+///
+/// A tile of `n` rows is loaded as order-preserving integer keys (missing samples get the key of
+/// `+inf`, so they sort last). Up to [`NETWORK_MAX_N`] frames a comparator network sorts all
+/// columns at once; deeper stacks select per pixel.
 fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], lower: bool) {
     let n = src.n();
-    let tile = block_tile::<T::Work>(n, med_budget());
+    let tile = block_tile::<<T::Work as Float>::Key>(n, 32 * 1024);
     out.par_chunks_mut(tile).enumerate().for_each_init(
         || MiddleScratch::<T::Work>::new(n, tile),
         |scratch, (t, chunk)| {
@@ -276,18 +283,20 @@ fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [
     );
 }
 
-struct MiddleScratch<W> {
+struct MiddleScratch<W: Float> {
     cur: TileCursor,
-    rows: Vec<W>,
+    row: Vec<W>,
+    keys: Vec<W::Key>,
     count: Vec<u32>,
-    column: Vec<W>,
+    column: Vec<W::Key>,
 }
 
 impl<W: Float> MiddleScratch<W> {
     fn new(n: usize, tile: usize) -> Self {
         MiddleScratch {
             cur: TileCursor::default(),
-            rows: vec![W::default(); n * tile],
+            row: vec![W::default(); tile],
+            keys: vec![W::Key::default(); n * tile],
             count: vec![0; tile],
             column: Vec::with_capacity(n),
         }
@@ -307,85 +316,77 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
 ) {
     let n = src.n();
     let w = chunk.len();
+    let missing = <T::Work as Float>::INFINITY_KEY;
     src.locate(start, w, &mut s.cur);
-    let rows = &mut s.rows[..n * w];
-    for (i, row) in rows.chunks_exact_mut(w).enumerate() {
+    let keys = &mut s.keys[..n * w];
+    let row = &mut s.row[..w];
+    for (i, krow) in keys.chunks_exact_mut(w).enumerate() {
+        // Short rows from many frames defeat the hardware prefetcher: fetch the next tile's
+        // part of this frame while this tile is being sorted.
+        src.prefetch(i, start + w, w);
         src.read(i, &s.cur, T::Work::INFINITY, row);
-    }
-    if n <= NETWORK_MAX_N {
-        let count = &mut s.count[..w];
-        let complete = count_valid(rows, w, src.may_have_missing(), count);
-        // With every sample valid only the middle ranks matter: a pruned network suffices.
-        let pairs = if complete {
-            cached_median_pairs(n)
-        } else {
-            cached_pairs(n)
-        };
-        sort_columns(rows, w, pairs);
-        for (k, o) in chunk.iter_mut().enumerate() {
-            let at = |r: usize| rows[r * w + k];
-            *o = O::from_work(pick_middle(count[k] as usize, lower, at));
+        for (k, &x) in krow.iter_mut().zip(row.iter()) {
+            *k = x.to_key();
         }
-    } else {
-        for (k, o) in chunk.iter_mut().enumerate() {
+    }
+    let value = |key| O::from_work(T::Work::from_key(key));
+    if n > NETWORK_MAX_N {
+        for (p, o) in chunk.iter_mut().enumerate() {
             s.column.clear();
-            s.column.extend(
-                (0..n)
-                    .map(|r| rows[r * w + k])
-                    .filter(|&x| x != T::Work::INFINITY),
-            );
+            s.column
+                .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing));
             *o = O::from_work(select_middle(&mut s.column, lower));
         }
+        return;
     }
-}
-
-/// Counts the valid (not `+inf`) samples of each column; `true` when no sample is missing.
-#[inline(always)]
-fn count_valid<W: Float>(rows: &[W], w: usize, may_have_missing: bool, count: &mut [u32]) -> bool {
-    let n = (rows.len() / w.max(1)) as u32;
-    if !may_have_missing {
-        count.fill(n);
-        return true;
-    }
-    count.fill(0);
-    for row in rows.chunks_exact(w) {
-        for (c, &x) in count.iter_mut().zip(row) {
-            *c += u32::from(x != W::INFINITY);
+    let count = &mut s.count[..w];
+    let complete = if src.may_have_missing() {
+        count.fill(0);
+        for krow in keys.chunks_exact(w) {
+            for (c, &k) in count.iter_mut().zip(krow) {
+                *c += u32::from(k != missing);
+            }
         }
-    }
-    count.iter().all(|&c| c == n)
-}
-
-/// The (lower) median of `c` sorted valid values read through `at(rank)`.
-#[inline(always)]
-fn pick_middle<W: Float>(c: usize, lower: bool, at: impl Fn(usize) -> W) -> W {
-    if c == 0 {
-        W::NAN
-    } else if lower || c % 2 == 1 {
-        at((c - 1) / 2)
+        count.iter().all(|&c| c as usize == n)
     } else {
-        W::from_f64(0.5 * (at(c / 2 - 1).to_f64() + at(c / 2).to_f64()))
+        count.fill(n as u32);
+        true
+    };
+    // With every sample valid only the middle ranks matter: a pruned network suffices.
+    let pairs = if complete {
+        cached_median_pairs(n)
+    } else {
+        cached_pairs(n)
+    };
+    sort_columns(keys, w, pairs);
+    for (p, o) in chunk.iter_mut().enumerate() {
+        let c = count[p] as usize;
+        *o = if c == 0 {
+            O::from_work(T::Work::NAN)
+        } else if lower || c % 2 == 1 {
+            value(keys[(c - 1) / 2 * w + p])
+        } else {
+            let lo = T::Work::from_key(keys[(c / 2 - 1) * w + p]).to_f64();
+            let hi = T::Work::from_key(keys[c / 2 * w + p]).to_f64();
+            O::from_work(T::Work::from_f64(0.5 * (lo + hi)))
+        };
     }
 }
 
-/// The (lower) median of unsorted finite values, by selection.
-fn select_middle<W: Float>(v: &mut [W], lower: bool) -> W {
-    let c = v.len();
+/// The (lower) median of the keys of valid values, by selection.
+fn select_middle<W: Float>(keys: &mut [W::Key], lower: bool) -> W {
+    let c = keys.len();
     if c == 0 {
         return W::NAN;
     }
-    let cmp = |a: &W, b: &W| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal);
     let hi_rank = if lower { (c - 1) / 2 } else { c / 2 };
-    let (left, &mut hi, _) = v.select_nth_unstable_by(hi_rank, cmp);
+    let (left, &mut hi, _) = keys.select_nth_unstable(hi_rank);
+    let hi = W::from_key(hi);
     if lower || c % 2 == 1 {
         return hi;
     }
-    // Even count: the lower middle value is the largest of the ranks below `hi_rank` (c >= 2).
-    let lo = left
-        .iter()
-        .copied()
-        .reduce(|a, b| if b > a { b } else { a })
-        .unwrap_or(hi);
+    // Even count: the lower middle value is the largest key below `hi_rank` (c >= 2).
+    let lo = W::from_key(left.iter().copied().max().unwrap_or_else(|| hi.to_key()));
     W::from_f64(0.5 * (lo.to_f64() + hi.to_f64()))
 }
 

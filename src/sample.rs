@@ -19,6 +19,15 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// Rounds an `f64` to this type (round-to-nearest-even).
     fn from_f64(x: f64) -> Self;
+    /// An integer whose order is the order of the (non-NaN) floats: sorting keys needs only
+    /// integer min/max, single instructions without NaN handling.
+    type Key: Copy + Ord + Send + Sync + Default + std::fmt::Debug + 'static;
+    /// The key of `+inf`, larger than the key of every finite value (marks missing samples).
+    const INFINITY_KEY: Self::Key;
+    /// The order-preserving key of a value that is not NaN.
+    fn to_key(self) -> Self::Key;
+    /// The value of a key made by [`Float::to_key`].
+    fn from_key(key: Self::Key) -> Self;
 }
 
 impl Float for f32 {
@@ -37,6 +46,19 @@ impl Float for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
+    type Key = i32;
+    const INFINITY_KEY: i32 = f32::INFINITY.to_bits() as i32;
+    #[inline(always)]
+    fn to_key(self) -> i32 {
+        // Negative floats order backwards as integers: flip their magnitude bits.
+        let b = self.to_bits() as i32;
+        b ^ (((b >> 31) as u32) >> 1) as i32
+    }
+    #[inline(always)]
+    fn from_key(key: i32) -> Self {
+        // The flip keeps the sign bit, so it undoes itself.
+        f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
+    }
 }
 
 impl Float for f64 {
@@ -54,6 +76,19 @@ impl Float for f64 {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x
+    }
+    type Key = i64;
+    const INFINITY_KEY: i64 = f64::INFINITY.to_bits() as i64;
+    #[inline(always)]
+    fn to_key(self) -> i64 {
+        // Negative floats order backwards as integers: flip their magnitude bits.
+        let b = self.to_bits() as i64;
+        b ^ (((b >> 63) as u64) >> 1) as i64
+    }
+    #[inline(always)]
+    fn from_key(key: i64) -> Self {
+        // The flip keeps the sign bit, so it undoes itself.
+        f64::from_bits((key ^ (((key >> 63) as u64) >> 1) as i64) as u64)
     }
 }
 
@@ -146,6 +181,34 @@ mod tests {
         for v in [i16::MIN, 0, i16::MAX] {
             assert_eq!(i16::from_work(v.to_work()), v);
         }
+    }
+
+    #[test]
+    fn keys_order_like_the_floats_and_convert_back() {
+        let values = [
+            f32::NEG_INFINITY,
+            -3.0e38,
+            -2.0,
+            -1.0,
+            -1.0e-40,
+            -0.0,
+            0.0,
+            1.0e-40,
+            1.0,
+            2.5,
+            3.0e38,
+            f32::INFINITY,
+        ];
+        for pair in values.windows(2) {
+            assert!(pair[0].to_key() < pair[1].to_key(), "{pair:?}");
+        }
+        for v in values {
+            assert_eq!(f32::from_key(v.to_key()).to_bits(), v.to_bits());
+            let d = f64::from(v);
+            assert_eq!(f64::from_key(d.to_key()).to_bits(), d.to_bits());
+        }
+        assert_eq!(f32::INFINITY.to_key(), f32::INFINITY_KEY);
+        assert!(f64::MAX.to_key() < f64::INFINITY_KEY);
     }
 
     #[test]

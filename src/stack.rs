@@ -300,6 +300,27 @@ impl<'a, T: Sample> Source<'a, T> {
 }
 
 impl<T: Sample> Source<'_, T> {
+    /// Asks the CPU to start fetching pixels `start..start + len` of frame `frame` into cache
+    /// (contiguous views only; a hint, with no effect on results).
+    #[inline(always)]
+    pub fn prefetch(&self, frame: usize, start: usize, len: usize) {
+        let s = &self.stack;
+        if !s.contiguous || start + len > s.npix || len == 0 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let per_line = (64 / std::mem::size_of::<T>()).max(1);
+            let base = frame as isize * s.frame_stride + start as isize;
+            for k in (0..len).step_by(per_line) {
+                // SAFETY: the address lies within frame `frame` (checked range above); a
+                // prefetch never faults and reads nothing into the program.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(s.ptr.offset(base + k as isize).cast()) };
+            }
+        }
+    }
+
     /// Frame `frame` of the located tile as workspace values. Borrowed straight from the stack
     /// when nothing needs converting (native-order float data, contiguous spatial axes, no
     /// mask), else read into `buf` as by [`Source::read`] with `NaN` for missing samples.
