@@ -34,16 +34,14 @@ impl fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
-/// Formats a shape the way NumPy prints it: `(3,)`, `(5, 10, 12)`.
+/// Formats a shape the way `NumPy` prints it: `(3,)`, `(5, 10, 12)`.
 #[must_use]
 pub fn shape_str(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => {
-            let parts: Vec<String> = shape.iter().map(ToString::to_string).collect();
-            format!("({})", parts.join(", "))
-        }
+    if let [one] = shape {
+        return format!("({one},)");
     }
+    let parts: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    format!("({})", parts.join(", "))
 }
 
 #[cfg(test)]

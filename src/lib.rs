@@ -1,7 +1,7 @@
 //! imcombiners: combine stacks of images `(N, *spatial)` along axis 0.
 //!
 //! The pure-Rust core (no Python types) lives in [`stack`], [`reduce`], [`network`], [`pool`]
-//! and is tested with `cargo test --no-default-features`; the `python` feature adds the PyO3
+//! and is tested with `cargo test --no-default-features`; the `python` feature adds the `PyO3`
 //! module `imcombiners._core` (bindings only, in `python/`).
 
 pub mod error;

@@ -11,7 +11,6 @@
 
 use std::sync::OnceLock;
 
-
 /// Largest stack depth sorted by a network; deeper stacks use selection per pixel.
 pub const NETWORK_MAX_N: usize = 128;
 
@@ -127,7 +126,10 @@ mod tests {
     #[test]
     fn networks_sort_every_binary_input_up_to_16() {
         for n in 0..=16 {
-            assert!(sorts_all_binary_inputs(n), "network for n = {n} does not sort");
+            assert!(
+                sorts_all_binary_inputs(n),
+                "network for n = {n} does not sort"
+            );
         }
     }
 

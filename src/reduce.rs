@@ -390,6 +390,9 @@ fn select_middle<W: Float>(keys: &mut [W::Key], lower: bool) -> W {
     W::from_f64(0.5 * (lo.to_f64() + hi.to_f64()))
 }
 
+/// A variance map and, when asked for, the mean map of the same samples.
+pub type VarianceAndMean<W> = (Vec<W>, Option<Vec<W>>);
+
 /// Variance of the valid samples about their mean, with divisor `n - ddof`, and that mean.
 ///
 /// # Errors
@@ -398,7 +401,7 @@ pub fn variance<T: Sample>(
     src: &Source<'_, T>,
     ddof: f64,
     with_mean: bool,
-) -> Result<(Vec<T::Work>, Option<Vec<T::Work>>), CoreError> {
+) -> Result<VarianceAndMean<T::Work>, CoreError> {
     if !(ddof.is_finite() && ddof >= 0.0) {
         return Err(CoreError::Value {
             name: "ddof",
@@ -491,7 +494,11 @@ fn variance_tile<T: Sample>(
     }
     for ((v, &q), &c) in var_out.iter_mut().zip(squares.iter()).zip(count.iter()) {
         let dof = c - ddof;
-        *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 { q / dof } else { f64::NAN });
+        *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 {
+            q / dof
+        } else {
+            f64::NAN
+        });
     }
     if let Some(mean_out) = mean_out {
         for (o, &m) in mean_out.iter_mut().zip(mean.iter()) {
@@ -538,7 +545,13 @@ impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
 }
 
 impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
-    for (&Source<'_, T>, &mut MiddleScratch<T::Work>, usize, &mut [O], bool)
+    for (
+        &Source<'_, T>,
+        &mut MiddleScratch<T::Work>,
+        usize,
+        &mut [O],
+        bool,
+    )
 {
     type Output = ();
     #[inline(always)]
@@ -578,7 +591,17 @@ mod tests {
     fn medians_of_odd_and_even_counts_with_missing_values() {
         // pixel 0: [3, 1, 2] -> 2; pixel 1: [4, NaN, 1] -> 2.5 (lower: 1); pixel 2: all missing.
         let nan = f32::NAN;
-        let data = [3.0, 4.0, nan, 1.0, nan, f32::INFINITY, 2.0, 1.0, -f32::INFINITY];
+        let data = [
+            3.0,
+            4.0,
+            nan,
+            1.0,
+            nan,
+            f32::INFINITY,
+            2.0,
+            1.0,
+            -f32::INFINITY,
+        ];
         let med = run(&data, &[3, 3], Method::Median);
         assert_eq!(&med[..2], &[2.0, 2.5]);
         assert!(med[2].is_nan());

@@ -9,9 +9,7 @@
 //! converted back without loss.
 
 /// A floating workspace type: `f32` or `f64`.
-pub trait Float:
-    Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + 'static
-{
+pub trait Float: Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + 'static {
     const INFINITY: Self;
     const NEG_INFINITY: Self;
     const NAN: Self;
@@ -99,6 +97,7 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// `true` for integer types (which can hold no missing value).
     const IS_INTEGER: bool;
     /// Reverses the byte order (for big-endian FITS data viewed as native).
+    #[must_use]
     fn swap_bytes(self) -> Self;
     /// Exact conversion into the workspace.
     fn to_work(self) -> Self::Work;

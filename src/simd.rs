@@ -24,7 +24,12 @@ fn level() -> Level {
         if cap == "baseline" {
             return Level::Baseline;
         }
-        if cap != "avx2" && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+        if cap != "avx2"
+            && has!("avx512f")
+            && has!("avx512bw")
+            && has!("avx512vl")
+            && has!("avx512dq")
+        {
             Level::Avx512
         } else if has!("avx2") {
             Level::Avx2

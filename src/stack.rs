@@ -184,7 +184,10 @@ impl<'a, T: Sample> Source<'a, T> {
     ///
     /// # Errors
     /// If the mask's shape differs from the stack's.
-    pub fn new(stack: StackView<'a, T>, mask: Option<StackView<'a, u8>>) -> Result<Self, CoreError> {
+    pub fn new(
+        stack: StackView<'a, T>,
+        mask: Option<StackView<'a, u8>>,
+    ) -> Result<Self, CoreError> {
         if let Some(m) = &mask {
             if m.shape() != stack.shape() {
                 return Err(CoreError::Shape {
@@ -225,7 +228,8 @@ impl<'a, T: Sample> Source<'a, T> {
     pub fn locate(&self, start: usize, len: usize, cursor: &mut TileCursor) {
         cursor.start = start;
         cursor.len = len;
-        self.stack.fill_offsets(start, len, &mut cursor.stack_offsets);
+        self.stack
+            .fill_offsets(start, len, &mut cursor.stack_offsets);
         if let Some(m) = &self.mask {
             m.fill_offsets(start, len, &mut cursor.mask_offsets);
         }
@@ -251,10 +255,7 @@ impl<'a, T: Sample> Source<'a, T> {
             // SAFETY: pixels start..start+len of frame `frame` lie within the view (see
             // `from_raw_parts`); contiguous spatial axes make them consecutive elements.
             let src = unsafe {
-                std::slice::from_raw_parts(
-                    s.ptr.offset(base + cursor.start as isize),
-                    cursor.len,
-                )
+                std::slice::from_raw_parts(s.ptr.offset(base + cursor.start as isize), cursor.len)
             };
             if swapped {
                 for (o, &x) in out.iter_mut().zip(src) {
@@ -263,7 +264,11 @@ impl<'a, T: Sample> Source<'a, T> {
             } else {
                 for (o, &x) in out.iter_mut().zip(src) {
                     let w = x.to_work();
-                    *o = if T::IS_INTEGER || w.is_finite() { w } else { missing };
+                    *o = if T::IS_INTEGER || w.is_finite() {
+                        w
+                    } else {
+                        missing
+                    };
                 }
             }
         } else {
@@ -338,7 +343,8 @@ impl<T: Sample> Source<'_, T> {
             // SAFETY: as in `read`: consecutive in-range elements of frame `frame`.
             let src = unsafe {
                 std::slice::from_raw_parts(
-                    s.ptr.offset(frame as isize * s.frame_stride + cursor.start as isize),
+                    s.ptr
+                        .offset(frame as isize * s.frame_stride + cursor.start as isize),
                     cursor.len,
                 )
             };
@@ -413,8 +419,9 @@ mod tests {
         let data = [1.0f32, f32::INFINITY, 3.0, 4.0, f32::NAN, 6.0];
         // Frames reversed: frame 0 is data[3..6].
         // SAFETY: offsets 3 + {0,1,2} and 0 + {0,1,2} stay within `data`.
-        let v = unsafe { StackView::from_raw_parts(data.as_ptr().add(3), &[2, 3], &[-3, 1], false) }
-            .unwrap();
+        let v =
+            unsafe { StackView::from_raw_parts(data.as_ptr().add(3), &[2, 3], &[-3, 1], false) }
+                .unwrap();
         let mask = [0u8, 0, 1, 0, 0, 0];
         let m = StackView::from_slice(&mask, &[2, 3]).unwrap();
         let rows = read_all(&Source::new(v, Some(m)).unwrap(), 0, 3);
@@ -428,7 +435,8 @@ mod tests {
     fn byte_swapped_values_are_restored() {
         let data: Vec<f32> = [1.5f32, -2.0].iter().map(|x| x.swap_bytes()).collect();
         // SAFETY: C-contiguous (2, 1) view of `data`.
-        let v = unsafe { StackView::from_raw_parts(data.as_ptr(), &[2, 1], &[1, 1], true) }.unwrap();
+        let v =
+            unsafe { StackView::from_raw_parts(data.as_ptr(), &[2, 1], &[1, 1], true) }.unwrap();
         let rows = read_all(&Source::new(v, None).unwrap(), 0, 1);
         assert_eq!(rows, vec![vec![1.5], vec![-2.0]]);
     }

@@ -29,8 +29,9 @@ def _combine_via(entry, method, stack, mask=None, *, weights=None, ddof=None):
     ``weights`` and ``ddof`` are passed only when given, so each call looks like
     what a user of that method would write.
     """
-    import imcombiners as imc
     import reference
+
+    import imcombiners as imc
 
     name = reference.canonical(method)
     if entry == "kernels":

@@ -8,13 +8,14 @@ return the contract's dtype, and leave every input untouched.
 
 import warnings
 
-import imcombiners as imc
 import numpy as np
 import pytest
 import reference
 import strategies
 from hypothesis import given, note
 from hypothesis import strategies as st
+
+import imcombiners as imc
 
 ENTRIES = ("kernels", "Combiner", "ndcombine")
 F32_RTOL = 2 * float(np.finfo(np.float32).eps)  # 2 float32 ulp

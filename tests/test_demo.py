@@ -38,7 +38,8 @@ def test_unknown_command_fails_with_a_message():
 
 def test_synthetic_bias_stack_is_realistic():
     stack, pattern, hits = synthesise_bias_stack(6, (64, 80), cosmic_rays_per_frame=10)
-    assert stack.dtype == np.uint16 and stack.shape == (6, 64, 80)
+    assert stack.dtype == np.uint16
+    assert stack.shape == (6, 64, 80)
     assert hits > 0
     resid = stack.astype(float) - pattern
     # Read noise of 5 ADU around the pattern, apart from the cosmic-ray samples.

@@ -6,10 +6,11 @@ integer stack keep its dtype in the kernels (no mask) and in a bare
 ``ndcombine``. Everything else is a TypeError naming the dtype and the cast.
 """
 
-import imcombiners as imc
 import numpy as np
 import pytest
 import reference
+
+import imcombiners as imc
 
 ENTRIES = ("kernels", "Combiner", "ndcombine")
 SHAPE = (5, 3, 4)

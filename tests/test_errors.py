@@ -3,10 +3,11 @@
 Kernels call the stack ``arr``; ``Combiner`` and ``ndcombine`` call it ``stack``.
 """
 
-import imcombiners as imc
 import numpy as np
 import pytest
 import reference
+
+import imcombiners as imc
 
 SHAPE = (4, 3, 5)
 

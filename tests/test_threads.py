@@ -108,7 +108,8 @@ def test_invalid_environment_variable_warns_and_falls_back():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "True"
-    assert "IMCOMBINERS_NUM_THREADS" in out.stderr and "ImcombinersWarning" in out.stderr
+    assert "IMCOMBINERS_NUM_THREADS" in out.stderr
+    assert "ImcombinersWarning" in out.stderr
 
 
 @pytest.mark.parametrize("method", METHODS)

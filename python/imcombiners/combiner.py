@@ -59,9 +59,7 @@ class Combiner:
         """The stack's shape ``(N, *spatial)``."""
         return self._arr.shape
 
-    def combine(
-        self, method: str = "mean", *, weights: Any = None, ddof: int = 0
-    ) -> np.ndarray:
+    def combine(self, method: str = "mean", *, weights: Any = None, ddof: int = 0) -> np.ndarray:
         """Combine the valid samples of each output element.
 
         Parameters

@@ -150,7 +150,7 @@ def mean(arr: Any, *, mask: Any = None) -> np.ndarray:
     return _simple(arr, "mean", mask)
 
 
-def sum(arr: Any, *, mask: Any = None) -> np.ndarray:  # noqa: A001 - the method's name
+def sum(arr: Any, *, mask: Any = None) -> np.ndarray:
     """Sum along axis 0 of the valid samples, accumulated in float64.
 
     An output element with no valid sample is NaN, not 0.

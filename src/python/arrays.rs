@@ -1,4 +1,4 @@
-//! Accepted NumPy arrays and their conversion to core views.
+//! Accepted `NumPy` arrays and their conversion to core views.
 //!
 //! Python hands over arrays in native byte order: a big-endian array is reinterpreted (a view,
 //! no copy) and `swapped = true` tells the core to swap bytes while it reads each tile.

@@ -1,5 +1,8 @@
 //! Bindings of the combine methods.
 
+// PyO3 hands extracted arguments over by value; the read borrows must live for the whole call.
+#![allow(clippy::needless_pass_by_value)]
+
 use numpy::{Element, IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -35,11 +38,15 @@ where
     let keep = keep_dtype && T::IS_INTEGER && mask.is_none() && method.selects_a_sample();
     let src = Source::new(view, mask)?;
     if keep {
-        let out = py.detach(|| pool::install(threads, || reduce::combine::<T, T>(&src, method, weights)))??;
+        let out = py.detach(|| {
+            pool::install(threads, || reduce::combine::<T, T>(&src, method, weights))
+        })??;
         to_numpy(py, out, spatial)
     } else {
         let out = py.detach(|| {
-            pool::install(threads, || reduce::combine::<T, T::Work>(&src, method, weights))
+            pool::install(threads, || {
+                reduce::combine::<T, T::Work>(&src, method, weights)
+            })
         })??;
         to_numpy(py, out, spatial)
     }
@@ -90,10 +97,13 @@ where
     T::Work: Element,
 {
     let src = Source::new(view, mask)?;
-    let (var, mean) = py.detach(|| pool::install(threads, || reduce::variance(&src, ddof, return_mean)))??;
+    let (var, mean) =
+        py.detach(|| pool::install(threads, || reduce::variance(&src, ddof, return_mean)))??;
     let var = to_numpy(py, var, spatial)?;
     match mean {
-        Some(mean) => Ok((var, to_numpy(py, mean, spatial)?).into_pyobject(py)?.into_any()),
+        Some(mean) => Ok((var, to_numpy(py, mean, spatial)?)
+            .into_pyobject(py)?
+            .into_any()),
         None => Ok(var),
     }
 }

@@ -8,7 +8,9 @@ use crate::error::CoreError;
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> PyErr {
         match err {
-            CoreError::Shape { .. } | CoreError::Value { .. } => PyValueError::new_err(err.to_string()),
+            CoreError::Shape { .. } | CoreError::Value { .. } => {
+                PyValueError::new_err(err.to_string())
+            }
             CoreError::ThreadPool(_) => PyRuntimeError::new_err(err.to_string()),
         }
     }

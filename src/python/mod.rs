@@ -1,4 +1,4 @@
-//! PyO3 bindings: array conversion, dtype dispatch, GIL release and error mapping. No algorithms.
+//! `PyO3` bindings: array conversion, dtype dispatch, GIL release and error mapping. No algorithms.
 
 pub mod arrays;
 pub mod combine;
