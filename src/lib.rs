@@ -5,9 +5,12 @@
 //! module `imcombiners._core` (bindings only, in `python/`).
 
 pub mod error;
+pub mod grow;
 pub mod network;
+pub mod pipeline;
 pub mod pool;
 pub mod reduce;
+pub mod reject;
 pub mod sample;
 pub mod simd;
 pub mod stack;
@@ -20,6 +23,8 @@ mod python;
 mod _core {
     #[pymodule_export]
     use crate::python::combine::{combine, variance};
+    #[pymodule_export]
+    use crate::python::reject::{grow_mask, reject};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -11,11 +11,21 @@ from ._core import __version__
 from ._threads import get_num_threads, set_num_threads, threads
 from .combiner import Combiner
 from .errors import ImcombinersWarning
+from .flags import OutputFlags, SampleFlags
 from .ndcombine import ndcombine
+from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
 
 __all__ = [
+    "CcdClip",
     "Combiner",
     "ImcombinersWarning",
+    "LinearClip",
+    "MinMaxClip",
+    "OutputFlags",
+    "PClip",
+    "Rejector",
+    "SampleFlags",
+    "SigClip",
     "__version__",
     "get_num_threads",
     "kernels",

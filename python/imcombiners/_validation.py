@@ -184,3 +184,73 @@ def positive_int(value: Any, *, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return int(value)
+
+
+#: Rejection centres and their aliases.
+CENTRE_ALIASES: dict[str, str] = {
+    "mean": "mean",
+    "average": "mean",
+    "avg": "mean",
+    "median": "median",
+    "med": "median",
+    "lmedian": "lmedian",
+    "lmed": "lmedian",
+}
+
+
+def centre_name(value: Any, *, name: str = "cenfunc") -> str:
+    """The canonical rejection centre (case-insensitive, aliases resolved)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    canonical = CENTRE_ALIASES.get(value.lower())
+    if canonical is None:
+        raise ValueError(
+            f"{name} {value!r} is not a centre; valid names are: {', '.join(CENTRE_ALIASES)}"
+        )
+    return canonical
+
+
+def spread_name(value: Any, *, name: str = "stdfunc") -> str:
+    """``std`` or ``mad``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if value.lower() not in ("std", "mad"):
+        raise ValueError(f"{name} {value!r} is not a spread; valid names are: std, mad")
+    return value.lower()
+
+
+def real(
+    value: Any, *, name: str, low: float | None = None, low_open: bool = False
+) -> float:
+    """A finite real number, optionally bounded below (``low_open``: strictly above ``low``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    return value
+
+
+def sigma_pair(value: Any, *, name: str = "sigma") -> tuple[float, float]:
+    """A clipping multiplier or a ``(lower, upper)`` pair, each finite and >= 0."""
+    if isinstance(value, tuple | list | np.ndarray):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be a number or a (lower, upper) pair, got {value!r}")
+        pair = (value[0], value[1])
+    else:
+        pair = (value, value)
+    return (real(pair[0], name=name, low=0.0), real(pair[1], name=name, low=0.0))
+
+
+def thresholds_pair(value: Any, *, name: str = "thresholds") -> tuple[float, float] | None:
+    """``None`` or a ``(low, high)`` pair with low <= high (either may be +-inf)."""
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+    low, high = (float(value[0]), float(value[1]))
+    if np.isnan(low) or np.isnan(high) or low > high:
+        raise ValueError(f"{name} must satisfy low <= high, got {value!r}")
+    return (low, high)

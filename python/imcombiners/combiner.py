@@ -1,17 +1,42 @@
-"""The Combiner: a stack, its mask, and the combine methods run on them."""
+"""The Combiner: a stack, its mask, the rejection steps taken, and the combine methods."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import kernels
-from ._validation import as_mask, as_stack, method_name, nonnegative_int
+from . import _rejection, kernels
+from ._validation import (
+    as_mask,
+    as_stack,
+    method_name,
+    nonnegative_int,
+    real,
+    thresholds_pair,
+)
+from .flags import SampleFlags
+
+_DIAGNOSTICS = (None, "simple", "full")
+
+
+def _diagnostics_level(value: Any) -> str | None:
+    if value not in _DIAGNOSTICS:
+        raise ValueError(f"diagnostics must be None, 'simple' or 'full', got {value!r}")
+    return value
+
+
+class Step(NamedTuple):
+    """One rejection step in `Combiner.history`."""
+
+    rejectors: tuple[Any, ...]
+    grow: float | None
+    thresholds: tuple[float, float] | None
+    n_rejected: int
 
 
 class Combiner:
-    """Combine a stack of images along axis 0.
+    """Combine a stack of images along axis 0, with optional rejection.
 
     Parameters
     ----------
@@ -20,7 +45,25 @@ class Combiner:
         A ``numpy.ma.MaskedArray`` contributes its mask. The array is never modified or copied.
     mask : array_like of bool and shape (N, *spatial), optional
         True where a sample must not be used (bad pixels). NaN and +-inf samples are always
-        treated as masked.
+        treated as masked. The caller's mask is never modified: rejections are OR-ed into a
+        mask of the Combiner's own.
+
+    Attributes
+    ----------
+    arr : ndarray of shape (N, *spatial)
+        The stack as given.
+    mask : ndarray of bool and shape (N, *spatial)
+        Samples not used: the input mask plus every rejection so far.
+    mask_rej : ndarray of bool and shape (N, *spatial) or None
+        Samples rejected by the latest rejection step (grown samples included).
+    last_reject : tuple or None
+        ``(mask_rej, std, low, upp, nit, output_flags)`` of the latest step.
+    output_flags : ndarray of uint8 or None
+        Per output element, `OutputFlags` bits of the latest step.
+    sample_flags : ndarray of uint8 and shape (N, *spatial) or None
+        Per sample, `SampleFlags` bits of the latest step (``diagnostics="full"`` only).
+    history : list of Step
+        The rejection steps taken, in order.
 
     Notes
     -----
@@ -37,7 +80,13 @@ class Combiner:
     def __init__(self, stack: Any, mask: Any = None) -> None:
         self._stack = as_stack(stack, name="stack")
         self._arr = np.asarray(stack.data if isinstance(stack, np.ma.MaskedArray) else stack)
-        self._mask = as_mask(mask, self._stack)
+        self._input_mask = as_mask(mask, self._stack)
+        self._mask = self._input_mask  # uint8 view; replaced (never written) by rejections
+        self.mask_rej: np.ndarray | None = None
+        self.last_reject: _rejection.RejectResult | None = None
+        self.output_flags: np.ndarray | None = None
+        self.sample_flags: np.ndarray | None = None
+        self.history: list[Step] = []
 
     @property
     def arr(self) -> np.ndarray:
@@ -59,8 +108,114 @@ class Combiner:
         """The stack's shape ``(N, *spatial)``."""
         return self._arr.shape
 
-    def combine(self, method: str = "mean", *, weights: Any = None, ddof: int = 0) -> np.ndarray:
-        """Combine the valid samples of each output element.
+    def reject(
+        self,
+        rejector: Any,
+        *,
+        grow: float | None = None,
+        thresholds: Any = None,
+        diagnostics: str | None = "simple",
+    ) -> Combiner:
+        """Reject samples and keep the result on the Combiner (chainable).
+
+        Parameters
+        ----------
+        rejector : Rejector or list of Rejector
+            The rule(s), applied in order; each sees the survivors of the one before.
+        grow : float, optional
+            Also reject the samples within this Euclidean radius (spatial axes, same frame)
+            of every sample the rule rejected.
+        thresholds : (float, float), optional
+            Samples outside ``[low, high]`` are not used (before rejection).
+        diagnostics : {"simple", "full"}, default "simple"
+            ``"full"`` also fills `sample_flags`.
+
+        Returns
+        -------
+        Combiner
+            ``self``, for chaining ``.reject(...).combine(...)``.
+        """
+        level = _diagnostics_level(diagnostics) or "simple"
+        rejectors = _rejection.as_rejector_list(rejector, name="rejector")
+        thresholds = thresholds_pair(thresholds)
+        radius = _grow_radius(grow)
+        before = self._mask
+        result = _rejection.step(
+            self._stack, rejectors, mask=before, thresholds=thresholds, grow_radius=radius
+        )
+        self._record(result, before, thresholds, level, rejectors, radius)
+        self.history.append(
+            Step(tuple(rejectors), radius, thresholds, int(np.count_nonzero(result.mask_rej)))
+        )
+        return self
+
+    def _record(
+        self,
+        result: _rejection.RejectResult,
+        before: np.ndarray | None,
+        thresholds: tuple[float, float] | None,
+        level: str,
+        rejectors: list[Any],
+        radius: float | None,
+    ) -> None:
+        mask_rej = result.mask_rej
+        new = mask_rej if before is None else (before.view(bool) | mask_rej)
+        self._mask = new.view(np.uint8)
+        self.mask_rej = mask_rej
+        self.last_reject = result
+        self.output_flags = result.output_flags
+        self.sample_flags = None
+        if level == "full":
+            self.sample_flags = self._sample_flags(result, before, thresholds, rejectors, radius)
+
+    def _sample_flags(
+        self,
+        result: _rejection.RejectResult,
+        before: np.ndarray | None,
+        thresholds: tuple[float, float] | None,
+        rejectors: list[Any],
+        radius: float | None,
+    ) -> np.ndarray:
+        data = _rejection.values(self._stack)
+        flags = np.zeros(data.shape, dtype=np.uint8)
+        if self._input_mask is not None:
+            flags |= self._input_mask.view(bool) * np.uint8(SampleFlags.INPUT_MASK)
+        if data.dtype.kind == "f":
+            flags |= ~np.isfinite(data) * np.uint8(SampleFlags.NONFINITE)
+        if thresholds is not None:
+            outside = (data < thresholds[0]) | (data > thresholds[1])
+            flags |= outside * np.uint8(SampleFlags.THRESHOLD)
+        if before is not None:
+            earlier = before.view(bool)
+            if self._input_mask is not None:
+                earlier = earlier & ~self._input_mask.view(bool)
+            flags |= earlier * np.uint8(SampleFlags.PREVIOUS)
+        # Samples the rule itself rejected versus those grow added.
+        plain = result.mask_rej
+        if radius is not None:
+            plain = _rejection.run(
+                self._stack, rejectors, mask=before, thresholds=thresholds, return_mask=True
+            )["mask"].view(bool)
+        flags |= plain * np.uint8(SampleFlags.REJECTED)
+        flags |= (result.mask_rej & ~plain) * np.uint8(SampleFlags.GROW)
+        return flags
+
+    def combine(
+        self,
+        method: str = "mean",
+        *,
+        thresholds: Any = None,
+        rejectors: Any = None,
+        weights: Any = None,
+        ddof: int = 0,
+        grow: float | None = None,
+        diagnostics: str | None = None,
+    ) -> np.ndarray:
+        """Combine the valid samples of each output element, after optional rejection.
+
+        The stages run in this order: thresholds, rejection (each rejector in turn, then
+        grow), combine. With ``diagnostics=None`` rejection and combine run in one fused pass
+        with no per-sample mask.
 
         Parameters
         ----------
@@ -68,26 +223,68 @@ class Combiner:
             ``mean`` (``average``, ``avg``), ``median`` (``med``), ``lmedian`` (``lmed``),
             ``sum``, ``min``, ``max``, ``variance`` (``var``) or ``weighted_average``
             (``wvg``); case-insensitive.
+        thresholds : (float, float), optional
+            Samples outside ``[low, high]`` are not used.
+        rejectors : Rejector or list of Rejector, optional
+            Rejection rules, applied in order.
         weights : array_like of shape (N,), optional
             One finite, non-negative weight per frame, for ``weighted_average`` (or ``mean``,
-            which then becomes the weighted average). Renormalised over the valid samples of
-            each output element.
+            which then becomes the weighted average); renormalised over the survivors of each
+            element and never used inside rejection.
         ddof : int, default 0
             Delta degrees of freedom of ``variance``.
+        grow : float, optional
+            Grow radius of the rejection (see `reject`).
+        diagnostics : {None, "simple", "full"}, default None
+            Keep the rejection diagnostics on the Combiner (`last_reject`, `mask_rej`, ...).
 
         Returns
         -------
         ndarray of shape (*spatial)
         """
         name = method_name(method)
+        level = _diagnostics_level(diagnostics)
+        ddof = nonnegative_int(ddof, name="ddof")
+        rules = _rejection.as_rejector_list(rejectors)
+        thresholds = thresholds_pair(thresholds)
+        radius = _grow_radius(grow)
+        if weights is not None and name == "mean":
+            name = "weighted_average"
+        if not rules and thresholds is None and radius is None:
+            return kernels._combine_by_name(
+                self._stack, name, mask=self._mask, weights=weights, ddof=ddof, keep_dtype=False
+            )
+        if level is None and radius is None and name != "variance":
+            if weights is not None and name != "weighted_average":
+                raise ValueError(
+                    f"weights are used only by the (weighted) average, not by combine={name!r}"
+                )
+            if name == "weighted_average" and weights is None:
+                raise ValueError("weights are required for combine='weighted_average'")
+            out = _rejection.run(
+                self._stack,
+                rules,
+                mask=self._mask,
+                combine=name,
+                weights=weights,
+                thresholds=thresholds,
+            )
+            return out["combined"]
+        if rules or radius is not None:
+            self.reject(rules, grow=radius, thresholds=thresholds, diagnostics=level or "simple")
+            mask = self._mask
+        else:
+            mask = _threshold_mask(self._stack, self._mask, thresholds)
         return kernels._combine_by_name(
-            self._stack, name, mask=self._mask, weights=weights, ddof=ddof, keep_dtype=False
+            self._stack, name, mask=mask, weights=weights, ddof=ddof, keep_dtype=False
         )
 
     def variance(
         self, ddof: int = 0, return_mean: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Variance of the valid samples, as ``np.nanvar(arr_eff, axis=0, ddof=ddof)``.
+
+        ``arr_eff`` is the stack with every masked or rejected sample set to NaN.
 
         Parameters
         ----------
@@ -108,4 +305,23 @@ class Combiner:
         )
 
     def __repr__(self) -> str:
-        return f"Combiner(shape={self._arr.shape}, dtype={self._arr.dtype})"
+        return (
+            f"Combiner(shape={self._arr.shape}, dtype={self._arr.dtype}, "
+            f"steps={len(self.history)})"
+        )
+
+
+def _grow_radius(grow: Any) -> float | None:
+    return None if grow is None else real(grow, name="grow", low=0.0)
+
+
+def _threshold_mask(
+    stack: Any, mask: np.ndarray | None, thresholds: tuple[float, float] | None
+) -> np.ndarray | None:
+    if thresholds is None:
+        return mask
+    outside = ~_rejection.usable(stack, None, thresholds)
+    if stack.dtype.kind == "f":
+        outside &= np.isfinite(_rejection.values(stack))
+    combined = outside if mask is None else (mask.view(bool) | outside)
+    return combined.view(np.uint8)

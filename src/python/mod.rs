@@ -3,3 +3,4 @@
 pub mod arrays;
 pub mod combine;
 pub mod errors;
+pub mod reject;

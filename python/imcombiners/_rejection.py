@@ -1,0 +1,130 @@
+"""Running rejectors through the compiled core, shared by every usage mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _core
+from ._threads import get_num_threads
+from ._validation import Stack, as_weights
+from .flags import OutputFlags
+from .rejectors import Rejector
+
+
+class RejectResult(NamedTuple):
+    """The diagnostics of one rejection step (the seeds' 6-tuple)."""
+
+    mask_rej: np.ndarray
+    """bool (N, *spatial): samples this step rejected (grown samples included)."""
+    std: np.ndarray | None
+    """Per element: spread of the last pass (None for rules without a spread)."""
+    low: np.ndarray
+    """Per element: lowest kept value (linear clipping: the lower bound)."""
+    upp: np.ndarray
+    """Per element: highest kept value (linear clipping: the upper bound)."""
+    nit: np.ndarray
+    """Per element: passes made."""
+    output_flags: np.ndarray
+    """Per element: bit-OR of `OutputFlags`."""
+
+
+def as_rejector_list(rejectors: Any, *, name: str = "rejectors") -> list[Rejector]:
+    """``None``, one `Rejector` or a sequence of them, as a list."""
+    if rejectors is None:
+        return []
+    if isinstance(rejectors, Rejector):
+        return [rejectors]
+    if isinstance(rejectors, Sequence) and not isinstance(rejectors, str):
+        out = list(rejectors)
+        for r in out:
+            if not isinstance(r, Rejector):
+                raise TypeError(
+                    f"{name} must hold Rejector objects (imc.SigClip(...), ...), "
+                    f"got {type(r).__name__}"
+                )
+        return out
+    raise TypeError(
+        f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}"
+    )
+
+
+def run(
+    stack: Stack,
+    rejectors: list[Rejector],
+    *,
+    mask: np.ndarray | None,
+    combine: str | None = None,
+    weights: Any = None,
+    thresholds: tuple[float, float] | None = None,
+    diagnostics: bool = False,
+    return_mask: bool = False,
+) -> dict[str, Any]:
+    """One call of the fused reject-and-combine pass."""
+    w = None
+    if combine == "weighted_average":
+        w = as_weights(weights, stack.array.shape[0])
+    return _core.reject(
+        stack.array,
+        [r._spec() for r in rejectors],
+        combine=combine,
+        mask=mask,
+        weights=w,
+        thresholds=thresholds,
+        diagnostics=diagnostics,
+        return_mask=return_mask,
+        swapped=stack.swapped,
+        threads=get_num_threads(),
+    )
+
+
+def values(stack: Stack) -> np.ndarray:
+    """The stack's values in native byte order (a copy only for byte-swapped input)."""
+    return stack.array.byteswap() if stack.swapped else stack.array
+
+
+def usable(
+    stack: Stack, mask: np.ndarray | None, thresholds: tuple[float, float] | None
+) -> np.ndarray:
+    """bool (N, *spatial): samples that are finite, unmasked and within the thresholds."""
+    data = values(stack)
+    ok = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, dtype=bool)
+    if mask is not None:
+        ok &= ~mask.view(bool)
+    if thresholds is not None:
+        ok &= (data >= thresholds[0]) & (data <= thresholds[1])
+    return ok
+
+
+def grow(mask_rej: np.ndarray, radius: float) -> np.ndarray:
+    """Grow a boolean (N, *spatial) mask spatially by an exact Euclidean radius."""
+    grown = _core.grow_mask(
+        np.ascontiguousarray(mask_rej).view(np.uint8), float(radius), threads=get_num_threads()
+    )
+    return grown.view(bool)
+
+
+def step(
+    stack: Stack,
+    rejectors: list[Rejector],
+    *,
+    mask: np.ndarray | None,
+    thresholds: tuple[float, float] | None = None,
+    grow_radius: float | None = None,
+) -> RejectResult:
+    """Reject with diagnostics and the per-sample mask; grow it when asked."""
+    out = run(
+        stack, rejectors, mask=mask, thresholds=thresholds, diagnostics=True, return_mask=True
+    )
+    mask_rej = out["mask"].view(bool)
+    flags = out["flags"]
+    if grow_radius is not None:
+        grown = grow(mask_rej, grow_radius)
+        # Grown samples count only where they were still in use.
+        added = grown & ~mask_rej & usable(stack, mask, thresholds)
+        mask_rej = mask_rej | added
+        flags = flags | (np.any(added, axis=0).astype(np.uint8) * np.uint8(OutputFlags.GROW))
+    std = out.get("std") if rejectors and rejectors[-1].has_spread else None
+    return RejectResult(mask_rej, std, out["low"], out["upp"], out["nit"], flags)

@@ -1,0 +1,329 @@
+"""Rejection rules: frozen, validated descriptions. The compiled core does the work.
+
+Every rule keeps, for each output element, the valid samples inside a closed interval: values
+equal to a bound are kept. The iterative rules (`SigClip`, `CcdClip`, `LinearClip`) recompute
+their centre from the survivors on every pass, stop when a pass rejects nothing (that pass counts
+in ``nit``) or after ``maxiters`` passes, undo a pass that would leave fewer than ``nkeep``
+samples (``revert_on_nkeep=True``) and undo a pass that would bring their total above
+``maxrej``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from . import _validation as v
+
+__all__ = ["CcdClip", "LinearClip", "MinMaxClip", "PClip", "Rejector", "SigClip"]
+
+
+class Rejector:
+    """Base class of the rejection rules."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = ""
+    has_spread: ClassVar[bool] = False
+
+    def _spec(self) -> dict[str, Any]:
+        """The parameters as the compiled core reads them."""
+        raise NotImplementedError  # every concrete rule overrides this
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _iterative_checks(obj: Any) -> None:
+    _set(obj, "maxiters", v.positive_int(obj.maxiters, name="maxiters"))
+    _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
+    if obj.maxrej is not None:
+        _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
+    if not isinstance(obj.revert_on_nkeep, bool):
+        raise TypeError(
+            f"revert_on_nkeep must be True or False, got {type(obj.revert_on_nkeep).__name__}"
+        )
+    _set(obj, "cenfunc", v.centre_name(obj.cenfunc))
+
+
+def _limits(obj: Any) -> dict[str, Any]:
+    return {
+        "maxiters": obj.maxiters,
+        "nkeep": obj.nkeep,
+        "maxrej": obj.maxrej,
+        "revert_on_nkeep": obj.revert_on_nkeep,
+        "cenfunc": obj.cenfunc,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigClip(Rejector):
+    """Iterative sigma clipping about a centre with a measured spread.
+
+    On each pass, for the surviving samples ``x`` of one output element::
+
+        c = cenfunc(x)
+        s = sqrt(sum((x - c)**2) / (n - ddof))       stdfunc="std"
+        s = 1.4826 * median(|x - c|)                  stdfunc="mad"
+        rejected where  x < c - sigma_lower * s  or  x > c + sigma_upper * s
+
+    Parameters
+    ----------
+    sigma : float or (float, float), default 3.0
+        The multiplier of the spread, or ``(lower, upper)``.
+    maxiters : int, default 5
+        Most passes.
+    ddof : int, default 0
+        Delta degrees of freedom of ``stdfunc="std"``.
+    cenfunc : {"median", "mean", "lmedian"}, default "median"
+        The centre (aliases ``med``, ``average``, ``avg``, ``lmed``).
+    stdfunc : {"std", "mad"}, default "std"
+        The spread about the centre.
+    nkeep : int, default 1
+        Fewest samples a pass may leave.
+    maxrej : int, optional
+        Most samples this rule may reject at an element.
+    revert_on_nkeep : bool, default True
+        Undo a pass that would leave fewer than ``nkeep`` samples (else keep it and stop).
+
+    Examples
+    --------
+    >>> x = np.array([9, 10, 11, 10, 10, 10, 9, 11, 10, 1e4], dtype="float32").reshape(10, 1)
+    >>> float(imc.Combiner(x).combine("mean", rejectors=imc.SigClip())[0])
+    10.0
+    """
+
+    kind: ClassVar[str] = "sigclip"
+    has_spread: ClassVar[bool] = True
+
+    sigma: float | tuple[float, float] = 3.0
+    maxiters: int = 5
+    ddof: int = 0
+    cenfunc: str = "median"
+    stdfunc: str = "std"
+    nkeep: int = 1
+    maxrej: int | None = None
+    revert_on_nkeep: bool = True
+
+    def __post_init__(self) -> None:
+        _set(self, "sigma", v.sigma_pair(self.sigma))
+        _set(self, "ddof", v.nonnegative_int(self.ddof, name="ddof"))
+        _set(self, "stdfunc", v.spread_name(self.stdfunc))
+        _iterative_checks(self)
+
+    def _spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sigma_lower": self.sigma[0],
+            "sigma_upper": self.sigma[1],
+            "ddof": float(self.ddof),
+            "stdfunc": self.stdfunc,
+            **_limits(self),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CcdClip(Rejector):
+    """Iterative sigma clipping with the spread of a CCD noise model.
+
+    The values are taken to electrons (``x * gain``); on each pass, at centre ``c``::
+
+        sigma = sqrt((1 + snoise) * |c + zero_ref| * scale_ref + rdnoise**2)
+        rejected where  x*gain < c - sigma_lower * sigma  or  x*gain > c + sigma_upper * sigma
+
+    ``zero_ref`` and ``scale_ref`` carry the additive and multiplicative corrections of a
+    normalised stack into the noise model; the defaults (0, 1) suit raw data.
+
+    Parameters
+    ----------
+    sigma : float or (float, float), default 3.0
+        The multiplier, or ``(lower, upper)``.
+    gain : float, default 1.0
+        Electrons per data unit (> 0).
+    rdnoise : float, default 0.0
+        Read noise in electrons (>= 0).
+    snoise : float, default 0.0
+        Sensitivity noise term (>= 0).
+    zero_ref, scale_ref : float, default 0.0 and 1.0
+        Noise-model references (``scale_ref > 0``).
+    maxiters, cenfunc, nkeep, maxrej, revert_on_nkeep
+        As in `SigClip`.
+
+    Examples
+    --------
+    >>> x = np.array([100, 102, 98, 101, 99, 100, 135], dtype="float32").reshape(7, 1)
+    >>> float(imc.Combiner(x).combine("mean", rejectors=imc.CcdClip(rdnoise=5.0))[0])
+    100.0
+    """
+
+    kind: ClassVar[str] = "ccdclip"
+    has_spread: ClassVar[bool] = True
+
+    sigma: float | tuple[float, float] = 3.0
+    gain: float = 1.0
+    rdnoise: float = 0.0
+    snoise: float = 0.0
+    zero_ref: float = 0.0
+    scale_ref: float = 1.0
+    maxiters: int = 5
+    cenfunc: str = "median"
+    nkeep: int = 1
+    maxrej: int | None = None
+    revert_on_nkeep: bool = True
+
+    def __post_init__(self) -> None:
+        _set(self, "sigma", v.sigma_pair(self.sigma))
+        _set(self, "gain", v.real(self.gain, name="gain", low=0.0, low_open=True))
+        _set(self, "rdnoise", v.real(self.rdnoise, name="rdnoise", low=0.0))
+        _set(self, "snoise", v.real(self.snoise, name="snoise", low=0.0))
+        _set(self, "zero_ref", v.real(self.zero_ref, name="zero_ref"))
+        _set(self, "scale_ref", v.real(self.scale_ref, name="scale_ref", low=0.0, low_open=True))
+        _iterative_checks(self)
+
+    def _spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sigma_lower": self.sigma[0],
+            "sigma_upper": self.sigma[1],
+            "gain": self.gain,
+            "rdnoise": self.rdnoise,
+            "snoise": self.snoise,
+            "zero_ref": self.zero_ref,
+            "scale_ref": self.scale_ref,
+            **_limits(self),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinearClip(Rejector):
+    """Keep the samples inside an affine envelope around the centre.
+
+    On each pass, at centre ``c`` of the survivors::
+
+        kept where  low_scale * c - low  <=  x  <=  upp_scale * c + upp
+
+    The defaults keep only samples equal to the centre's envelope of width 0 around it... set
+    ``low`` and ``upp`` (or the scales) to the envelope you want. ``maxiters=1`` is one pass.
+
+    Examples
+    --------
+    >>> x = np.array([100, 104, 96, 130, 101], dtype="float32").reshape(5, 1)
+    >>> rule = imc.LinearClip(low=10.0, upp=10.0)
+    >>> float(imc.Combiner(x).combine("mean", rejectors=rule)[0])
+    100.25
+    """
+
+    kind: ClassVar[str] = "linearclip"
+
+    low_scale: float = 1.0
+    low: float = 0.0
+    upp_scale: float = 1.0
+    upp: float = 0.0
+    maxiters: int = 1
+    cenfunc: str = "median"
+    nkeep: int = 1
+    maxrej: int | None = None
+    revert_on_nkeep: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("low_scale", "low", "upp_scale", "upp"):
+            _set(self, name, v.real(getattr(self, name), name=name))
+        _iterative_checks(self)
+
+    def _spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "low_scale": self.low_scale,
+            "low": self.low,
+            "upp_scale": self.upp_scale,
+            "upp": self.upp,
+            **_limits(self),
+        }
+
+
+def _count(value: Any, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a count or a fraction, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if value >= 1 and not value.is_integer():
+        raise ValueError(f"{name} must be a whole count (>= 1) or a fraction (< 1), got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MinMaxClip(Rejector):
+    """Reject the lowest and highest samples of each output element (one pass).
+
+    A value >= 1 is a number of samples; a value between 0 and 1 is a fraction of the stack
+    depth N, converted as IRAF does: ``int(N * fraction + 0.001)``. With ``k_lo`` and ``k_hi``
+    samples to go at ``n`` survivors sorted as ``x``::
+
+        kept where  x[k_lo] <= x <= x[n - 1 - k_hi]
+
+    so samples equal to a kept bound are kept.
+
+    Examples
+    --------
+    >>> x = np.array([1, 5, 6, 7, 30], dtype="float32").reshape(5, 1)
+    >>> float(imc.Combiner(x).combine("mean", rejectors=imc.MinMaxClip(n_min=1, n_max=1))[0])
+    6.0
+    """
+
+    kind: ClassVar[str] = "minmax"
+
+    n_min: float = 1
+    n_max: float = 1
+
+    def __post_init__(self) -> None:
+        _set(self, "n_min", _count(self.n_min, name="n_min"))
+        _set(self, "n_max", _count(self.n_max, name="n_max"))
+
+    def _spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_min": self.n_min, "n_max": self.n_max}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PClip(Rejector):
+    """IRAF-style percentile clipping: one pass, spread from a ranked sample.
+
+    ``frac`` becomes a rank offset ``p`` (with ``i = N // 2``: ``p = int(frac * i)`` for
+    ``|frac| < 1``, else ``int(frac)``, clamped to ``-i..-1`` or ``1..i``). For ``n`` survivors
+    sorted as ``x`` (1-based ranks), ``med`` their median::
+
+        r = nint(n/2 + 1 + p)   (odd n, or p > 0);   r = nint(n/2 + p)   (even n, p < 0)
+        s = |x_r - med|
+        rejected where  med - x >= sigma_lower * s  or  x - med >= sigma_upper * s
+
+    Examples
+    --------
+    >>> x = np.array([1, 5, 6, 7, 30], dtype="float32").reshape(5, 1)
+    >>> float(imc.Combiner(x).combine("mean", rejectors=imc.PClip())[0])
+    6.0
+    """
+
+    kind: ClassVar[str] = "pclip"
+
+    frac: float = -0.5
+    sigma: float | tuple[float, float] = 3.0
+    nkeep: int = 1
+
+    def __post_init__(self) -> None:
+        frac = v.real(self.frac, name="frac")
+        if frac == 0:
+            raise ValueError("frac must not be 0 (it sets the rank offset from the median)")
+        _set(self, "frac", frac)
+        _set(self, "sigma", v.sigma_pair(self.sigma))
+        _set(self, "nkeep", v.nonnegative_int(self.nkeep, name="nkeep"))
+
+    def _spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "frac": self.frac,
+            "sigma_lower": self.sigma[0],
+            "sigma_upper": self.sigma[1],
+            "nkeep": self.nkeep,
+        }

@@ -1,0 +1,436 @@
+//! Rejection followed by the combine, in one pass over each tile.
+//!
+//! ```text
+//! per tile:  read the N rows (masked, non-finite and out-of-threshold samples are missing)
+//!            sort each element's valid samples (order-preserving integer keys, comparator network)
+//!            run the rejectors on the sorted run: survivors = x[lo..hi], low = x[lo], upp = x[hi-1]
+//!            combine: median, lmedian, min, max straight from the run; mean, sum and the weighted
+//!            average from the rows in frame order, keeping the samples with low <= x <= upp
+//! ```
+//! The last step adds up exactly what the plain combine of the masked stack adds up, in the same
+//! order, so "reject then combine with the mask" and this fused pass give identical bits.
+
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
+use crate::reduce::Method;
+use crate::reject::{flags, Rejector, Report, Survivors};
+use crate::sample::{Float, Sample};
+use crate::simd;
+use crate::stack::{Source, TileCursor};
+
+/// What to do before and besides the rejection.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub rejectors: &'a [Rejector],
+    /// Samples outside `[low, high]` are missing before anything else.
+    pub thresholds: Option<(f64, f64)>,
+    /// The final combine (`None`: rejection only).
+    pub combine: Option<Method>,
+    pub weights: Option<&'a [f64]>,
+    /// Produce the per-element diagnostics.
+    pub diagnostics: bool,
+    /// Produce the per-sample rejection mask.
+    pub mask: bool,
+}
+
+/// Per-element diagnostics of a rejection (`W` is the workspace type).
+#[derive(Debug, Default)]
+pub struct Diagnostics<W> {
+    /// Spread used by the last rejector's last pass (only for rules with a spread).
+    pub std: Option<Vec<W>>,
+    /// Lowest surviving value, or the last rejector's lower threshold for linear clipping.
+    pub low: Vec<W>,
+    /// Highest surviving value, or the last rejector's upper threshold for linear clipping.
+    pub upp: Vec<W>,
+    /// Passes made by the last rejector.
+    pub nit: Vec<u8>,
+    /// Bit-OR of [`flags`] over the rejectors.
+    pub flags: Vec<u8>,
+}
+
+/// The products of [`run`].
+#[derive(Debug)]
+pub struct Products<O, W> {
+    pub combined: Option<Vec<O>>,
+    pub diagnostics: Option<Diagnostics<W>>,
+    /// `1` where a valid sample was rejected, frame-major `(N, npix)`.
+    pub mask: Option<Vec<u8>>,
+}
+
+/// A slice that tiles write to in disjoint ranges from several threads.
+struct Shared<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: every tile writes only its own, disjoint index range (see `range`).
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn new(v: &mut [T]) -> Self {
+        Shared {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
+
+    /// # Safety
+    /// No two live calls may overlap in range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "tile range out of bounds");
+        // SAFETY: in bounds (checked) and disjoint from every other live range (caller).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+struct Outputs<O, W> {
+    combined: Option<Shared<O>>,
+    std: Option<Shared<W>>,
+    low: Option<Shared<W>>,
+    upp: Option<Shared<W>>,
+    nit: Option<Shared<u8>>,
+    flags: Option<Shared<u8>>,
+    mask: Option<Shared<u8>>,
+    npix: usize,
+}
+
+struct Scratch<W: Float> {
+    cur: TileCursor,
+    rows: Vec<W>,
+    keys: Vec<W::Key>,
+    count: Vec<u32>,
+    low: Vec<f64>,
+    upp: Vec<f64>,
+    values: Vec<f64>,
+    spare: Vec<f64>,
+    column: Vec<W::Key>,
+    acc: Vec<f64>,
+    wsum: Vec<f64>,
+    nkept: Vec<u32>,
+}
+
+impl<W: Float> Scratch<W> {
+    fn new(n: usize, tile: usize) -> Self {
+        Scratch {
+            cur: TileCursor::default(),
+            rows: vec![W::default(); n * tile],
+            keys: vec![W::Key::default(); n * tile],
+            count: vec![0; tile],
+            low: vec![0.0; tile],
+            upp: vec![0.0; tile],
+            values: Vec::with_capacity(n),
+            spare: Vec::with_capacity(n),
+            column: Vec::with_capacity(n),
+            acc: vec![0.0; tile],
+            wsum: vec![0.0; tile],
+            nkept: vec![0; tile],
+        }
+    }
+}
+
+fn tile_len<W>(n: usize) -> usize {
+    let per_pixel = n * (std::mem::size_of::<W>() + 8) + 64;
+    ((64 * 1024) / per_pixel).clamp(16, 2048) / 16 * 16
+}
+
+/// Rejects and (optionally) combines the stack; see the module documentation.
+///
+/// # Errors
+/// Weights of the wrong length or invalid values, or a weighted average without weights.
+pub fn run<T, O>(src: &Source<'_, T>, plan: &Plan<'_>) -> Result<Products<O, T::Work>, CoreError>
+where
+    T: Sample,
+    O: Sample<Work = T::Work>,
+{
+    let n = src.n();
+    let npix = src.npix();
+    if plan.combine == Some(Method::WeightedAverage) {
+        let w = plan.weights.ok_or_else(|| CoreError::Value {
+            name: "weights",
+            message: "the weighted average needs one weight per frame".to_string(),
+        })?;
+        if w.len() != n || w.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(CoreError::Value {
+                name: "weights",
+                message: format!("expected {n} finite weights >= 0"),
+            });
+        }
+    }
+    let nan = T::Work::NAN;
+    let mut combined = plan.combine.map(|_| vec![O::from_work(nan); npix]);
+    let with_std = plan.diagnostics && plan.rejectors.last().is_some_and(Rejector::has_spread);
+    let mut diag = plan.diagnostics.then(|| Diagnostics {
+        std: with_std.then(|| vec![nan; npix]),
+        low: vec![nan; npix],
+        upp: vec![nan; npix],
+        nit: vec![0; npix],
+        flags: vec![0; npix],
+    });
+    let mut mask = plan.mask.then(|| vec![0u8; n * npix]);
+    let outputs = Outputs {
+        combined: combined.as_deref_mut().map(Shared::new),
+        std: diag
+            .as_mut()
+            .and_then(|d| d.std.as_deref_mut())
+            .map(Shared::new),
+        low: diag.as_mut().map(|d| Shared::new(&mut d.low)),
+        upp: diag.as_mut().map(|d| Shared::new(&mut d.upp)),
+        nit: diag.as_mut().map(|d| Shared::new(&mut d.nit)),
+        flags: diag.as_mut().map(|d| Shared::new(&mut d.flags)),
+        mask: mask.as_deref_mut().map(Shared::new),
+        npix,
+    };
+    let tile = tile_len::<T::Work>(n);
+    let ntiles = npix.div_ceil(tile);
+    (0..ntiles).into_par_iter().for_each_init(
+        || Scratch::<T::Work>::new(n, tile),
+        |scratch, t| {
+            let start = t * tile;
+            let w = tile.min(npix - start);
+            simd::run(TileJob {
+                src,
+                plan,
+                scratch,
+                outputs: &outputs,
+                start,
+                w,
+            });
+        },
+    );
+    Ok(Products {
+        combined,
+        diagnostics: diag,
+        mask,
+    })
+}
+
+struct TileJob<'j, 's, T: Sample, O> {
+    src: &'j Source<'s, T>,
+    plan: &'j Plan<'j>,
+    scratch: &'j mut Scratch<T::Work>,
+    outputs: &'j Outputs<O, T::Work>,
+    start: usize,
+    w: usize,
+}
+
+impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel for TileJob<'_, '_, T, O> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        run_tile(self);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_pass_by_value)]
+fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
+    let TileJob {
+        src,
+        plan,
+        scratch: s,
+        outputs: out,
+        start,
+        w,
+    } = job;
+    let n = src.n();
+    let missing_key = <T::Work as Float>::INFINITY_KEY;
+    src.locate(start, w, &mut s.cur);
+    let rows = &mut s.rows[..n * w];
+    let keys = &mut s.keys[..n * w];
+    for (i, (row, krow)) in rows
+        .chunks_exact_mut(w)
+        .zip(keys.chunks_exact_mut(w))
+        .enumerate()
+    {
+        src.prefetch(i, start + w, w);
+        src.read(i, &s.cur, T::Work::NAN, row);
+        if let Some((tlo, thi)) = plan.thresholds {
+            for x in row.iter_mut() {
+                let v = x.to_f64();
+                if v < tlo || v > thi {
+                    *x = T::Work::NAN;
+                }
+            }
+        }
+        for (k, &x) in krow.iter_mut().zip(row.iter()) {
+            *k = if x.is_finite() { x.to_key() } else { missing_key };
+        }
+    }
+    let count = &mut s.count[..w];
+    count.fill(0);
+    for krow in keys.chunks_exact(w) {
+        for (c, &k) in count.iter_mut().zip(krow) {
+            *c += u32::from(k != missing_key);
+        }
+    }
+    if n <= NETWORK_MAX_N {
+        sort_columns(keys, w, cached_pairs(n));
+    }
+
+    // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
+    // per-element output and, for each frame, of the mask.
+    let method = plan.combine;
+    for p in 0..w {
+        s.values.clear();
+        if n <= NETWORK_MAX_N {
+            let c = count[p] as usize;
+            s.values
+                .extend((0..c).map(|r| T::Work::from_key(keys[r * w + p]).to_f64()));
+        } else {
+            s.column.clear();
+            s.column
+                .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing_key));
+            s.column.sort_unstable();
+            s.values
+                .extend(s.column.iter().map(|&k| T::Work::from_key(k).to_f64()));
+        }
+        let mut surv = Survivors {
+            x: &s.values,
+            lo: 0,
+            hi: s.values.len(),
+            n_frames: n,
+        };
+        let mut fl = if s.values.len() < n {
+            flags::PREMASKED
+        } else {
+            0
+        };
+        let mut last = Report::nothing();
+        for r in plan.rejectors {
+            last = r.apply(&mut surv, &mut s.spare);
+            fl |= last.flags;
+        }
+        let kept = surv.kept();
+        let (low, upp) = match kept {
+            [] => (f64::NAN, f64::NAN),
+            [first, .., final_] => (*first, *final_),
+            [only] => (*only, *only),
+        };
+        s.low[p] = low;
+        s.upp[p] = upp;
+        if let (Some(comb), Some(m)) = (&out.combined, method) {
+            let v = match m {
+                Method::Median => Some(middle_of(kept, false)),
+                Method::LMedian => Some(middle_of(kept, true)),
+                Method::Min => Some(low),
+                Method::Max => Some(upp),
+                _ => None, // from the rows, below
+            };
+            if let Some(v) = v {
+                unsafe { comb.range(start + p, 1)[0] = O::from_work(T::Work::from_f64(v)) };
+            }
+        }
+        if plan.diagnostics {
+            let rep = last;
+            let (dlo, dhi) = match (plan.rejectors.last(), rep.bounds) {
+                (Some(Rejector::LinearClip(_)), Some(b)) => b,
+                _ => (low, upp),
+            };
+            unsafe {
+                if let Some(o) = &out.std {
+                    o.range(start + p, 1)[0] = T::Work::from_f64(rep.spread);
+                }
+                if let Some(o) = &out.low {
+                    o.range(start + p, 1)[0] = T::Work::from_f64(dlo);
+                }
+                if let Some(o) = &out.upp {
+                    o.range(start + p, 1)[0] = T::Work::from_f64(dhi);
+                }
+                if let Some(o) = &out.nit {
+                    o.range(start + p, 1)[0] = rep.nit.min(255) as u8;
+                }
+                if let Some(o) = &out.flags {
+                    o.range(start + p, 1)[0] = fl;
+                }
+            }
+        }
+    }
+
+    // Row pass, in frame order: the survivors are the valid samples within [low, upp].
+    let needs_rows = matches!(
+        method,
+        Some(Method::Mean | Method::Sum | Method::WeightedAverage)
+    ) || out.mask.is_some();
+    if !needs_rows {
+        return;
+    }
+    let (low, upp) = (&s.low[..w], &s.upp[..w]);
+    let (acc, wsum, nkept) = (&mut s.acc[..w], &mut s.wsum[..w], &mut s.nkept[..w]);
+    acc.fill(0.0);
+    wsum.fill(0.0);
+    nkept.fill(0);
+    for (i, row) in rows.chunks_exact(w).enumerate() {
+        let wi = plan.weights.map_or(1.0, |ws| ws[i]);
+        let mask_row = out.mask.as_ref().map(|m| {
+            // SAFETY: frame i's pixels start..start+w belong to this tile.
+            unsafe { m.range(i * out.npix + start, w) }
+        });
+        if let Some(mrow) = mask_row {
+            for p in 0..w {
+                let x = row[p];
+                let v = x.to_f64();
+                let keep = v >= low[p] && v <= upp[p];
+                mrow[p] = u8::from(x.is_finite() && !keep);
+            }
+        }
+        match method {
+            Some(Method::WeightedAverage) => {
+                for p in 0..w {
+                    let v = row[p].to_f64();
+                    let keep = v >= low[p] && v <= upp[p];
+                    acc[p] += if keep { wi * v } else { 0.0 };
+                    wsum[p] += if keep { wi } else { 0.0 };
+                }
+            }
+            Some(Method::Mean | Method::Sum) => {
+                for p in 0..w {
+                    let v = row[p].to_f64();
+                    let keep = v >= low[p] && v <= upp[p];
+                    acc[p] += if keep { v } else { 0.0 };
+                    nkept[p] += u32::from(keep);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let (Some(comb), Some(m)) = (&out.combined, method) {
+        // SAFETY: see above.
+        let comb = unsafe { comb.range(start, w) };
+        match m {
+            Method::WeightedAverage => {
+                for ((o, &a), &c) in comb.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
+                    let v = if c > 0.0 { a / c } else { f64::NAN };
+                    *o = O::from_work(T::Work::from_f64(v));
+                }
+            }
+            Method::Mean | Method::Sum => {
+                for ((o, &a), &c) in comb.iter_mut().zip(acc.iter()).zip(nkept.iter()) {
+                    let v = match (c, m == Method::Sum) {
+                        (0, _) => f64::NAN,
+                        (_, true) => a,
+                        (_, false) => a / f64::from(c),
+                    };
+                    *o = O::from_work(T::Work::from_f64(v));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The (lower) median of a sorted run; NaN when empty.
+fn middle_of(x: &[f64], lower: bool) -> f64 {
+    let c = x.len();
+    if c == 0 {
+        f64::NAN
+    } else if lower || c % 2 == 1 {
+        x[(c - 1) / 2]
+    } else {
+        0.5 * (x[c / 2 - 1] + x[c / 2])
+    }
+}

@@ -1,0 +1,57 @@
+//! Rejection of the lowest and highest samples.
+//!
+//! ```text
+//! k_lo = n_min, k_hi = n_max  (counts), or int(N * f + 0.001) for fractions f of the stack depth N
+//! kept where   x[k_lo] <= x <= x[n - 1 - k_hi]     (x sorted, n survivors)
+//! ```
+//! Values equal to a kept bound are kept, so with ties fewer samples may go.
+
+use super::{Report, Survivors};
+
+/// How many samples to remove at one end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Count {
+    Frames(usize),
+    /// A fraction of the stack depth `N`, truncated as IRAF does.
+    Fraction(f64),
+}
+
+impl Count {
+    /// The number of samples for a stack of depth `n_frames`.
+    #[must_use]
+    pub fn resolve(self, n_frames: usize) -> usize {
+        match self {
+            Count::Frames(k) => k,
+            Count::Fraction(f) => (n_frames as f64 * f + 0.001) as usize,
+        }
+    }
+}
+
+/// Min/max clipping parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinMaxClip {
+    pub n_min: Count,
+    pub n_max: Count,
+}
+
+impl MinMaxClip {
+    pub(crate) fn apply(&self, s: &mut Survivors<'_>) -> Report {
+        let (k_lo, k_hi) = (self.n_min.resolve(s.n_frames), self.n_max.resolve(s.n_frames));
+        let n = s.len();
+        if n > 0 {
+            if k_lo + k_hi >= n {
+                s.hi = s.lo;
+            } else {
+                let kept = s.kept();
+                let (low, high) = (kept[k_lo], kept[n - 1 - k_hi]);
+                s.keep_within(low, high);
+            }
+        }
+        Report {
+            spread: f64::NAN,
+            nit: 1,
+            flags: 0,
+            bounds: None,
+        }
+    }
+}
