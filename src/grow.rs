@@ -13,15 +13,16 @@ use crate::error::CoreError;
 /// The non-zero offsets within `radius` on a grid with `ndim` axes.
 fn offsets(ndim: usize, radius: f64) -> Vec<Vec<isize>> {
     let reach = radius.floor() as isize;
-    let r2 = radius * radius;
     let mut out = Vec::new();
     let mut d = vec![-reach; ndim];
     if ndim == 0 {
         return out;
     }
     loop {
-        let dist2: f64 = d.iter().map(|&v| (v * v) as f64).sum();
-        if dist2 <= r2 && d.iter().any(|&v| v != 0) {
+        // sqrt(sum) <= radius, not sum <= radius^2: sqrt(3)^2 rounds below 3 and would miss
+        // the corners of a 3-D cube.
+        let dist: f64 = d.iter().map(|&v| (v * v) as f64).sum::<f64>().sqrt();
+        if dist <= radius && d.iter().any(|&v| v != 0) {
             out.push(d.clone());
         }
         let mut k = ndim;
@@ -118,5 +119,6 @@ mod tests {
         assert_eq!(grow(&mask, 2, &[4], 0.5).unwrap(), mask);
         assert!(grow(&mask, 2, &[4], -1.0).is_err());
         assert_eq!(offsets(3, 1.0).len(), 6);
+        assert_eq!(offsets(3, 3f64.sqrt()).len(), 26);
     }
 }

@@ -197,3 +197,593 @@ def nan_filled(stack, mask=None):
     if mask is not None:
         out[np.asarray(mask, dtype=bool)] = np.nan
     return out
+
+
+# =============================================================== rejection oracles
+#
+# Slow twins of the rejectors (issue: pixel rejection). The rules are written out in
+# ``docs/rejection-semantics.md``; every docstring below repeats the formula it uses.
+# Each rejector works on one output element at a time, on float64 copies of its samples,
+# and returns the 6-tuple
+#
+#     (mask_rej, std, low, upp, nit, output_flags)
+#
+#     mask_rej      bool  (N, *spatial)  samples rejected by this rejector (never a sample
+#                                        that was already missing when it started)
+#     std           float64 (*spatial)   spread used by the last pass (sigclip, ccdclip),
+#                   or None              (linearclip, minmax, pclip)
+#     low, upp      float64 (*spatial)   lowest/highest retained finite value (sigclip,
+#                                        ccdclip, minmax, pclip) or the bounds of the last
+#                                        pass (linearclip); NaN where nothing is retained
+#     nit           int32 (*spatial)     passes evaluated (0 where no sample was usable)
+#     output_flags  uint8 (*spatial)     bit-OR of the OUTPUT_* constants below
+#
+# "Usable" samples are finite and not masked. Samples masked on entry (the ``mask``
+# argument, non-finite values, or the rejections of an earlier rejector in a chain) are
+# never touched, never counted as rejected, and never counted towards nkeep or maxrej.
+
+#: output_flags bits (per output element).
+OUTPUT_MASKED = 1  # some sample was masked or non-finite on entry
+OUTPUT_MAXITERS = 2  # the last allowed pass still rejected something
+OUTPUT_NKEEP = 4  # a pass was stopped by nkeep (reverted, or accepted and final)
+OUTPUT_MAXREJ = 8  # a pass was reverted because it would exceed maxrej
+OUTPUT_GROW = 16  # grow rejected at least one more sample here
+
+#: sample_flags bits (per sample; a separate namespace from output_flags).
+SAMPLE_MASK = 1  # input mask / bad-pixel mask
+SAMPLE_NONFINITE = 2  # NaN or +-inf
+SAMPLE_THRESHOLD = 4  # outside the thresholds
+SAMPLE_REJECTED = 8  # final rejection by the algorithm of this step
+SAMPLE_GROWN = 16  # added by grow in this step
+SAMPLE_PRIOR = 32  # already excluded before this step
+
+#: Rejection centre name -> accepted aliases (case-insensitive).
+CENFUNC_ALIASES = {"mean": (), "median": ("med",), "lmedian": ("lmed",)}
+#: Spread estimators of sigclip.
+STDFUNCS = ("std", "mad")
+#: Normal-consistency factor of the median absolute deviation.
+MAD_FACTOR = 1.4826
+
+
+def _cenfunc_name(cenfunc):
+    low = str(cenfunc).lower()
+    for name, aliases in CENFUNC_ALIASES.items():
+        if low == name or low in aliases:
+            return name
+    raise ValueError(f"cenfunc must be one of mean, median, med, lmedian, lmed, got {cenfunc!r}")
+
+
+def _centre(x, cenfunc):
+    """Centre of the 1-D float64 sample ``x`` (n >= 1).
+
+    ``mean`` is fsum(x)/n; ``median`` the middle value (mean of the two middle values for
+    even n); ``lmedian`` the sorted value at index (n - 1) // 2.
+    """
+    name = _cenfunc_name(cenfunc)
+    n = x.size
+    if name == "mean":
+        return math.fsum(x) / n
+    s = np.sort(x)
+    if name == "lmedian" or n % 2 == 1:
+        return float(s[(n - 1) // 2])
+    return (float(s[n // 2 - 1]) + float(s[n // 2])) / 2.0
+
+
+def _usable(stack, mask):
+    """float64 copy of the stack and the (N, *spatial) "usable on entry" vector."""
+    x = np.array(stack, dtype=np.float64)
+    use = np.isfinite(x)
+    if mask is not None:
+        use &= ~np.asarray(mask, dtype=bool)
+    return x, use
+
+
+def _retained_range(x, keep):
+    """(lowest, highest) kept value of one element, NaN when nothing is kept."""
+    if not keep.any():
+        return math.nan, math.nan
+    return float(np.min(x[keep])), float(np.max(x[keep]))
+
+
+def _check_guards(nkeep, maxrej, maxiters):
+    if nkeep < 0:
+        raise ValueError(f"nkeep must be >= 0, got {nkeep}")
+    if maxrej is not None and maxrej < 0:
+        raise ValueError(f"maxrej must be None or >= 0, got {maxrej}")
+    if maxiters < 1:
+        raise ValueError(f"maxiters must be >= 1, got {maxiters}")
+
+
+def _clip_passes(x, use, bounds, *, maxiters, nkeep, maxrej, revert_on_nkeep):
+    """The pass loop shared by sigclip, ccdclip and linearclip, for ONE output element.
+
+    ``x`` (N,) float64, ``use`` (N,) bool (usable on entry), ``bounds(xs)`` returns
+    ``(lo, hi, spread)`` computed from the current survivors ``xs``. One pass::
+
+        lo, hi, spread = bounds(x[keep])
+        new = keep & ((x < lo) | (x > hi))          # equal to a bound: kept
+        if not new.any(): stop (converged)
+        rejected_total = n_use - keep.sum() + new.sum();  left = keep.sum() - new.sum()
+        if maxrej is not None and rejected_total > maxrej:
+            flag MAXREJ (and NKEEP if left < nkeep); revert this pass; stop
+        if left < nkeep:
+            flag NKEEP; revert this pass if revert_on_nkeep else apply it; stop
+        keep &= ~new
+        if this was pass number maxiters and keep.any(): flag MAXITERS; stop
+
+    Returns ``keep, nit, flags, lo, hi, spread`` (the last pass's bounds and spread; NaN
+    when no pass ran because nothing was usable).
+    """
+    keep = use.copy()
+    n_use = int(use.sum())
+    flags = 0 if use.all() else OUTPUT_MASKED
+    nit = 0
+    lo = hi = spread = math.nan
+    while nit < maxiters and keep.any():
+        nit += 1
+        lo, hi, spread = bounds(x[keep])
+        new = keep & ((x < lo) | (x > hi))
+        n_new = int(new.sum())
+        if n_new == 0:
+            break
+        left = int(keep.sum()) - n_new
+        over_maxrej = maxrej is not None and (n_use - left) > maxrej
+        under_nkeep = left < nkeep
+        if under_nkeep:
+            flags |= OUTPUT_NKEEP
+        if over_maxrej:
+            flags |= OUTPUT_MAXREJ
+            break
+        if under_nkeep and revert_on_nkeep:
+            break
+        keep &= ~new
+        if under_nkeep:
+            break
+        if nit == maxiters and keep.any():
+            flags |= OUTPUT_MAXITERS
+    return keep, nit, flags, lo, hi, spread
+
+
+def sigclip(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=3.0,
+    sigma_upper=3.0,
+    maxiters=5,
+    ddof=0,
+    cenfunc="median",
+    stdfunc="std",
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Iterative sigma clipping (``SigClip``), one output element at a time.
+
+    On each pass, over the current survivors ``x`` (n of them) of one element::
+
+        c = cenfunc(x)                                   mean | median | lmedian
+        s = sqrt(sum((x - c)^2) / (n - ddof))            stdfunc="std" (NaN if n <= ddof)
+        s = 1.4826 * median(|x - c|)                     stdfunc="mad" (ddof must be 0)
+        lo = c - sigma_lower * s;   hi = c + sigma_upper * s
+        rejected where x < lo or x > hi                  (a value equal to a bound is kept)
+
+    The centre is recomputed from the survivors on every pass; passes stop when a pass
+    rejects nothing, after ``maxiters`` passes, or at an nkeep/maxrej stop (see
+    ``_clip_passes``). "std" is the root-mean-square deviation about the clipping centre
+    (not about the mean, unless ``cenfunc="mean"``). A NaN spread (n <= ddof) rejects
+    nothing. Defaults (``maxiters=5``, ``ddof=0``, ``cenfunc="median"``, ``nkeep=1``)
+    reproduce the seeds: 60 of 61440 in the quickstart, 70 with nit 2:58, 3:6 in the
+    rejection tutorial.
+
+    Returns ``(mask_rej, std, low, upp, nit, output_flags)``: ``std`` is the spread ``s``
+    of the last pass evaluated (for an element that converged, the spread of its
+    survivors); ``low``/``upp`` are the lowest/highest retained values.
+    """
+    _check_guards(nkeep, maxrej, maxiters)
+    if stdfunc not in STDFUNCS:
+        raise ValueError(f"stdfunc must be one of {STDFUNCS}, got {stdfunc!r}")
+    if ddof < 0 or (stdfunc == "mad" and ddof != 0):
+        raise ValueError(f"ddof must be >= 0 (and 0 with stdfunc='mad'), got {ddof}")
+    _cenfunc_name(cenfunc)
+
+    def bounds(xs):
+        c = _centre(xs, cenfunc)
+        if stdfunc == "mad":
+            s = MAD_FACTOR * float(np.median(np.abs(xs - c)))
+        elif xs.size - ddof > 0:
+            s = math.sqrt(math.fsum((xs - c) ** 2) / (xs.size - ddof))
+        else:
+            s = math.nan
+        return c - sigma_lower * s, c + sigma_upper * s, s
+
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], _, _, std[idx] = _clip_passes(
+            x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, std, low, upp, nit, flags
+
+
+def ccdclip(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=3.0,
+    sigma_upper=3.0,
+    gain=1.0,
+    rdnoise=0.0,
+    snoise=0.0,
+    zero_ref=0.0,
+    scale_ref=1.0,
+    maxiters=5,
+    cenfunc="median",
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Iterative clipping against a CCD noise model (``CcdClip``).
+
+    The samples are first converted to electrons, ``e = gain * x``. On each pass, over the
+    current survivors ``e`` of one element::
+
+        c = cenfunc(e)                                          mean | median | lmedian
+        s = sqrt((1 + snoise) * |c + zero_ref| * scale_ref + rdnoise^2)     (electrons)
+        lo = c - sigma_lower * s;   hi = c + sigma_upper * s
+        rejected where e < lo or e > hi                         (equal to a bound: kept)
+
+    ``rdnoise`` is in electrons, ``gain`` in electrons per data unit, ``zero_ref`` in
+    electrons; the formula is the seed's, not IRAF's ``(snoise * c)^2`` term. The centre is
+    recomputed each pass, with the same stopping rules as ``sigclip`` (``_clip_passes``).
+    Defaults reproduce the seeds (62 rejected, max nit 2, with gain=1, rdnoise=5; the
+    scale_ref example rejects 0 without and 1 with scale_ref=1/1000).
+
+    Returns ``(mask_rej, std, low, upp, nit, output_flags)``. ``std`` is the model spread
+    of the last pass converted back to data units, ``s / gain``; ``low``/``upp`` are the
+    lowest/highest retained values in data units.
+    """
+    _check_guards(nkeep, maxrej, maxiters)
+    _cenfunc_name(cenfunc)
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0, got {gain}")
+
+    def bounds(es):
+        c = _centre(es, cenfunc)
+        s = math.sqrt((1.0 + snoise) * abs(c + zero_ref) * scale_ref + rdnoise * rdnoise)
+        return c - sigma_lower * s, c + sigma_upper * s, s
+
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], _, _, s = _clip_passes(
+            gain * x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        std[idx] = s / gain
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, std, low, upp, nit, flags
+
+
+def linearclip(
+    stack,
+    *,
+    mask=None,
+    low_scale=1.0,
+    low=math.inf,
+    upp_scale=1.0,
+    upp=math.inf,
+    maxiters=1,
+    cenfunc="median",
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Centre-relative affine clipping (``LinearClip``).
+
+    On each pass, over the current survivors ``x`` of one element::
+
+        c = cenfunc(x)                                   mean | median | lmedian
+        lo = low_scale * c - low;   hi = upp_scale * c + upp
+        kept where lo <= x <= hi;   rejected where x < lo or x > hi
+
+    One pass by default (``maxiters=1``); with ``maxiters > 1`` the centre is recomputed
+    from the survivors and the same stopping rules as ``sigclip`` apply. The default
+    margins are ``low = upp = inf`` so that ``linearclip()`` rejects nothing (the seed
+    says the default is a no-op; with margins of 0 it would keep only values equal to the
+    centre). ``linearclip(low=25, upp=25, maxiters=2)`` rejects 67 in the tutorial.
+
+    Returns ``(mask_rej, None, low, upp, nit, output_flags)`` where ``low``/``upp`` are the
+    bounds ``lo``/``hi`` of the last pass evaluated (NaN where nothing was usable).
+    """
+    _check_guards(nkeep, maxrej, maxiters)
+    _cenfunc_name(cenfunc)
+
+    def bounds(xs):
+        c = _centre(xs, cenfunc)
+        return low_scale * c - low, upp_scale * c + upp, math.nan
+
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    lo_out, hi_out = np.full(shape, math.nan), np.full(shape, math.nan)
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], lo_out[idx], hi_out[idx], _ = _clip_passes(
+            x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        mask_rej[column] = use & ~keep
+    return mask_rej, None, lo_out, hi_out, nit, flags
+
+
+def minmax_count(value, n_frames, *, name="n"):
+    """Number of samples a MinMaxClip count or fraction means for a stack of ``n_frames``.
+
+    ``0 < value < 1`` is a fraction of the ORIGINAL stack size, truncated IRAF-style::
+
+        count = int(n_frames * value + 0.001)
+
+    ``value == 0`` or an integral ``value >= 1`` is a count. Anything else is an error.
+    """
+    value = float(value)
+    if 0.0 < value < 1.0:
+        return int(n_frames * value + 0.001)
+    if value >= 0.0 and value == int(value):
+        return int(value)
+    raise ValueError(f"{name} must be 0, a fraction in (0, 1) or an integer >= 1, got {value}")
+
+
+def minmax(stack, *, mask=None, n_min=1, n_max=1):
+    """Reject the lowest and highest usable samples of each element (``MinMaxClip``).
+
+    With k_lo = minmax_count(n_min, N) and k_hi = minmax_count(n_max, N) (N = the stack's
+    original size, so the counts are the same at every element) and the n usable samples
+    of one element ordered by (value, frame index)::
+
+        if k_lo + k_hi < n:   reject the first k_lo and the last k_hi of that order
+        else:                 reject nothing, flag NKEEP (never empties an element)
+
+    Ties are broken by frame index: of equal lowest values the lowest frame index goes
+    first, of equal highest values the highest frame index goes first. One pass.
+
+    Returns ``(mask_rej, None, low, upp, nit, output_flags)``: ``low``/``upp`` are the
+    lowest/highest retained values; ``nit`` is 1 (0 where nothing was usable).
+    """
+    x_all, use_all = _usable(stack, mask)
+    n_frames = x_all.shape[0]
+    k_lo = minmax_count(n_min, n_frames, name="n_min")
+    k_hi = minmax_count(n_max, n_frames, name="n_max")
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    low, upp = np.full(shape, math.nan), np.full(shape, math.nan)
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        if not use.all():
+            flags[idx] |= OUTPUT_MASKED
+        frames = np.flatnonzero(use)
+        if frames.size == 0:
+            continue
+        nit[idx] = 1
+        order = frames[np.lexsort((frames, x[frames]))]  # by value, then frame index
+        keep = use.copy()
+        if k_lo + k_hi < frames.size:
+            keep[order[:k_lo]] = False
+            keep[order[frames.size - k_hi :]] = False
+        elif k_lo + k_hi > 0:
+            flags[idx] |= OUTPUT_NKEEP
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, None, low, upp, nit, flags
+
+
+def pclip_offset(frac, n_frames):
+    """IRAF's pclip rank offset ``p`` for a stack of ``n_frames`` (fixed for every element).
+
+    ::
+
+        i = n_frames // 2
+        p = int(frac * i)  if |frac| < 1  else  int(frac)        (int truncates toward 0)
+        p = min(-1, max(-i, p))  for frac < 0;    p = max(1, min(i, p))  for frac > 0
+    """
+    if frac == 0 or not math.isfinite(frac):
+        raise ValueError(f"frac must be finite and non-zero, got {frac}")
+    i = n_frames // 2
+    p = int(frac * i) if abs(frac) < 1 else int(frac)
+    return min(-1, max(-i, p)) if frac < 0 else max(1, min(i, p))
+
+
+def pclip(stack, *, mask=None, frac=-0.5, sigma_lower=3.0, sigma_upper=3.0, nkeep=1):
+    """IRAF-style percentile clipping (``PClip``): one pass, spread from a rank offset.
+
+    With ``p = pclip_offset(frac, N)`` (N = original stack size) and the n usable samples
+    of one element sorted ascending as ``s[1..n]`` (1-based, as in IRAF)::
+
+        med = s[n//2 + 1]                       odd n
+            = (s[n//2] + s[n//2 + 1]) / 2        even n
+        r   = max(1, n//2 + 1 + p)               odd n, p < 0
+            = max(1, n//2 + p)                   even n, p < 0
+            = min(n, n//2 + 1 + p)               p > 0
+        spread = |s[r] - med|
+        lo = med - sigma_lower * spread;   hi = med + sigma_upper * spread
+        rejected where x <= lo or x >= hi       (IRAF's ">=": a value ON a bound goes)
+
+    A zero (or non-finite) spread rejects nothing. If the pass rejects something and fewer
+    than ``nkeep`` samples would remain, it is reverted (nothing rejected) and NKEEP is
+    flagged. The seed's
+    ``frac=-0.5`` on 25 frames (p = -6, r = 7) rejects 246.
+
+    Returns ``(mask_rej, None, low, upp, nit, output_flags)``: ``low``/``upp`` are the
+    lowest/highest retained values; ``nit`` is 1 (0 where nothing was usable).
+    """
+    if nkeep < 0:
+        raise ValueError(f"nkeep must be >= 0, got {nkeep}")
+    x_all, use_all = _usable(stack, mask)
+    p = pclip_offset(frac, x_all.shape[0])
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    low, upp = np.full(shape, math.nan), np.full(shape, math.nan)
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        if not use.all():
+            flags[idx] |= OUTPUT_MASKED
+        n = int(use.sum())
+        if n == 0:
+            continue
+        nit[idx] = 1
+        s = np.concatenate(([math.nan], np.sort(x[use])))  # s[1..n], 1-based
+        med = float(s[n // 2 + 1]) if n % 2 == 1 else (float(s[n // 2]) + float(s[n // 2 + 1])) / 2
+        if p < 0:
+            r = max(1, n // 2 + 1 + p) if n % 2 == 1 else max(1, n // 2 + p)
+        else:
+            r = min(n, n // 2 + 1 + p)
+        spread = abs(float(s[r]) - med)
+        keep = use.copy()
+        if spread > 0 and math.isfinite(spread):
+            new = use & ((x <= med - sigma_lower * spread) | (x >= med + sigma_upper * spread))
+            if new.any() and n - int(new.sum()) < nkeep:
+                flags[idx] |= OUTPUT_NKEEP
+            else:
+                keep &= ~new
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, None, low, upp, nit, flags
+
+
+def grow_offsets(radius, ndim):
+    """Integer offsets ``d`` (length ``ndim``) with ``sqrt(sum(d_i^2)) <= radius``.
+
+    The distance is the correctly rounded float64 square root of the integer sum of
+    squares, compared with ``radius`` as given; so ``radius=np.sqrt(2)`` reaches the 2-D
+    diagonals and ``radius=np.sqrt(3)`` the 3-D corners. The zero offset is included.
+    """
+    reach = math.floor(radius)
+    offsets = []
+    for d in np.ndindex(*(2 * reach + 1,) * ndim):
+        d = tuple(int(v) - reach for v in d)
+        if math.sqrt(math.fsum(v * v for v in d)) <= radius:  # the module's sum is shadowed
+            offsets.append(d)
+    return offsets
+
+
+def grow_mask(mask, radius):
+    """Grow a (N, *spatial) boolean mask spatially, frame by frame (never along axis 0).
+
+    ::
+
+        out[k, p] = any(mask[k, q] for q with sqrt(sum((p - q)^2)) <= radius)
+
+    over every number of spatial axes; samples outside the array do not exist (no
+    wrap-around). ``radius`` None or < 1 returns a copy of ``mask``; a negative or
+    non-finite radius is an error.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if radius is None:
+        return mask.copy()
+    if not (math.isfinite(radius) and radius >= 0):
+        raise ValueError(f"radius must be None or finite and >= 0, got {radius}")
+    spatial = mask.shape[1:]
+    offsets = grow_offsets(radius, len(spatial))
+    out = mask.copy()
+    for k, *p in np.argwhere(mask):
+        for d in offsets:
+            q = tuple(pi + di for pi, di in zip(p, d, strict=True))
+            if all(0 <= qi < si for qi, si in zip(q, spatial, strict=True)):
+                out[(k, *q)] = True
+    return out
+
+
+def grow(result, radius, *, stack, mask=None):
+    """Apply ``grow_mask`` to a rejector's 6-tuple, as ``reject(..., grow=radius)`` does.
+
+    The seeds of the growth are the samples the algorithm rejected (``mask_rej``), never
+    samples that were masked or non-finite on entry. Grown samples that were usable on
+    entry join ``mask_rej``; samples already missing are not "added". ``OUTPUT_GROW`` marks
+    the elements where at least one sample was added. std, low, upp and nit still describe
+    the clipping itself; grow ignores nkeep (the algorithm is not re-run).
+
+    Returns ``(result_with_grown_mask, added)`` where ``added`` is the (N, *spatial) mask
+    of the samples grow added.
+    """
+    mask_rej, std, low, upp, nit, flags = result
+    _, use = _usable(stack, mask)
+    added = grow_mask(mask_rej, radius) & use & ~mask_rej
+    flags = flags | np.where(added.any(axis=0), OUTPUT_GROW, 0).astype(np.uint8)
+    return (mask_rej | added, std, low, upp, nit, flags), added
+
+
+def sample_flags(stack, *, mask=None, threshold=None, prior=None, rejected=None, grown=None):
+    """Per-sample uint8 diagnostic of one rejection step (``diagnostics="full"``).
+
+    Every argument is an optional (N, *spatial) boolean array::
+
+        1  SAMPLE_MASK       mask (input mask / bad-pixel mask)
+        2  SAMPLE_NONFINITE  stack is NaN or +-inf
+        4  SAMPLE_THRESHOLD  threshold (outside the thresholds)
+        8  SAMPLE_REJECTED   rejected (this step's algorithm, after nkeep/maxrej; not grow)
+        16 SAMPLE_GROWN      grown (added by this step's grow)
+        32 SAMPLE_PRIOR      mask | non-finite | threshold | prior (earlier steps): already
+                             excluded when this step started
+
+    Bits combine: a NaN sample under the input mask is 1 | 2 | 32 = 35.
+    """
+    stack = np.asarray(stack)
+    out = np.zeros(stack.shape, dtype=np.uint8)
+    nonfinite = ~np.isfinite(stack.astype(np.float64))
+    before = nonfinite.copy()
+    out[nonfinite] |= SAMPLE_NONFINITE
+    for arr, bit, counts_before in (
+        (mask, SAMPLE_MASK, True),
+        (threshold, SAMPLE_THRESHOLD, True),
+        (prior, 0, True),
+        (rejected, SAMPLE_REJECTED, False),
+        (grown, SAMPLE_GROWN, False),
+    ):
+        if arr is None:
+            continue
+        arr = np.asarray(arr, dtype=bool)
+        out[arr] |= bit
+        if counts_before:
+            before |= arr
+    out[before] |= SAMPLE_PRIOR
+    return out

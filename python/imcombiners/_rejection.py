@@ -46,9 +46,7 @@ def as_rejector_list(rejectors: Any, *, name: str = "rejectors") -> list[Rejecto
                     f"got {type(r).__name__}"
                 )
         return out
-    raise TypeError(
-        f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}"
-    )
+    raise TypeError(f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}")
 
 
 def run(

@@ -219,9 +219,7 @@ def spread_name(value: Any, *, name: str = "stdfunc") -> str:
     return value.lower()
 
 
-def real(
-    value: Any, *, name: str, low: float | None = None, low_open: bool = False
-) -> float:
+def real(value: Any, *, name: str, low: float | None = None, low_open: bool = False) -> float:
     """A finite real number, optionally bounded below (``low_open``: strictly above ``low``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")

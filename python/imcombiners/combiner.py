@@ -306,8 +306,7 @@ class Combiner:
 
     def __repr__(self) -> str:
         return (
-            f"Combiner(shape={self._arr.shape}, dtype={self._arr.dtype}, "
-            f"steps={len(self.history)})"
+            f"Combiner(shape={self._arr.shape}, dtype={self._arr.dtype}, steps={len(self.history)})"
         )
 
 

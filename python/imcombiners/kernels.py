@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _rejection
+from ._reject_kernels import make as _make_rule_kernels
 from ._threads import get_num_threads
 from ._validation import (
     SAMPLE_SELECTING,
@@ -24,14 +25,32 @@ from ._validation import (
     as_stack,
     as_weights,
     nonnegative_int,
+    real,
 )
+from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, SigClip
 
 __all__ = [
+    "ccdclip",
+    "ccdclip_combine",
+    "ccdclip_mask",
+    "grow_mask",
+    "linearclip",
+    "linearclip_combine",
+    "linearclip_mask",
     "lmedian",
     "maximum",
     "mean",
     "median",
     "minimum",
+    "minmax",
+    "minmax_combine",
+    "minmax_mask",
+    "pclip",
+    "pclip_combine",
+    "pclip_mask",
+    "sigclip",
+    "sigclip_combine",
+    "sigclip_mask",
     "sum",
     "variance",
     "weighted_average",
@@ -313,3 +332,41 @@ def _combine_by_name(
         return _reduce(stack, "weighted_average", mask=mask, weights=w)
     keep = keep_dtype and mask is None and method in SAMPLE_SELECTING
     return _reduce(stack, method, mask=mask, keep_dtype=keep)
+
+
+def grow_mask(mask: Any, radius: float) -> np.ndarray:
+    """Grow a per-sample mask spatially, within each frame, by an exact Euclidean radius.
+
+    Parameters
+    ----------
+    mask : array_like of bool and shape (N, *spatial)
+        The samples to grow from.
+    radius : float
+        Distance on the integer grid of the spatial axes: in 2-D, 1 reaches the four direct
+        neighbours and ``sqrt(2)`` also the diagonals. Axis 0 (the stack) is never crossed.
+
+    Returns
+    -------
+    ndarray of bool and shape (N, *spatial)
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 3, 3), dtype=bool); m[0, 1, 1] = True
+    >>> imck.grow_mask(m, 1)[0].astype(int)
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]])
+    """
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}")
+    if m.ndim < 2:
+        raise ValueError(f"mask must have at least 2 dimensions (N, *spatial), got {m.shape}")
+    return _rejection.grow(m, real(radius, name="radius", low=0.0))
+
+
+sigclip, sigclip_mask, sigclip_combine = _make_rule_kernels(SigClip, __name__)
+ccdclip, ccdclip_mask, ccdclip_combine = _make_rule_kernels(CcdClip, __name__)
+linearclip, linearclip_mask, linearclip_combine = _make_rule_kernels(LinearClip, __name__)
+minmax, minmax_mask, minmax_combine = _make_rule_kernels(MinMaxClip, __name__)
+pclip, pclip_mask, pclip_combine = _make_rule_kernels(PClip, __name__)

@@ -6,22 +6,70 @@ from typing import Any
 
 import numpy as np
 
-from . import kernels
-from ._validation import as_mask, as_stack, method_name
+from . import _rejection, kernels
+from ._validation import as_mask, as_stack, method_name, thresholds_pair
+from .combiner import Combiner
+from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+
+#: ``reject=`` names and the rule each builds.
+REJECT_NAMES: dict[str, type[Rejector]] = {
+    "sigclip": SigClip,
+    "ccdclip": CcdClip,
+    "linearclip": LinearClip,
+    "minmax": MinMaxClip,
+    "pclip": PClip,
+}
+
+
+def _rule(reject: str, options: dict[str, Any]) -> Rejector:
+    if not isinstance(reject, str) or reject.lower() not in REJECT_NAMES:
+        valid = ", ".join([*REJECT_NAMES, "None"])
+        raise ValueError(f"reject {reject!r} is not a rejection method; valid names are: {valid}")
+    cls = REJECT_NAMES[reject.lower()]
+    fields = set(cls.__dataclass_fields__)
+    given = {k: v for k, v in options.items() if v is not None}
+    unused = set(given) - fields
+    if unused:
+        raise ValueError(f"reject={reject!r} does not take {sorted(unused)}")
+    return cls(**given)
 
 
 def ndcombine(
     stack: Any,
     *,
     combine: str = "mean",
+    reject: str | None = None,
     mask: Any = None,
+    thresholds: Any = None,
     weights: Any = None,
     ddof: int = 0,
+    grow: float | None = None,
+    sigma: float | tuple[float, float] | None = None,
+    maxiters: int | None = None,
+    cenfunc: str | None = None,
+    stdfunc: str | None = None,
+    nkeep: int | None = None,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool | None = None,
+    gain: float | None = None,
+    rdnoise: float | None = None,
+    snoise: float | None = None,
+    zero_ref: float | None = None,
+    scale_ref: float | None = None,
+    low_scale: float | None = None,
+    low: float | None = None,
+    upp_scale: float | None = None,
+    upp: float | None = None,
+    n_min: float | None = None,
+    n_max: float | None = None,
+    frac: float | None = None,
 ) -> np.ndarray:
-    """Combine a stack along axis 0 in one call.
+    """Combine a stack along axis 0 in one call, with optional rejection.
 
-    Gives the same numbers as ``Combiner(stack, mask).combine(combine, ...)``. When nothing but
-    the method is given, ``lmedian``, ``min`` and ``max`` of an integer stack keep its dtype.
+    Gives the same numbers as ``Combiner(stack, mask).combine(combine, rejectors=rule, ...)``
+    with ``rule`` built from ``reject`` and the rule's options (an option left at None takes
+    the rule's default). When nothing but the method is given, ``lmedian``, ``min`` and
+    ``max`` of an integer stack keep its dtype.
 
     Parameters
     ----------
@@ -29,12 +77,22 @@ def ndcombine(
         The frames.
     combine : str, default "mean"
         The combine method (see `Combiner.combine`); case-insensitive.
+    reject : {None, "sigclip", "ccdclip", "linearclip", "minmax", "pclip"}, default None
+        The rejection rule.
     mask : array_like of bool and shape (N, *spatial), optional
         True where a sample must not be used.
+    thresholds : (float, float), optional
+        Samples outside ``[low, high]`` are not used.
     weights : array_like of shape (N,), optional
         One weight per frame for the weighted average.
     ddof : int, default 0
-        Delta degrees of freedom of ``variance``.
+        Delta degrees of freedom, of ``sigclip``'s spread and of ``variance``.
+    grow : float, optional
+        Grow radius of the rejection.
+    sigma, maxiters, cenfunc, stdfunc, nkeep, maxrej, revert_on_nkeep, gain, rdnoise, snoise,
+    zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, frac
+        Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
+        `PClip`).
 
     Returns
     -------
@@ -44,8 +102,54 @@ def ndcombine(
     --------
     >>> imc.ndcombine(np.array([[2, 7], [5, 1]], dtype="uint16"), combine="lmed")
     array([2, 1], dtype=uint16)
+    >>> x = np.array([[10.0], [11.0], [9.0], [10.0], [500.0]])
+    >>> imc.ndcombine(x, combine="mean", reject="minmax", n_min=0, n_max=1)
+    array([10.])
     """
     name = method_name(combine, name="combine")
-    s = as_stack(stack, name="stack")
-    m = as_mask(mask, s)
-    return kernels._combine_by_name(s, name, mask=m, weights=weights, ddof=ddof, keep_dtype=True)
+    options = {
+        "sigma": sigma,
+        "maxiters": maxiters,
+        "cenfunc": cenfunc,
+        "stdfunc": stdfunc,
+        "nkeep": nkeep,
+        "maxrej": maxrej,
+        "revert_on_nkeep": revert_on_nkeep,
+        "gain": gain,
+        "rdnoise": rdnoise,
+        "snoise": snoise,
+        "zero_ref": zero_ref,
+        "scale_ref": scale_ref,
+        "low_scale": low_scale,
+        "low": low,
+        "upp_scale": upp_scale,
+        "upp": upp,
+        "n_min": n_min,
+        "n_max": n_max,
+        "frac": frac,
+    }
+    if reject is None:
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ValueError(f"{given} are rejection options, but reject=None")
+        if thresholds is None and grow is None:
+            s = as_stack(stack, name="stack")
+            m = as_mask(mask, s)
+            return kernels._combine_by_name(
+                s, name, mask=m, weights=weights, ddof=ddof, keep_dtype=True
+            )
+        rules: list[Rejector] = []
+    else:
+        if reject.lower() == "sigclip" if isinstance(reject, str) else False:
+            options["ddof"] = ddof
+        rules = [_rule(reject, options)]
+    thresholds = thresholds_pair(thresholds)
+    cmb = Combiner(stack, mask=mask)
+    return cmb.combine(
+        name,
+        thresholds=thresholds,
+        rejectors=_rejection.as_rejector_list(rules) or None,
+        weights=weights,
+        ddof=ddof,
+        grow=grow,
+    )

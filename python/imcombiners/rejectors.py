@@ -111,6 +111,8 @@ class SigClip(Rejector):
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "ddof", v.nonnegative_int(self.ddof, name="ddof"))
         _set(self, "stdfunc", v.spread_name(self.stdfunc))
+        if self.stdfunc == "mad" and self.ddof != 0:
+            raise ValueError("ddof applies to stdfunc='std' only; use ddof=0 with 'mad'")
         _iterative_checks(self)
 
     def _spec(self) -> dict[str, Any]:
@@ -204,8 +206,10 @@ class LinearClip(Rejector):
 
         kept where  low_scale * c - low  <=  x  <=  upp_scale * c + upp
 
-    The defaults keep only samples equal to the centre's envelope of width 0 around it... set
-    ``low`` and ``upp`` (or the scales) to the envelope you want. ``maxiters=1`` is one pass.
+    The default margins ``low = upp = inf`` make ``LinearClip()`` a no-op (the tutorial calls
+    the default a no-op; with margins of 0 the formula would keep only samples equal to the
+    centre). Set ``low`` and ``upp`` (>= 0) to the envelope you want. ``maxiters=1`` is one
+    pass; a larger value iterates like the other rules.
 
     Examples
     --------
@@ -218,9 +222,9 @@ class LinearClip(Rejector):
     kind: ClassVar[str] = "linearclip"
 
     low_scale: float = 1.0
-    low: float = 0.0
+    low: float = math.inf
     upp_scale: float = 1.0
-    upp: float = 0.0
+    upp: float = math.inf
     maxiters: int = 1
     cenfunc: str = "median"
     nkeep: int = 1
@@ -228,8 +232,14 @@ class LinearClip(Rejector):
     revert_on_nkeep: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("low_scale", "low", "upp_scale", "upp"):
+        for name in ("low_scale", "upp_scale"):
             _set(self, name, v.real(getattr(self, name), name=name))
+        for name in ("low", "upp"):  # margins may be +inf (no bound on that side)
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and value == math.inf:
+                _set(self, name, math.inf)
+            else:
+                _set(self, name, v.real(value, name=name, low=0.0))
         _iterative_checks(self)
 
     def _spec(self) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 //! k_lo = n_min, k_hi = n_max  (counts), or int(N * f + 0.001) for fractions f of the stack depth N
 //! kept where   x[k_lo] <= x <= x[n - 1 - k_hi]     (x sorted, n survivors)
 //! ```
-//! Values equal to a kept bound are kept, so with ties fewer samples may go.
+//! Values equal to a kept bound are kept, so with ties fewer samples may go. When
+//! `k_lo + k_hi >= n` nothing is rejected (an element is never emptied) and NKEEP is flagged.
 
 use super::{Report, Survivors};
 
@@ -38,20 +39,23 @@ impl MinMaxClip {
     pub(crate) fn apply(&self, s: &mut Survivors<'_>) -> Report {
         let (k_lo, k_hi) = (self.n_min.resolve(s.n_frames), self.n_max.resolve(s.n_frames));
         let n = s.len();
-        if n > 0 {
-            if k_lo + k_hi >= n {
-                s.hi = s.lo;
-            } else {
-                let kept = s.kept();
-                let (low, high) = (kept[k_lo], kept[n - 1 - k_hi]);
-                s.keep_within(low, high);
-            }
-        }
-        Report {
+        let mut report = Report {
             spread: f64::NAN,
-            nit: 1,
+            nit: u32::from(n > 0),
             flags: 0,
             bounds: None,
+        };
+        if n == 0 || k_lo + k_hi == 0 {
+            return report;
         }
+        if k_lo + k_hi >= n {
+            // Never empty an element: reject nothing and say so.
+            report.flags |= super::flags::NKEEP;
+            return report;
+        }
+        let kept = s.kept();
+        let (low, high) = (kept[k_lo], kept[n - 1 - k_hi]);
+        s.keep_within(low, high);
+        report
     }
 }

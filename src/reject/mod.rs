@@ -129,6 +129,9 @@ pub(crate) fn iterate(
 ) -> Report {
     let mut report = Report::nothing();
     let start = s.len();
+    if start == 0 {
+        return report;
+    }
     for pass in 1..=limits.maxiters {
         report.nit = pass;
         let Some((low, high, spread)) = bounds(s.kept()) else {
@@ -153,7 +156,7 @@ pub(crate) fn iterate(
             }
             break;
         }
-        if pass == limits.maxiters {
+        if pass == limits.maxiters && !s.is_empty() {
             report.flags |= flags::MAXITERS;
         }
     }

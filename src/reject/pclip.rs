@@ -47,6 +47,7 @@ impl PClip {
         };
         let n = s.len();
         if n == 0 {
+            report.nit = 0;
             return report;
         }
         let kept = s.kept();
@@ -62,6 +63,10 @@ impl PClip {
         let r = rank.clamp(1, n as i64) as usize - 1;
         let sigma = (kept[r] - med).abs();
         report.spread = sigma;
+        if sigma == 0.0 {
+            // No spread, no scale to clip with: reject nothing.
+            return report;
+        }
         // `>=` rejects: keep strictly inside the thresholds.
         let (lo_t, hi_t) = (med - self.sigma_lower * sigma, med + self.sigma_upper * sigma);
         let below = kept.iter().take_while(|&&v| v <= lo_t).count();

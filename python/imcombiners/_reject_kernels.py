@@ -1,0 +1,123 @@
+"""The direct rejection kernels: ``<rule>``, ``<rule>_mask`` and ``<rule>_combine`` per rule.
+
+They are built from the rejector dataclasses so that names, defaults and validation are the
+same as in `Combiner` and `ndcombine`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _core, _rejection
+from ._threads import get_num_threads
+from ._validation import as_mask, as_stack, method_name, nonnegative_int, thresholds_pair
+from .rejectors import Rejector
+
+
+def _rule_parameters(cls: type[Rejector]) -> list[inspect.Parameter]:
+    return [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
+    """The three kernels of one rejection rule, named as members of ``module``."""
+    name = cls.kind
+    fields = {f.name for f in dataclasses.fields(cls)}
+
+    def split(kwargs: dict[str, Any]) -> tuple[Rejector, Any, Any]:
+        unknown = set(kwargs) - fields - {"mask", "thresholds"}
+        if unknown:
+            raise TypeError(f"{name}() got unexpected keyword arguments: {sorted(unknown)}")
+        rule = cls(**{k: v for k, v in kwargs.items() if k in fields})
+        return rule, kwargs.get("mask"), thresholds_pair(kwargs.get("thresholds"))
+
+    def reject(arr: Any, **kwargs: Any) -> _rejection.RejectResult:
+        rule, mask, thresholds = split(kwargs)
+        stack = as_stack(arr, name="arr")
+        return _rejection.step(stack, [rule], mask=as_mask(mask, stack), thresholds=thresholds)
+
+    def reject_mask(arr: Any, **kwargs: Any) -> np.ndarray:
+        rule, mask, thresholds = split(kwargs)
+        stack = as_stack(arr, name="arr")
+        out = _rejection.run(
+            stack, [rule], mask=as_mask(mask, stack), thresholds=thresholds, return_mask=True
+        )
+        return out["mask"].view(bool)
+
+    def reject_combine(
+        arr: Any, combine: str = "mean", *, weights: Any = None, **kwargs: Any
+    ) -> np.ndarray:
+        rule, mask, thresholds = split(kwargs)
+        stack = as_stack(arr, name="arr")
+        method = method_name(combine, name="combine")
+        m = as_mask(mask, stack)
+        if weights is not None and method == "mean":
+            method = "weighted_average"
+        if method == "variance":
+            ddof = nonnegative_int(kwargs.get("ddof", 0), name="ddof")
+            rejected = _rejection.run(
+                stack, [rule], mask=m, thresholds=thresholds, return_mask=True
+            )
+            full = rejected["mask"].view(bool) | ~_rejection.usable(stack, m, thresholds)
+            return _core.variance(
+                stack.array,
+                ddof=float(ddof),
+                mask=full.view(np.uint8),
+                swapped=stack.swapped,
+                threads=get_num_threads(),
+            )
+        if method == "weighted_average" and weights is None:
+            raise ValueError("weights are required for combine='weighted_average'")
+        if weights is not None and method != "weighted_average":
+            raise ValueError(f"weights are used only by the (weighted) average, not by {method!r}")
+        out = _rejection.run(
+            stack, [rule], mask=m, combine=method, weights=weights, thresholds=thresholds
+        )
+        return out["combined"]
+
+    extra = [
+        inspect.Parameter("mask", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("thresholds", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ]
+    arr = inspect.Parameter("arr", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    rule_params = _rule_parameters(cls)
+    reject.__signature__ = inspect.Signature([arr, *rule_params, *extra])  # type: ignore[attr-defined]
+    reject_mask.__signature__ = reject.__signature__  # type: ignore[attr-defined]
+    reject_combine.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            arr,
+            inspect.Parameter("combine", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mean"),
+            inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None),
+            *rule_params,
+            *extra,
+        ]
+    )
+    title = cls.__name__
+    reject.__name__, reject.__qualname__ = name, name
+    reject.__doc__ = (
+        f"Reject with `{title}` and return ``(mask_rej, std, low, upp, nit, output_flags)``.\n\n"
+        f"The keyword arguments are those of `imcombiners.{title}`, plus ``mask`` (True = do\n"
+        f"not use) and ``thresholds`` ``(low, high)``. ``mask_rej`` lists only the samples\n"
+        f"this rejection removed; apply it yourself (e.g. set them to NaN) before combining.\n"
+    )
+    reject_mask.__name__ = reject_mask.__qualname__ = f"{name}_mask"
+    reject_mask.__doc__ = (
+        f"Reject with `{title}` and return only ``mask_rej`` (bool, shape of ``arr``).\n\n"
+        f"Cheaper than `{name}`: no per-element diagnostics are produced.\n"
+    )
+    reject_combine.__name__ = reject_combine.__qualname__ = f"{name}_combine"
+    reject_combine.__doc__ = (
+        f"Reject with `{title}` and combine the survivors in the same pass.\n\n"
+        f"``combine`` is any combine method (mean, median, lmedian, sum, min, max, variance,\n"
+        f"weighted_average); no per-sample mask is made, so memory stays near the output's.\n"
+    )
+    for func in (reject, reject_mask, reject_combine):
+        func.__module__ = module
+    return reject, reject_mask, reject_combine
