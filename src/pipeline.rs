@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::reduce::Method;
-use crate::reject::{flags, Rejector, Report, Survivors};
+use crate::reject::{flags, Centre, Rejector, Report, Survivors};
 use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
@@ -112,6 +112,7 @@ struct Scratch<W: Float> {
     acc: Vec<f64>,
     wsum: Vec<f64>,
     nkept: Vec<u32>,
+    fast: FirstPass,
 }
 
 impl<W: Float> Scratch<W> {
@@ -129,6 +130,7 @@ impl<W: Float> Scratch<W> {
             acc: vec![0.0; tile],
             wsum: vec![0.0; tile],
             nkept: vec![0; tile],
+            fast: FirstPass::default(),
         }
     }
 }
@@ -272,51 +274,74 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         sort_columns(keys, w, cached_pairs(n));
     }
 
+    // Pixels whose outcome the vectorised first pass settles (single SigClip or MinMaxClip).
+    let fast =
+        n <= NETWORK_MAX_N && first_pass::<_, T::Work>(plan, keys, count, w, n, &mut s.fast);
+
     // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
     // per-element output and, for each frame, of the mask.
     let method = plan.combine;
     for p in 0..w {
-        s.values.clear();
-        if n <= NETWORK_MAX_N {
-            let c = count[p] as usize;
-            s.values
-                .extend((0..c).map(|r| T::Work::from_key(keys[r * w + p]).to_f64()));
+        let settled = fast && s.fast.done[p];
+        let (lo, hi, rep, mut fl);
+        if settled {
+            (lo, hi) = (s.fast.lo[p] as usize, s.fast.hi[p] as usize);
+            rep = s.fast.report[p];
+            fl = rep.flags;
+            if (count[p] as usize) < n {
+                fl |= flags::PREMASKED;
+            }
         } else {
-            s.column.clear();
-            s.column
-                .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing_key));
-            s.column.sort_unstable();
-            s.values
-                .extend(s.column.iter().map(|&k| T::Work::from_key(k).to_f64()));
+            s.values.clear();
+            if n <= NETWORK_MAX_N {
+                let c = count[p] as usize;
+                s.values
+                    .extend((0..c).map(|r| T::Work::from_key(keys[r * w + p]).to_f64()));
+            } else {
+                s.column.clear();
+                s.column
+                    .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing_key));
+                s.column.sort_unstable();
+                s.values
+                    .extend(s.column.iter().map(|&k| T::Work::from_key(k).to_f64()));
+            }
+            let mut surv = Survivors {
+                x: &s.values,
+                lo: 0,
+                hi: s.values.len(),
+                n_frames: n,
+            };
+            fl = if s.values.len() < n {
+                flags::PREMASKED
+            } else {
+                0
+            };
+            let mut last = Report::nothing();
+            for r in plan.rejectors {
+                last = r.apply(&mut surv, &mut s.spare);
+                fl |= last.flags;
+            }
+            (lo, hi, rep) = (surv.lo, surv.hi, last);
         }
-        let mut surv = Survivors {
-            x: &s.values,
-            lo: 0,
-            hi: s.values.len(),
-            n_frames: n,
+        // Sorted value of rank r among the element's valid samples.
+        let at = |r: usize| -> f64 {
+            if settled {
+                T::Work::from_key(keys[r * w + p]).to_f64()
+            } else {
+                s.values[r]
+            }
         };
-        let mut fl = if s.values.len() < n {
-            flags::PREMASKED
+        let (low, upp) = if hi > lo {
+            (at(lo), at(hi - 1))
         } else {
-            0
-        };
-        let mut last = Report::nothing();
-        for r in plan.rejectors {
-            last = r.apply(&mut surv, &mut s.spare);
-            fl |= last.flags;
-        }
-        let kept = surv.kept();
-        let (low, upp) = match kept {
-            [] => (f64::NAN, f64::NAN),
-            [first, .., final_] => (*first, *final_),
-            [only] => (*only, *only),
+            (f64::NAN, f64::NAN)
         };
         s.low[p] = low;
         s.upp[p] = upp;
         if let (Some(comb), Some(m)) = (&out.combined, method) {
             let v = match m {
-                Method::Median => Some(middle_of(kept, false)),
-                Method::LMedian => Some(middle_of(kept, true)),
+                Method::Median => Some(middle_of(lo, hi, false, at)),
+                Method::LMedian => Some(middle_of(lo, hi, true, at)),
                 Method::Min => Some(low),
                 Method::Max => Some(upp),
                 _ => None, // from the rows, below
@@ -326,7 +351,6 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             }
         }
         if plan.diagnostics {
-            let rep = last;
             let (dlo, dhi) = match (plan.rejectors.last(), rep.bounds) {
                 (Some(Rejector::LinearClip(_)), Some(b)) => b,
                 _ => (low, upp),
@@ -423,14 +447,148 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
     }
 }
 
-/// The (lower) median of a sorted run; NaN when empty.
-fn middle_of(x: &[f64], lower: bool) -> f64 {
-    let c = x.len();
+/// The (lower) median of the sorted run of ranks `lo..hi`, read through `at`; NaN when empty.
+#[inline(always)]
+fn middle_of(lo: usize, hi: usize, lower: bool, at: impl Fn(usize) -> f64) -> f64 {
+    let c = hi - lo;
     if c == 0 {
         f64::NAN
     } else if lower || c % 2 == 1 {
-        x[(c - 1) / 2]
+        at(lo + (c - 1) / 2)
     } else {
-        0.5 * (x[c / 2 - 1] + x[c / 2])
+        0.5 * (at(lo + c / 2 - 1) + at(lo + c / 2))
+    }
+}
+
+/// Per-pixel results of the vectorised first pass.
+#[derive(Default)]
+struct FirstPass {
+    done: Vec<bool>,
+    lo: Vec<u32>,
+    hi: Vec<u32>,
+    report: Vec<Report>,
+    centre: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+/// The first pass of a lone `SigClip` (std spread) or `MinMaxClip`, for all the tile's pixels
+/// at once on the sorted keys. A pixel is settled when that pass decides everything: for
+/// sigma clipping, when it rejects nothing (then the iteration stops after one pass); min/max
+/// clipping is always one pass. The arithmetic is the per-pixel code's, in the same order, so
+/// settled pixels get the same bits. Returns `false` when the plan has no such fast path.
+#[inline(always)]
+fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
+    plan: &Plan<'_>,
+    keys: &[K],
+    count: &[u32],
+    w: usize,
+    n: usize,
+    f: &mut FirstPass,
+) -> bool {
+    let [rule] = plan.rejectors else {
+        return false;
+    };
+    f.done.resize(w, false);
+    f.lo.resize(w, 0);
+    f.hi.resize(w, 0);
+    f.report.resize(w, Report::nothing());
+    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
+    match rule {
+        Rejector::SigClip(sc) => {
+            let crate::reject::Spread::Std { ddof } = sc.spread else {
+                return false;
+            };
+            f.centre.resize(w, 0.0);
+            f.squares.resize(w, 0.0);
+            for p in 0..w {
+                let c = count[p] as usize;
+                f.centre[p] = if c == 0 {
+                    f64::NAN
+                } else {
+                    match sc.centre {
+                        Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
+                        Centre::Median if c % 2 == 0 => {
+                            0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
+                        }
+                        Centre::Median => value(c / 2, p),
+                        Centre::LMedian => value((c - 1) / 2, p),
+                    }
+                };
+            }
+            let nmax = count.iter().copied().max().unwrap_or(0) as usize;
+            {
+                // Local slices: through `f` the compiler reloads the vectors' pointers on every
+                // store and cannot vectorise.
+                let (centre, squares) = (&f.centre[..w], &mut f.squares[..w]);
+                squares.fill(0.0);
+                for (r, krow) in keys.chunks_exact(w).take(nmax).enumerate() {
+                    let r = r as u32;
+                    for (((q, &k), &c0), &cnt) in
+                        squares.iter_mut().zip(krow).zip(centre).zip(count)
+                    {
+                        let d = W::from_key(k).to_f64() - c0;
+                        *q += if r < cnt { d * d } else { 0.0 };
+                    }
+                }
+            }
+            for p in 0..w {
+                let c = count[p] as usize;
+                let mut rep = Report::nothing();
+                f.lo[p] = 0;
+                f.hi[p] = c as u32;
+                f.done[p] = true;
+                if c > 0 {
+                    rep.nit = 1;
+                    let dof = c as f64 - ddof;
+                    if dof > 0.0 {
+                        let sd = (f.squares[p] / dof).sqrt();
+                        let (lo_t, hi_t) = (
+                            f.centre[p] - sc.sigma_lower * sd,
+                            f.centre[p] + sc.sigma_upper * sd,
+                        );
+                        rep.spread = sd;
+                        rep.bounds = Some((lo_t, hi_t));
+                        f.done[p] = !(value(0, p) < lo_t || value(c - 1, p) > hi_t);
+                    }
+                }
+                f.report[p] = rep;
+            }
+            let _ = n;
+            true
+        }
+        Rejector::MinMax(mm) => {
+            for p in 0..w {
+                let c = count[p] as usize;
+                let mut rep = Report::nothing();
+                f.done[p] = true;
+                f.lo[p] = 0;
+                f.hi[p] = c as u32;
+                if c > 0 {
+                    rep.nit = 1;
+                    let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
+                    if k_lo + k_hi >= c {
+                        if k_lo + k_hi > 0 {
+                            rep.flags |= flags::NKEEP;
+                        }
+                    } else {
+                        // Keep everything equal to the kept extremes (ties included).
+                        let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));
+                        let mut lo = k_lo;
+                        while lo > 0 && value(lo - 1, p) >= low {
+                            lo -= 1;
+                        }
+                        let mut hi = c - k_hi;
+                        while hi < c && value(hi, p) <= high {
+                            hi += 1;
+                        }
+                        f.lo[p] = lo as u32;
+                        f.hi[p] = hi as u32;
+                    }
+                }
+                f.report[p] = rep;
+            }
+            true
+        }
+        _ => false,
     }
 }

@@ -22,7 +22,7 @@ impl Centre {
     pub fn of(self, x: &[f64]) -> f64 {
         let n = x.len();
         match self {
-            Centre::Mean => x.iter().sum::<f64>() / n as f64,
+            Centre::Mean => x.iter().fold(0.0, |a, &v| a + v) / n as f64,
             Centre::Median if n % 2 == 0 => 0.5 * (x[n / 2 - 1] + x[n / 2]),
             Centre::Median => x[n / 2],
             Centre::LMedian => x[(n - 1) / 2],
@@ -48,7 +48,8 @@ impl Spread {
                 if dof <= 0.0 {
                     return f64::NAN;
                 }
-                let ss: f64 = x.iter().map(|&v| (v - c) * (v - c)).sum();
+                // In order from 0.0: the vectorised first pass (pipeline.rs) adds the same terms.
+                let ss = x.iter().fold(0.0, |a, &v| a + (v - c) * (v - c));
                 (ss / dof).sqrt()
             }
             Spread::Mad => {
