@@ -260,7 +260,11 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             }
         }
         for (k, &x) in krow.iter_mut().zip(row.iter()) {
-            *k = if x.is_finite() { x.to_key() } else { missing_key };
+            *k = if x.is_finite() {
+                x.to_key()
+            } else {
+                missing_key
+            };
         }
     }
     let count = &mut s.count[..w];
@@ -275,8 +279,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
     }
 
     // Pixels whose outcome the vectorised first pass settles (single SigClip or MinMaxClip).
-    let fast =
-        n <= NETWORK_MAX_N && first_pass::<_, T::Work>(plan, keys, count, w, n, &mut s.fast);
+    let fast = n <= NETWORK_MAX_N && first_pass::<_, T::Work>(plan, keys, count, w, n, &mut s.fast);
 
     // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
     // per-element output and, for each frame, of the mask.
@@ -299,8 +302,11 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                     .extend((0..c).map(|r| T::Work::from_key(keys[r * w + p]).to_f64()));
             } else {
                 s.column.clear();
-                s.column
-                    .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing_key));
+                s.column.extend(
+                    (0..n)
+                        .map(|r| keys[r * w + p])
+                        .filter(|&k| k != missing_key),
+                );
                 s.column.sort_unstable();
                 s.values
                     .extend(s.column.iter().map(|&k| T::Work::from_key(k).to_f64()));
@@ -477,6 +483,8 @@ struct FirstPass {
 /// clipping is always one pass. The arithmetic is the per-pixel code's, in the same order, so
 /// settled pixels get the same bits. Returns `false` when the plan has no such fast path.
 #[inline(always)]
+// Parallel per-pixel arrays are indexed by pixel; iterator zips over six of them read worse.
+#[allow(clippy::needless_range_loop)]
 fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
     plan: &Plan<'_>,
     keys: &[K],

@@ -269,36 +269,37 @@ fn extreme_tile<T: Sample, O: Sample<Work = T::Work>>(
 
 /// Median (`lower = false`) or lower median of the valid samples.
 ///
-/// A tile of `n` rows is loaded as order-preserving integer keys (missing samples get the key of
-/// `+inf`, so they sort last). Up to [`NETWORK_MAX_N`] frames a comparator network sorts all
-/// columns at once; deeper stacks select per pixel.
+/// A tile of `n` rows is loaded as sort keys (the integers themselves, or order-preserving
+/// integers for floats; missing samples sort last) and the valid samples counted in the same
+/// pass. Up to [`NETWORK_MAX_N`] frames a comparator network sorts all columns at once; deeper
+/// stacks select per pixel.
 fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], lower: bool) {
     let n = src.n();
-    let tile = block_tile::<<T::Work as Float>::Key>(n, 32 * 1024);
+    let tile = block_tile::<T::Key>(n, 32 * 1024);
     out.par_chunks_mut(tile).enumerate().for_each_init(
-        || MiddleScratch::<T::Work>::new(n, tile),
+        || MiddleScratch::<T>::new(n, tile),
         |scratch, (t, chunk)| {
             simd::run((src, scratch, t * tile, chunk, lower));
         },
     );
 }
 
-struct MiddleScratch<W: Float> {
+struct MiddleScratch<T: Sample> {
     cur: TileCursor,
-    row: Vec<W>,
-    keys: Vec<W::Key>,
+    keys: Vec<T::Key>,
     count: Vec<u32>,
-    column: Vec<W::Key>,
+    column: Vec<T::Key>,
+    mask_buf: Vec<u8>,
 }
 
-impl<W: Float> MiddleScratch<W> {
+impl<T: Sample> MiddleScratch<T> {
     fn new(n: usize, tile: usize) -> Self {
         MiddleScratch {
             cur: TileCursor::default(),
-            row: vec![W::default(); tile],
-            keys: vec![W::Key::default(); n * tile],
+            keys: vec![T::Key::default(); n * tile],
             count: vec![0; tile],
             column: Vec::with_capacity(n),
+            mask_buf: Vec::new(),
         }
     }
 }
@@ -306,54 +307,31 @@ impl<W: Float> MiddleScratch<W> {
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
-    (src, s, start, chunk, lower): (
-        &Source<'_, T>,
-        &mut MiddleScratch<T::Work>,
-        usize,
-        &mut [O],
-        bool,
-    ),
+    (src, s, start, chunk, lower): (&Source<'_, T>, &mut MiddleScratch<T>, usize, &mut [O], bool),
 ) {
     let n = src.n();
     let w = chunk.len();
-    let missing = <T::Work as Float>::INFINITY_KEY;
     src.locate(start, w, &mut s.cur);
     let keys = &mut s.keys[..n * w];
-    let row = &mut s.row[..w];
+    let count = &mut s.count[..w];
+    count.fill(0);
     for (i, krow) in keys.chunks_exact_mut(w).enumerate() {
         // Short rows from many frames defeat the hardware prefetcher: fetch the next tile's
         // part of this frame while this tile is being sorted.
         src.prefetch(i, start + w, w);
-        src.read(i, &s.cur, T::Work::INFINITY, row);
-        for (k, &x) in krow.iter_mut().zip(row.iter()) {
-            *k = x.to_key();
-        }
+        src.read_keys(i, &s.cur, krow, count, &mut s.mask_buf);
     }
-    let value = |key| O::from_work(T::Work::from_key(key));
+    let value = |key: T::Key| T::key_value(key).to_f64();
     if n > NETWORK_MAX_N {
         for (p, o) in chunk.iter_mut().enumerate() {
             s.column.clear();
-            s.column
-                .extend((0..n).map(|r| keys[r * w + p]).filter(|&k| k != missing));
-            *o = O::from_work(select_middle(&mut s.column, lower));
+            s.column.extend((0..n).map(|r| keys[r * w + p]));
+            *o = O::from_work(select_middle::<T>(&mut s.column, count[p] as usize, lower));
         }
         return;
     }
-    let count = &mut s.count[..w];
-    let complete = if src.may_have_missing() {
-        count.fill(0);
-        for krow in keys.chunks_exact(w) {
-            for (c, &k) in count.iter_mut().zip(krow) {
-                *c += u32::from(k != missing);
-            }
-        }
-        count.iter().all(|&c| c as usize == n)
-    } else {
-        count.fill(n as u32);
-        true
-    };
     // With every sample valid only the middle ranks matter: a pruned network suffices.
-    let pairs = if complete {
+    let pairs = if count.iter().all(|&c| c as usize == n) {
         cached_median_pairs(n)
     } else {
         cached_pairs(n)
@@ -364,30 +342,31 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
         *o = if c == 0 {
             O::from_work(T::Work::NAN)
         } else if lower || c % 2 == 1 {
-            value(keys[(c - 1) / 2 * w + p])
+            O::from_work(T::key_value(keys[(c - 1) / 2 * w + p]))
         } else {
-            let lo = T::Work::from_key(keys[(c / 2 - 1) * w + p]).to_f64();
-            let hi = T::Work::from_key(keys[c / 2 * w + p]).to_f64();
+            let lo = value(keys[(c / 2 - 1) * w + p]);
+            let hi = value(keys[c / 2 * w + p]);
             O::from_work(T::Work::from_f64(0.5 * (lo + hi)))
         };
     }
 }
 
-/// The (lower) median of the keys of valid values, by selection.
-fn select_middle<W: Float>(keys: &mut [W::Key], lower: bool) -> W {
-    let c = keys.len();
+/// The (lower) median of the `c` valid values among the `keys` of one pixel (missing keys sort
+/// last), by selection.
+fn select_middle<T: Sample>(keys: &mut [T::Key], c: usize, lower: bool) -> T::Work {
     if c == 0 {
-        return W::NAN;
+        return T::Work::NAN;
     }
     let hi_rank = if lower { (c - 1) / 2 } else { c / 2 };
     let (left, &mut hi, _) = keys.select_nth_unstable(hi_rank);
-    let hi = W::from_key(hi);
+    let hi_key = hi;
     if lower || c % 2 == 1 {
-        return hi;
+        return T::key_value(hi_key);
     }
     // Even count: the lower middle value is the largest key below `hi_rank` (c >= 2).
-    let lo = W::from_key(left.iter().copied().max().unwrap_or_else(|| hi.to_key()));
-    W::from_f64(0.5 * (lo.to_f64() + hi.to_f64()))
+    let lo_key = left.iter().copied().max().unwrap_or(hi_key);
+    let (lo, hi) = (T::key_value(lo_key).to_f64(), T::key_value(hi_key).to_f64());
+    T::Work::from_f64(0.5 * (lo + hi))
 }
 
 /// A variance map and, when asked for, the mean map of the same samples.
@@ -545,13 +524,7 @@ impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
 }
 
 impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel
-    for (
-        &Source<'_, T>,
-        &mut MiddleScratch<T::Work>,
-        usize,
-        &mut [O],
-        bool,
-    )
+    for (&Source<'_, T>, &mut MiddleScratch<T>, usize, &mut [O], bool)
 {
     type Output = ();
     #[inline(always)]

@@ -105,6 +105,16 @@ pub trait Sample: Copy + Send + Sync + 'static {
     fn from_work(w: Self::Work) -> Self;
     /// The same values as workspace values without conversion, when the types coincide.
     fn as_work(values: &[Self]) -> Option<&[Self::Work]>;
+    /// The sort key: the value itself for integers, an order-preserving integer for floats.
+    type Key: Copy + Ord + Send + Sync + Default + std::fmt::Debug + 'static;
+    /// A key at least as large as every valid key (missing samples sort last).
+    const MISSING_KEY: Self::Key;
+    /// `false` for NaN and +-inf.
+    fn is_valid(self) -> bool;
+    /// The key of a valid value.
+    fn key(self) -> Self::Key;
+    /// The workspace value of a key.
+    fn key_value(key: Self::Key) -> Self::Work;
 }
 
 macro_rules! impl_int_sample {
@@ -127,6 +137,22 @@ macro_rules! impl_int_sample {
             #[inline(always)]
             fn as_work(_: &[Self]) -> Option<&[$w]> {
                 None
+            }
+            type Key = $t;
+            // Equal to the largest valid value: ties with it are harmless, since the valid
+            // values are taken by count, and equal values are interchangeable.
+            const MISSING_KEY: $t = <$t>::MAX;
+            #[inline(always)]
+            fn is_valid(self) -> bool {
+                true
+            }
+            #[inline(always)]
+            fn key(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn key_value(key: $t) -> $w {
+                <$w>::from(key)
             }
         }
     };
@@ -157,6 +183,20 @@ macro_rules! impl_float_sample {
             #[inline(always)]
             fn as_work(values: &[Self]) -> Option<&[$t]> {
                 Some(values)
+            }
+            type Key = <$t as Float>::Key;
+            const MISSING_KEY: Self::Key = <$t as Float>::INFINITY_KEY;
+            #[inline(always)]
+            fn is_valid(self) -> bool {
+                self.is_finite()
+            }
+            #[inline(always)]
+            fn key(self) -> Self::Key {
+                self.to_key()
+            }
+            #[inline(always)]
+            fn key_value(key: Self::Key) -> $t {
+                <$t as Float>::from_key(key)
             }
         }
     };

@@ -305,6 +305,80 @@ impl<'a, T: Sample> Source<'a, T> {
 }
 
 impl<T: Sample> Source<'_, T> {
+    /// Reads frame `frame` of the located tile as sort keys, adding 1 to `count` for each valid
+    /// sample; a missing sample (non-finite or masked) gets [`Sample::MISSING_KEY`].
+    #[inline(always)]
+    pub fn read_keys(
+        &self,
+        frame: usize,
+        cursor: &TileCursor,
+        out: &mut [T::Key],
+        count: &mut [u32],
+        mask_buf: &mut Vec<u8>,
+    ) {
+        let s = &self.stack;
+        let base = frame as isize * s.frame_stride;
+        let mask_row: Option<&[u8]> = self.mask.as_ref().map(|m| {
+            let mbase = frame as isize * m.frame_stride;
+            if m.contiguous {
+                // SAFETY: as in `read`: consecutive in-range elements of this frame.
+                unsafe {
+                    std::slice::from_raw_parts(
+                        m.ptr.offset(mbase + cursor.start as isize),
+                        cursor.len,
+                    )
+                }
+            } else {
+                mask_buf.clear();
+                // SAFETY: offsets computed from in-range indices of this view.
+                mask_buf.extend(
+                    cursor
+                        .mask_offsets
+                        .iter()
+                        .map(|&off| unsafe { *m.ptr.offset(mbase + off) }),
+                );
+                &mask_buf[..]
+            }
+        });
+        let put = |o: &mut T::Key, c: &mut u32, x: T, masked: bool| {
+            let valid = x.is_valid() && !masked;
+            *o = if valid { x.key() } else { T::MISSING_KEY };
+            *c += u32::from(valid);
+        };
+        if s.contiguous {
+            // SAFETY: as in `read`.
+            let src = unsafe {
+                std::slice::from_raw_parts(s.ptr.offset(base + cursor.start as isize), cursor.len)
+            };
+            match (mask_row, s.swapped) {
+                (None, false) => {
+                    for ((o, c), &x) in out.iter_mut().zip(count.iter_mut()).zip(src) {
+                        put(o, c, x, false);
+                    }
+                }
+                (None, true) => {
+                    for ((o, c), &x) in out.iter_mut().zip(count.iter_mut()).zip(src) {
+                        put(o, c, x.swap_bytes(), false);
+                    }
+                }
+                (Some(mrow), swapped) => {
+                    for (((o, c), &x), &m) in
+                        out.iter_mut().zip(count.iter_mut()).zip(src).zip(mrow)
+                    {
+                        put(o, c, if swapped { x.swap_bytes() } else { x }, m != 0);
+                    }
+                }
+            }
+        } else {
+            for (k, (o, c)) in out.iter_mut().zip(count.iter_mut()).enumerate() {
+                // SAFETY: offsets computed from in-range indices of this view.
+                let x = unsafe { *s.ptr.offset(base + cursor.stack_offsets[k]) };
+                let x = if s.swapped { x.swap_bytes() } else { x };
+                put(o, c, x, mask_row.is_some_and(|m| m[k] != 0));
+            }
+        }
+    }
+
     /// Asks the CPU to start fetching pixels `start..start + len` of frame `frame` into cache
     /// (contiguous views only; a hint, with no effect on results).
     #[inline(always)]

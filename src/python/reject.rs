@@ -14,7 +14,7 @@ use crate::pipeline::{self, Plan};
 use crate::pool;
 use crate::reduce::Method;
 use crate::reject::{
-    CcdClip, Centre, Count, LinearClip, Limits, MinMaxClip, PClip, Rejector, SigClip, Spread,
+    CcdClip, Centre, Count, Limits, LinearClip, MinMaxClip, PClip, Rejector, SigClip, Spread,
 };
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
@@ -110,7 +110,11 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
             sigma_upper: item(d, "sigma_upper")?,
             nkeep: item(d, "nkeep")?,
         }),
-        other => return Err(PyValueError::new_err(format!("unknown rejector kind {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown rejector kind {other:?}"
+            )))
+        }
     })
 }
 
@@ -136,9 +140,8 @@ where
     let shape = view.shape();
     let spatial = view.spatial().to_vec();
     let src = Source::new(view, mask)?;
-    let products = py.detach(|| {
-        pool::install(threads, || pipeline::run::<T, T::Work>(&src, plan))
-    })??;
+    let products =
+        py.detach(|| pool::install(threads, || pipeline::run::<T, T::Work>(&src, plan)))??;
     let out = PyDict::new(py);
     if let Some(c) = products.combined {
         out.set_item("combined", to_numpy(py, c, &spatial)?)?;
@@ -222,8 +225,7 @@ pub fn grow_mask<'py>(
         )));
     }
     let data: Vec<u8> = view.iter().copied().collect();
-    let grown = py.detach(|| {
-        pool::install(threads, || grow::grow(&data, shape[0], &shape[1..], radius))
-    })??;
+    let grown =
+        py.detach(|| pool::install(threads, || grow::grow(&data, shape[0], &shape[1..], radius)))??;
     to_numpy(py, grown, &shape)
 }

@@ -46,7 +46,11 @@ impl CcdClip {
             }
             let c = self.centre.of(x);
             let sigma = self.sigma_at(c);
-            Some((c - self.sigma_lower * sigma, c + self.sigma_upper * sigma, sigma))
+            Some((
+                c - self.sigma_lower * sigma,
+                c + self.sigma_upper * sigma,
+                sigma,
+            ))
         });
         (s.lo, s.hi) = (e.lo, e.hi);
         Report {

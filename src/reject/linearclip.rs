@@ -25,7 +25,11 @@ impl LinearClip {
                 return None;
             }
             let c = self.centre.of(x);
-            Some((self.low_scale * c - self.low, self.upp_scale * c + self.upp, f64::NAN))
+            Some((
+                self.low_scale * c - self.low,
+                self.upp_scale * c + self.upp,
+                f64::NAN,
+            ))
         });
         report.spread = f64::NAN;
         report

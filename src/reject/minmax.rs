@@ -37,7 +37,10 @@ pub struct MinMaxClip {
 
 impl MinMaxClip {
     pub(crate) fn apply(&self, s: &mut Survivors<'_>) -> Report {
-        let (k_lo, k_hi) = (self.n_min.resolve(s.n_frames), self.n_max.resolve(s.n_frames));
+        let (k_lo, k_hi) = (
+            self.n_min.resolve(s.n_frames),
+            self.n_max.resolve(s.n_frames),
+        );
         let n = s.len();
         let mut report = Report {
             spread: f64::NAN,

@@ -77,7 +77,11 @@ impl Survivors<'_> {
         let kept = &self.x[self.lo..self.hi];
         // Sorted: count the values below `low` from the front and above `high` from the back.
         let below = kept.iter().take_while(|&&v| v < low).count();
-        let above = kept[below..].iter().rev().take_while(|&&v| v > high).count();
+        let above = kept[below..]
+            .iter()
+            .rev()
+            .take_while(|&&v| v > high)
+            .count();
         self.lo += below;
         self.hi -= above;
     }

@@ -68,9 +68,16 @@ impl PClip {
             return report;
         }
         // `>=` rejects: keep strictly inside the thresholds.
-        let (lo_t, hi_t) = (med - self.sigma_lower * sigma, med + self.sigma_upper * sigma);
+        let (lo_t, hi_t) = (
+            med - self.sigma_lower * sigma,
+            med + self.sigma_upper * sigma,
+        );
         let below = kept.iter().take_while(|&&v| v <= lo_t).count();
-        let above = kept[below..].iter().rev().take_while(|&&v| v >= hi_t).count();
+        let above = kept[below..]
+            .iter()
+            .rev()
+            .take_while(|&&v| v >= hi_t)
+            .count();
         if n - below - above < self.nkeep {
             report.flags |= super::flags::NKEEP;
             return report;
@@ -118,7 +125,10 @@ mod tests {
             sigma_upper: 24.5,
             ..rule
         };
-        assert_eq!(run(&[1.0, 5.0, 6.0, 7.0, 30.0], &above), vec![5.0, 6.0, 7.0, 30.0]);
+        assert_eq!(
+            run(&[1.0, 5.0, 6.0, 7.0, 30.0], &above),
+            vec![5.0, 6.0, 7.0, 30.0]
+        );
         assert_eq!(
             PClip { frac: 1.0, ..rule }.offset(4),
             1,
