@@ -20,14 +20,27 @@ use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
 
+/// The final reduction of the survivors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Combine {
+    Method(Method),
+    /// `sum((x - mean)^2) / (n - ddof)`, as `reduce::variance` computes it.
+    Variance {
+        ddof: f64,
+    },
+}
+
 /// What to do before and besides the rejection.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
     pub rejectors: &'a [Rejector],
     /// Samples outside `[low, high]` are missing before anything else.
     pub thresholds: Option<(f64, f64)>,
+    /// Per-frame `(zero, scale)`: after the thresholds each sample becomes
+    /// `(x - zero[i]) / scale[i]`, computed in `f64` and rounded to the workspace type.
+    pub correction: Option<(&'a [f64], &'a [f64])>,
     /// The final combine (`None`: rejection only).
-    pub combine: Option<Method>,
+    pub combine: Option<Combine>,
     pub weights: Option<&'a [f64]>,
     /// Produce the per-element diagnostics.
     pub diagnostics: bool,
@@ -45,7 +58,7 @@ pub struct Diagnostics<W> {
     /// Highest surviving value, or the last rejector's upper threshold for linear clipping.
     pub upp: Vec<W>,
     /// Passes made by the last rejector.
-    pub nit: Vec<u8>,
+    pub nit: Vec<i32>,
     /// Bit-OR of [`flags`] over the rejectors.
     pub flags: Vec<u8>,
 }
@@ -93,7 +106,7 @@ struct Outputs<O, W> {
     std: Option<Shared<W>>,
     low: Option<Shared<W>>,
     upp: Option<Shared<W>>,
-    nit: Option<Shared<u8>>,
+    nit: Option<Shared<i32>>,
     flags: Option<Shared<u8>>,
     mask: Option<Shared<u8>>,
     npix: usize,
@@ -112,6 +125,7 @@ struct Scratch<W: Float> {
     acc: Vec<f64>,
     wsum: Vec<f64>,
     nkept: Vec<u32>,
+    squares: Vec<f64>,
     fast: FirstPass,
 }
 
@@ -130,6 +144,7 @@ impl<W: Float> Scratch<W> {
             acc: vec![0.0; tile],
             wsum: vec![0.0; tile],
             nkept: vec![0; tile],
+            squares: vec![0.0; tile],
             fast: FirstPass::default(),
         }
     }
@@ -151,7 +166,19 @@ where
 {
     let n = src.n();
     let npix = src.npix();
-    if plan.combine == Some(Method::WeightedAverage) {
+    if let Some((zero, scale)) = plan.correction {
+        if zero.len() != n
+            || scale.len() != n
+            || zero.iter().any(|z| !z.is_finite())
+            || scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(CoreError::Value {
+                name: "zero/scale",
+                message: format!("expected {n} finite zeros and {n} finite scales > 0"),
+            });
+        }
+    }
+    if plan.combine == Some(Combine::Method(Method::WeightedAverage)) {
         let w = plan.weights.ok_or_else(|| CoreError::Value {
             name: "weights",
             message: "the weighted average needs one weight per frame".to_string(),
@@ -259,6 +286,12 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                 }
             }
         }
+        if let Some((zero, scale)) = plan.correction {
+            let (z, sc) = (zero[i], scale[i]);
+            for x in row.iter_mut() {
+                *x = T::Work::from_f64((x.to_f64() - z) / sc);
+            }
+        }
         for (k, &x) in krow.iter_mut().zip(row.iter()) {
             *k = if x.is_finite() {
                 x.to_key()
@@ -283,7 +316,14 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
 
     // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
     // per-element output and, for each frame, of the mask.
-    let method = plan.combine;
+    let method = match plan.combine {
+        Some(Combine::Method(m)) => Some(m),
+        _ => None,
+    };
+    let ddof = match plan.combine {
+        Some(Combine::Variance { ddof }) => Some(ddof),
+        _ => None,
+    };
     for p in 0..w {
         let settled = fast && s.fast.done[p];
         let (lo, hi, rep, mut fl);
@@ -372,7 +412,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                     o.range(start + p, 1)[0] = T::Work::from_f64(dhi);
                 }
                 if let Some(o) = &out.nit {
-                    o.range(start + p, 1)[0] = rep.nit.min(255) as u8;
+                    o.range(start + p, 1)[0] = i32::try_from(rep.nit).unwrap_or(i32::MAX);
                 }
                 if let Some(o) = &out.flags {
                     o.range(start + p, 1)[0] = fl;
@@ -385,7 +425,8 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
     let needs_rows = matches!(
         method,
         Some(Method::Mean | Method::Sum | Method::WeightedAverage)
-    ) || out.mask.is_some();
+    ) || ddof.is_some()
+        || out.mask.is_some();
     if !needs_rows {
         return;
     }
@@ -425,7 +466,42 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                     nkept[p] += u32::from(keep);
                 }
             }
+            _ if ddof.is_some() => {
+                for p in 0..w {
+                    let v = row[p].to_f64();
+                    let keep = v >= low[p] && v <= upp[p];
+                    acc[p] += if keep { v } else { 0.0 };
+                    wsum[p] += if keep { 1.0 } else { 0.0 };
+                }
+            }
             _ => {}
+        }
+    }
+    if let (Some(comb), Some(ddof)) = (&out.combined, ddof) {
+        // Two passes in f64, term for term as `reduce::variance` (the masked-stack route).
+        for (m, &c) in acc.iter_mut().zip(wsum.iter()) {
+            *m = if c > 0.0 { *m / c } else { f64::NAN };
+        }
+        let squares = &mut s.squares[..w];
+        squares.fill(0.0);
+        for row in rows.chunks_exact(w) {
+            for p in 0..w {
+                let v = row[p].to_f64();
+                let keep = v >= low[p] && v <= upp[p];
+                let d = v - acc[p];
+                squares[p] += if keep { d * d } else { 0.0 };
+            }
+        }
+        // SAFETY: see above.
+        let comb = unsafe { comb.range(start, w) };
+        for ((o, &q), &c) in comb.iter_mut().zip(squares.iter()).zip(wsum.iter()) {
+            let dof = c - ddof;
+            let v = if c > 0.0 && dof > 0.0 {
+                q / dof
+            } else {
+                f64::NAN
+            };
+            *o = O::from_work(T::Work::from_f64(v));
         }
     }
     if let (Some(comb), Some(m)) = (&out.combined, method) {

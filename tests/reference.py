@@ -518,12 +518,20 @@ def linearclip(
     margins are ``low = upp = inf`` so that ``linearclip()`` rejects nothing (the seed
     says the default is a no-op; with margins of 0 it would keep only values equal to the
     centre). ``linearclip(low=25, upp=25, maxiters=2)`` rejects 67 in the tutorial.
+    The package has the same defaults (+inf: a no-op); margins must be >= 0 or +inf and
+    scales finite, as in the package.
 
     Returns ``(mask_rej, None, low, upp, nit, output_flags)`` where ``low``/``upp`` are the
     bounds ``lo``/``hi`` of the last pass evaluated (NaN where nothing was usable).
     """
     _check_guards(nkeep, maxrej, maxiters)
     _cenfunc_name(cenfunc)
+    for name, margin in (("low", low), ("upp", upp)):
+        if not margin >= 0:  # +inf (no bound on that side) is allowed; NaN is not
+            raise ValueError(f"{name} must be >= 0 or +inf, got {margin}")
+    for name, scale in (("low_scale", low_scale), ("upp_scale", upp_scale)):
+        if not math.isfinite(scale):
+            raise ValueError(f"{name} must be finite, got {scale}")
 
     def bounds(xs):
         c = _centre(xs, cenfunc)
@@ -573,13 +581,15 @@ def minmax(stack, *, mask=None, n_min=1, n_max=1):
 
     With k_lo = minmax_count(n_min, N) and k_hi = minmax_count(n_max, N) (N = the stack's
     original size, so the counts are the same at every element) and the n usable samples
-    of one element ordered by (value, frame index)::
+    of one element sorted ascending as ``s[0..n-1]``::
 
-        if k_lo + k_hi < n:   reject the first k_lo and the last k_hi of that order
+        if k_lo + k_hi < n:   keep lo <= x <= hi with lo = s[k_lo], hi = s[n - 1 - k_hi]
         else:                 reject nothing, flag NKEEP (never empties an element)
 
-    Ties are broken by frame index: of equal lowest values the lowest frame index goes
-    first, of equal highest values the highest frame index goes first. One pass.
+    A sample equal to a kept bound is kept (the seed: "Values equal to a bound are kept"),
+    so with ties fewer than k_lo (k_hi) samples may go: 1, 1, 2, 3, 3 with (1, 1) rejects
+    nothing. This is the package's rule; the oracle used to reject exactly k by (value,
+    frame) order, which no seed number pins. One pass.
 
     Returns ``(mask_rej, None, low, upp, nit, output_flags)``: ``low``/``upp`` are the
     lowest/highest retained values; ``nit`` is 1 (0 where nothing was usable).
@@ -602,11 +612,11 @@ def minmax(stack, *, mask=None, n_min=1, n_max=1):
         if frames.size == 0:
             continue
         nit[idx] = 1
-        order = frames[np.lexsort((frames, x[frames]))]  # by value, then frame index
+        s = np.sort(x[frames])
         keep = use.copy()
         if k_lo + k_hi < frames.size:
-            keep[order[:k_lo]] = False
-            keep[order[frames.size - k_hi :]] = False
+            # Bound rule, not "exactly k by (value, frame) order": ties with a kept bound stay.
+            keep &= (x >= s[k_lo]) & (x <= s[frames.size - 1 - k_hi])
         elif k_lo + k_hi > 0:
             flags[idx] |= OUTPUT_NKEEP
         mask_rej[column] = use & ~keep
@@ -723,13 +733,15 @@ def grow_mask(mask, radius):
     if not (math.isfinite(radius) and radius >= 0):
         raise ValueError(f"radius must be None or finite and >= 0, got {radius}")
     spatial = mask.shape[1:]
-    offsets = grow_offsets(radius, len(spatial))
     out = mask.copy()
-    for k, *p in np.argwhere(mask):
-        for d in offsets:
-            q = tuple(pi + di for pi, di in zip(p, d, strict=True))
-            if all(0 <= qi < si for qi, si in zip(q, spatial, strict=True)):
-                out[(k, *q)] = True
+    # One offset at a time over the whole array (a loop over the set samples was too slow
+    # for the property tests): out[:, p + d] |= mask[:, p] wherever both p and p + d exist.
+    for d in grow_offsets(radius, len(spatial)):
+        if any(abs(di) >= si for di, si in zip(d, spatial, strict=True)):
+            continue  # p + d is outside the array for every p
+        src = tuple(slice(max(0, -di), si - max(0, di)) for di, si in zip(d, spatial, strict=True))
+        dst = tuple(slice(max(0, di), si - max(0, -di)) for di, si in zip(d, spatial, strict=True))
+        out[(slice(None), *dst)] |= mask[(slice(None), *src)]
     return out
 
 

@@ -236,3 +236,164 @@ def weights(n):
         st.just([0.0] * n),
         st.just([1.0] * n),
     ).map(lambda w: np.array(w, dtype=np.float64))
+
+
+# ------------------------------------------------------------------ rejection (issue 3)
+
+#: Rejection rule names, as ``ndcombine(reject=...)`` spells them.
+RULE_KINDS = ("sigclip", "ccdclip", "linearclip", "minmax", "pclip")
+
+_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0)
+_CENFUNCS = ("mean", "median", "lmedian", "med", "lmed", "MEDIAN")
+
+
+def _sigma():
+    one = st.sampled_from(_SIGMAS)
+    return st.one_of(one, st.tuples(one, one))
+
+
+def _limits():
+    """maxiters, cenfunc, nkeep, maxrej and revert_on_nkeep of the iterative rules."""
+    return {
+        "maxiters": st.integers(1, 6),
+        "cenfunc": st.sampled_from(_CENFUNCS),
+        "nkeep": st.integers(0, 4),
+        "maxrej": st.one_of(st.none(), st.none(), st.integers(0, 6)),
+        "revert_on_nkeep": st.booleans(),
+    }
+
+
+@st.composite
+def rule_params(draw, kind):
+    """Keyword arguments of one rejection rule (``imc.SigClip(**params)`` and the like).
+
+    Values are dyadic where they scale data (gain), so integer-valued stacks stay exact.
+    """
+    if kind == "sigclip":
+        stdfunc = draw(st.sampled_from(("std", "mad")))
+        ddof = draw(st.integers(0, 1)) if stdfunc == "std" else 0
+        return {
+            "sigma": draw(_sigma()),
+            "stdfunc": stdfunc,
+            "ddof": ddof,
+            **draw(st.fixed_dictionaries(_limits())),
+        }
+    if kind == "ccdclip":
+        return {
+            "sigma": draw(_sigma()),
+            "gain": draw(st.sampled_from((0.5, 1.0, 2.0, 4.0))),
+            "rdnoise": draw(st.sampled_from((0.0, 1.0, 2.5, 5.0, 10.0))),
+            "snoise": draw(st.sampled_from((0.0, 0.1, 0.5, 1.0))),
+            "zero_ref": draw(st.sampled_from((0.0, -50.0, 20.0, 1000.0))),
+            "scale_ref": draw(st.sampled_from((1.0, 0.5, 2.0, 0.001))),
+            **draw(st.fixed_dictionaries(_limits())),
+        }
+    if kind == "linearclip":
+        scale = st.sampled_from((1.0, 0.5, 0.9, 1.5, 0.0, -1.0))
+        margin = st.sampled_from((0.0, 1.0, 5.0, 25.0, 100.0, math.inf))
+        limits = _limits()
+        limits["maxiters"] = st.integers(1, 4)
+        return {
+            "low_scale": draw(scale),
+            "low": draw(margin),
+            "upp_scale": draw(scale),
+            "upp": draw(margin),
+            **draw(st.fixed_dictionaries(limits)),
+        }
+    if kind == "minmax":
+        count = st.sampled_from((0, 1, 2, 3, 0.08, 0.1, 0.25, 0.5, 0.9, 2.0))
+        return {"n_min": draw(count), "n_max": draw(count)}
+    if kind == "pclip":
+        frac = st.sampled_from((-0.9, -0.5, -0.3, -0.1, -1.0, -2.0, -5.0, 0.1, 0.3, 0.5, 1, 2, 5))
+        return {"frac": draw(frac), "sigma": draw(_sigma()), "nkeep": draw(st.integers(0, 3))}
+    raise ValueError(kind)
+
+
+def _rejection_range(dtype):
+    """(low, high, outlier_low, outlier_high): integer values that keep float64 sums exact."""
+    if dtype.kind == "u":
+        top = int(np.iinfo(dtype).max)
+        return 0, min(top, 2000), 0, min(top, 60000)
+    if dtype == np.int16:
+        return -2000, 2000, -20000, 20000
+    return -2000, 2000, -(10**6), 10**6
+
+
+@st.composite
+def rejection_cases(
+    draw, *, max_n=100, ndims=(1, 2, 3), max_pixels=40, max_side=8, dtypes=ACCEPTED_DTYPES
+):
+    """A :class:`StackCase` for the rejectors: integer values with clumps and outliers.
+
+    Values are small integers (sums of squares stay exact in float64), drawn as ties
+    (4 distinct values), as rounded Gaussian noise with a few outliers (so clipping has
+    something to do), or uniformly. Float stacks get NaN/+-inf and dead elements, masks
+    get random fractions and dead elements, and both get nasty memory layouts.
+    """
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    n = draw(st.one_of(st.integers(1, 8), st.integers(min(9, max_n), max_n)))
+    ndim = draw(st.sampled_from(ndims))
+    budget = max(1, min(max_pixels, 3000 // n))
+    spatial = []
+    for _ in range(ndim):
+        side = draw(st.integers(1, max(1, min(max_side, budget))))
+        spatial.append(side)
+        budget = max(1, budget // side)
+    spatial = tuple(spatial)
+    shape = (n, *spatial)
+    npix = math.prod(spatial)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    low, high, out_low, out_high = _rejection_range(dtype)
+    kind = draw(st.sampled_from(("ties", "noise", "noise", "noise", "uniform")))
+    if kind == "ties":
+        start = 0 if dtype.kind == "u" else -1
+        values = rng.integers(start, start + 3, size=shape, endpoint=True)
+    elif kind == "noise":
+        centre = 100 if dtype.kind == "u" else draw(st.sampled_from((100, 0, -50)))
+        spread = draw(st.sampled_from((1.0, 5.0, 20.0)))
+        values = np.clip(np.rint(rng.normal(centre, spread, size=shape)), low, high)
+        frac = draw(st.sampled_from((0.0, 0.03, 0.1, 0.2)))
+        outliers = rng.random(shape) < frac
+        values[outliers] = rng.choice([out_low, out_high], size=int(outliers.sum()))
+        values = values.astype(np.int64)
+    else:
+        values = rng.integers(low, high, size=shape, endpoint=True)
+    values = values.astype(dtype)
+
+    if dtype.kind == "f":
+        for bad in (np.nan, np.inf, -np.inf):
+            frac = draw(st.sampled_from((0.0, 0.0, 0.05, 0.3)))
+            values[rng.random(shape) < frac] = bad
+        for flat in rng.choice(npix, size=draw(st.integers(0, min(npix, 2))), replace=False):
+            idx = np.unravel_index(flat, spatial)
+            values[(slice(None), *idx)] = rng.choice([np.nan, np.inf, -np.inf], size=n)
+
+    mask = None
+    if draw(st.booleans()):
+        mask = rng.random(shape) < draw(st.sampled_from((0.0, 0.05, 0.1, 0.3, 1.0)))
+        for flat in rng.choice(npix, size=draw(st.integers(0, min(npix, 2))), replace=False):
+            mask[(slice(None), *np.unravel_index(flat, spatial))] = True
+
+    stack_layout = draw(layouts())
+    mask_layout = None
+    if mask is not None:
+        mask_layout = draw(layouts(allow_byteswap=False))
+        mask = mask_layout.apply(mask)
+    return StackCase(stack_layout.apply(values), mask, stack_layout, mask_layout)
+
+
+def thresholds_for(stack):
+    """None, or a (low, high) pair (low <= high) of the stack's own finite values or +-inf.
+
+    Mostly a wide pair (low from the lowest quarter of the values, high from the highest),
+    sometimes any pair, so that thresholds cut a few samples and leave most.
+    """
+    x = np.asarray(stack, dtype=np.float64)
+    values = sorted({float(v) for v in x[np.isfinite(x)].ravel()[:500]})
+    pick = st.sampled_from([-math.inf, *values, math.inf])
+    any_pair = st.tuples(pick, pick).map(lambda p: (min(p), max(p)))
+    quarter = max(1, len(values) // 4)
+    low = st.sampled_from([-math.inf, *values[:quarter]])
+    high = st.sampled_from([*values[-quarter:], math.inf])
+    wide = st.tuples(low, high).map(lambda p: (min(p), max(p)))
+    return st.one_of(st.none(), wide, wide, any_pair)

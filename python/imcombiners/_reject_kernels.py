@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _rejection
-from ._threads import get_num_threads
+from . import _rejection
 from ._validation import as_mask, as_stack, method_name, nonnegative_int, thresholds_pair
 from .rejectors import Rejector
 
@@ -54,31 +53,22 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
     def reject_combine(
         arr: Any, combine: str = "mean", *, weights: Any = None, **kwargs: Any
     ) -> np.ndarray:
+        # `ddof` is the variance's (and, for sigma clipping, also the rule's, as in ndcombine).
+        ddof = nonnegative_int(kwargs.get("ddof", 0), name="ddof")
+        if "ddof" not in fields:
+            kwargs.pop("ddof", None)
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
         method = method_name(combine, name="combine")
         m = as_mask(mask, stack)
         if weights is not None and method == "mean":
             method = "weighted_average"
-        if method == "variance":
-            ddof = nonnegative_int(kwargs.get("ddof", 0), name="ddof")
-            rejected = _rejection.run(
-                stack, [rule], mask=m, thresholds=thresholds, return_mask=True
-            )
-            full = rejected["mask"].view(bool) | ~_rejection.usable(stack, m, thresholds)
-            return _core.variance(
-                stack.array,
-                ddof=float(ddof),
-                mask=full.view(np.uint8),
-                swapped=stack.swapped,
-                threads=get_num_threads(),
-            )
         if method == "weighted_average" and weights is None:
             raise ValueError("weights are required for combine='weighted_average'")
         if weights is not None and method != "weighted_average":
             raise ValueError(f"weights are used only by the (weighted) average, not by {method!r}")
         out = _rejection.run(
-            stack, [rule], mask=m, combine=method, weights=weights, thresholds=thresholds
+            stack, [rule], mask=m, combine=method, weights=weights, thresholds=thresholds, ddof=ddof
         )
         return out["combined"]
 
@@ -96,6 +86,11 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
             inspect.Parameter("combine", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mean"),
             inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None),
             *rule_params,
+            *(
+                []
+                if "ddof" in fields
+                else [inspect.Parameter("ddof", inspect.Parameter.KEYWORD_ONLY, default=0)]
+            ),
             *extra,
         ]
     )

@@ -57,10 +57,13 @@ def run(
     combine: str | None = None,
     weights: Any = None,
     thresholds: tuple[float, float] | None = None,
+    zero: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    ddof: int = 0,
     diagnostics: bool = False,
     return_mask: bool = False,
 ) -> dict[str, Any]:
-    """One call of the fused reject-and-combine pass."""
+    """One call of the fused reject-and-combine pass (validated arguments)."""
     w = None
     if combine == "weighted_average":
         w = as_weights(weights, stack.array.shape[0])
@@ -71,6 +74,9 @@ def run(
         mask=mask,
         weights=w,
         thresholds=thresholds,
+        zero=zero,
+        scale=scale,
+        ddof=float(ddof),
         diagnostics=diagnostics,
         return_mask=return_mask,
         swapped=stack.swapped,
@@ -111,10 +117,19 @@ def step(
     mask: np.ndarray | None,
     thresholds: tuple[float, float] | None = None,
     grow_radius: float | None = None,
+    zero: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> RejectResult:
     """Reject with diagnostics and the per-sample mask; grow it when asked."""
     out = run(
-        stack, rejectors, mask=mask, thresholds=thresholds, diagnostics=True, return_mask=True
+        stack,
+        rejectors,
+        mask=mask,
+        thresholds=thresholds,
+        zero=zero,
+        scale=scale,
+        diagnostics=True,
+        return_mask=True,
     )
     mask_rej = out["mask"].view(bool)
     flags = out["flags"]

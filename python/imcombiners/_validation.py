@@ -242,6 +242,31 @@ def sigma_pair(value: Any, *, name: str = "sigma") -> tuple[float, float]:
     return (real(pair[0], name=name, low=0.0), real(pair[1], name=name, low=0.0))
 
 
+def per_frame(value: Any, n: int, *, name: str, positive: bool = False) -> np.ndarray | None:
+    """``None``, a number, or one finite number per frame, as a float64 array of shape ``(n,)``.
+
+    Statistics such as ``"median"`` are not computed here: pass the numbers themselves.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) or callable(value):
+        raise TypeError(
+            f"{name} must be a number or one number per frame; per-frame statistics "
+            f"({value!r}) are not computed by this version: pass the values"
+        )
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    arr = np.broadcast_to(arr.astype(np.float64), (n,)) if arr.ndim == 0 else arr.astype(float)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a number or have shape ({n},), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr[~np.isfinite(arr)][:3].tolist()}")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got {arr[arr <= 0][:3].tolist()}")
+    return np.ascontiguousarray(arr)
+
+
 def thresholds_pair(value: Any, *, name: str = "thresholds") -> tuple[float, float] | None:
     """``None`` or a ``(low, high)`` pair with low <= high (either may be +-inf)."""
     if value is None:

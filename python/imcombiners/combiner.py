@@ -12,6 +12,7 @@ from ._validation import (
     as_stack,
     method_name,
     nonnegative_int,
+    per_frame,
     real,
     thresholds_pair,
 )
@@ -160,6 +161,9 @@ class Combiner:
     ) -> None:
         mask_rej = result.mask_rej
         new = mask_rej if before is None else (before.view(bool) | mask_rej)
+        if thresholds is not None:
+            # Samples outside the thresholds stay out of every later combine too.
+            new = new | _outside(self._stack, thresholds)
         self._mask = new.view(np.uint8)
         self.mask_rej = mask_rej
         self.last_reject = result
@@ -185,11 +189,13 @@ class Combiner:
         if thresholds is not None:
             outside = (data < thresholds[0]) | (data > thresholds[1])
             flags |= outside * np.uint8(SampleFlags.THRESHOLD)
+        # PREVIOUS: not usable when this step's rejection started (input mask, non-finite,
+        # thresholds, or an earlier step).
+        entry = (flags & np.uint8(SampleFlags.INPUT_MASK | SampleFlags.NONFINITE)) != 0
+        entry |= (flags & np.uint8(SampleFlags.THRESHOLD)) != 0
         if before is not None:
-            earlier = before.view(bool)
-            if self._input_mask is not None:
-                earlier = earlier & ~self._input_mask.view(bool)
-            flags |= earlier * np.uint8(SampleFlags.PREVIOUS)
+            entry |= before.view(bool)
+        flags |= entry * np.uint8(SampleFlags.PREVIOUS)
         # Samples the rule itself rejected versus those grow added.
         plain = result.mask_rej
         if radius is not None:
@@ -205,6 +211,8 @@ class Combiner:
         method: str = "mean",
         *,
         thresholds: Any = None,
+        zero: Any = None,
+        scale: Any = None,
         rejectors: Any = None,
         weights: Any = None,
         ddof: int = 0,
@@ -213,9 +221,9 @@ class Combiner:
     ) -> np.ndarray:
         """Combine the valid samples of each output element, after optional rejection.
 
-        The stages run in this order: thresholds, rejection (each rejector in turn, then
-        grow), combine. With ``diagnostics=None`` rejection and combine run in one fused pass
-        with no per-sample mask.
+        The stages run in this order: thresholds (on the raw values), zero/scale correction
+        ``(x - zero_i) / scale_i``, rejection (each rejector in turn, then grow), combine.
+        With ``diagnostics=None`` they run in one fused pass with no per-sample mask.
 
         Parameters
         ----------
@@ -225,6 +233,10 @@ class Combiner:
             (``wvg``); case-insensitive.
         thresholds : (float, float), optional
             Samples outside ``[low, high]`` are not used.
+        zero : float or array_like of shape (N,), optional
+            Subtracted from each frame (after the thresholds, before rejection).
+        scale : float or array_like of shape (N,), optional
+            Each frame is divided by it (> 0), after subtracting ``zero``.
         rejectors : Rejector or list of Rejector, optional
             Rejection rules, applied in order.
         weights : array_like of shape (N,), optional
@@ -248,19 +260,21 @@ class Combiner:
         rules = _rejection.as_rejector_list(rejectors)
         thresholds = thresholds_pair(thresholds)
         radius = _grow_radius(grow)
+        n = self._arr.shape[0]
+        zero = per_frame(zero, n, name="zero")
+        scale = per_frame(scale, n, name="scale", positive=True)
         if weights is not None and name == "mean":
             name = "weighted_average"
+        if zero is not None or scale is not None:
+            return self._combine_corrected(
+                name, rules, thresholds, zero, scale, weights, ddof, radius, level
+            )
         if not rules and thresholds is None and radius is None:
             return kernels._combine_by_name(
                 self._stack, name, mask=self._mask, weights=weights, ddof=ddof, keep_dtype=False
             )
-        if level is None and radius is None and name != "variance":
-            if weights is not None and name != "weighted_average":
-                raise ValueError(
-                    f"weights are used only by the (weighted) average, not by combine={name!r}"
-                )
-            if name == "weighted_average" and weights is None:
-                raise ValueError("weights are required for combine='weighted_average'")
+        if level is None and radius is None:
+            _check_weights_use(name, weights)
             out = _rejection.run(
                 self._stack,
                 rules,
@@ -268,6 +282,7 @@ class Combiner:
                 combine=name,
                 weights=weights,
                 thresholds=thresholds,
+                ddof=ddof,
             )
             return out["combined"]
         if rules or radius is not None:
@@ -278,6 +293,50 @@ class Combiner:
         return kernels._combine_by_name(
             self._stack, name, mask=mask, weights=weights, ddof=ddof, keep_dtype=False
         )
+
+    def _combine_corrected(
+        self,
+        name: str,
+        rules: list[Any],
+        thresholds: tuple[float, float] | None,
+        zero: np.ndarray | None,
+        scale: np.ndarray | None,
+        weights: Any,
+        ddof: int,
+        radius: float | None,
+        level: str | None,
+    ) -> np.ndarray:
+        """Combine with a zero/scale correction: always through the fused pipeline."""
+        _check_weights_use(name, weights)
+        mask = self._mask
+        if rules and (level is not None or radius is not None):
+            before = self._mask
+            result = _rejection.step(
+                self._stack,
+                rules,
+                mask=before,
+                thresholds=thresholds,
+                grow_radius=radius,
+                zero=zero,
+                scale=scale,
+            )
+            self._record(result, before, thresholds, level or "simple", rules, radius)
+            self.history.append(
+                Step(tuple(rules), radius, thresholds, int(np.count_nonzero(result.mask_rej)))
+            )
+            mask, rules = self._mask, []
+        out = _rejection.run(
+            self._stack,
+            rules,
+            mask=mask,
+            combine=name,
+            weights=weights,
+            thresholds=thresholds,
+            zero=zero,
+            scale=scale,
+            ddof=ddof,
+        )
+        return out["combined"]
 
     def variance(
         self, ddof: int = 0, return_mean: bool = False
@@ -310,8 +369,23 @@ class Combiner:
         )
 
 
+def _check_weights_use(name: str, weights: Any) -> None:
+    if weights is not None and name != "weighted_average":
+        raise ValueError(
+            f"weights are used only by the (weighted) average, not by combine={name!r}"
+        )
+    if name == "weighted_average" and weights is None:
+        raise ValueError("weights are required for combine='weighted_average'")
+
+
 def _grow_radius(grow: Any) -> float | None:
     return None if grow is None else real(grow, name="grow", low=0.0)
+
+
+def _outside(stack: Any, thresholds: tuple[float, float]) -> np.ndarray:
+    """bool (N, *spatial): finite samples outside the closed thresholds interval."""
+    data = _rejection.values(stack)
+    return (data < thresholds[0]) | (data > thresholds[1])
 
 
 def _threshold_mask(
@@ -319,8 +393,6 @@ def _threshold_mask(
 ) -> np.ndarray | None:
     if thresholds is None:
         return mask
-    outside = ~_rejection.usable(stack, None, thresholds)
-    if stack.dtype.kind == "f":
-        outside &= np.isfinite(_rejection.values(stack))
+    outside = _outside(stack, thresholds)
     combined = outside if mask is None else (mask.view(bool) | outside)
     return combined.view(np.uint8)

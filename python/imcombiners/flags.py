@@ -34,4 +34,5 @@ class SampleFlags(enum.IntFlag):
     GROW = 16
     """Rejected because grow reached it from a rejected neighbour."""
     PREVIOUS = 32
-    """Already masked before this rejection step (by an earlier step)."""
+    """Not usable when this step's rejection started (any of the bits above, or an earlier
+    rejection step)."""

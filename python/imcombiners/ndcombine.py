@@ -41,6 +41,8 @@ def ndcombine(
     reject: str | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    zero: Any = None,
+    scale: Any = None,
     weights: Any = None,
     ddof: int = 0,
     grow: float | None = None,
@@ -83,6 +85,8 @@ def ndcombine(
         True where a sample must not be used.
     thresholds : (float, float), optional
         Samples outside ``[low, high]`` are not used.
+    zero, scale : float or array_like of shape (N,), optional
+        Per-frame correction ``(x - zero_i) / scale_i`` (after the thresholds).
     weights : array_like of shape (N,), optional
         One weight per frame for the weighted average.
     ddof : int, default 0
@@ -132,7 +136,7 @@ def ndcombine(
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
             raise ValueError(f"{given} are rejection options, but reject=None")
-        if thresholds is None and grow is None:
+        if thresholds is None and grow is None and zero is None and scale is None:
             s = as_stack(stack, name="stack")
             m = as_mask(mask, s)
             return kernels._combine_by_name(
@@ -148,6 +152,8 @@ def ndcombine(
     return cmb.combine(
         name,
         thresholds=thresholds,
+        zero=zero,
+        scale=scale,
         rejectors=_rejection.as_rejector_list(rules) or None,
         weights=weights,
         ddof=ddof,

@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyDictMethods};
 
 use super::arrays::{view_of, with_view, StackArg};
 use crate::grow;
-use crate::pipeline::{self, Plan};
+use crate::pipeline::{self, Combine, Plan};
 use crate::pool;
 use crate::reduce::Method;
 use crate::reject::{
@@ -168,7 +168,8 @@ where
 /// samples.
 #[pyfunction]
 #[pyo3(signature = (stack, rejectors, *, combine=None, mask=None, weights=None, thresholds=None,
-    diagnostics=false, return_mask=false, swapped=false, threads=1))]
+    zero=None, scale=None, ddof=0.0, diagnostics=false, return_mask=false, swapped=false,
+    threads=1))]
 pub fn reject<'py>(
     py: Python<'py>,
     stack: StackArg<'py>,
@@ -177,6 +178,9 @@ pub fn reject<'py>(
     mask: Option<PyReadonlyArrayDyn<'py, u8>>,
     weights: Option<PyReadonlyArray1<'py, f64>>,
     thresholds: Option<(f64, f64)>,
+    zero: Option<PyReadonlyArray1<'py, f64>>,
+    scale: Option<PyReadonlyArray1<'py, f64>>,
+    ddof: f64,
     diagnostics: bool,
     return_mask: bool,
     swapped: bool,
@@ -187,15 +191,32 @@ pub fn reject<'py>(
         .map(parse_rejector)
         .collect::<PyResult<Vec<_>>>()?;
     let combine = combine
-        .map(|name| {
-            Method::from_name(name)
-                .ok_or_else(|| PyValueError::new_err(format!("unknown combine method {name:?}")))
+        .map(|name| match name {
+            "variance" => Ok(Combine::Variance { ddof }),
+            _ => Method::from_name(name)
+                .map(Combine::Method)
+                .ok_or_else(|| PyValueError::new_err(format!("unknown combine method {name:?}"))),
         })
         .transpose()?;
+    let zero: Option<Vec<f64>> = zero.map(|z| z.as_array().to_vec());
+    let scale: Option<Vec<f64>> = scale.map(|s| s.as_array().to_vec());
+    let correction = match (&zero, &scale) {
+        (None, None) => None,
+        (z, s) => {
+            let n = z.as_ref().or(s.as_ref()).map_or(0, Vec::len);
+            Some((
+                z.clone().unwrap_or_else(|| vec![0.0; n]),
+                s.clone().unwrap_or_else(|| vec![1.0; n]),
+            ))
+        }
+    };
     let weights: Option<Vec<f64>> = weights.map(|w| w.as_array().to_vec());
     let plan = Plan {
         rejectors: &rejectors,
         thresholds,
+        correction: correction
+            .as_ref()
+            .map(|(z, s)| (z.as_slice(), s.as_slice())),
         combine,
         weights: weights.as_deref(),
         diagnostics,

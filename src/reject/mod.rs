@@ -137,8 +137,14 @@ pub(crate) fn iterate(
         return report;
     }
     for pass in 1..=limits.maxiters {
+        if s.is_empty() {
+            break; // a pass over nothing is not a pass
+        }
         report.nit = pass;
         let Some((low, high, spread)) = bounds(s.kept()) else {
+            // No spread (n <= ddof): this pass rejects nothing and reports no spread.
+            report.spread = f64::NAN;
+            report.bounds = None;
             break;
         };
         report.spread = spread;
@@ -149,6 +155,9 @@ pub(crate) fn iterate(
             break;
         }
         if limits.maxrej.is_some_and(|m| start - s.len() > m) {
+            if s.len() < limits.nkeep {
+                report.flags |= flags::NKEEP;
+            }
             (s.lo, s.hi) = (lo, hi);
             report.flags |= flags::MAXREJ;
             break;

@@ -20,10 +20,13 @@ pub struct PClip {
 }
 
 impl PClip {
-    /// The rank offset `p` for a stack of depth `n_frames`.
+    /// The rank offset `p` for a stack of depth `n_frames`; 0 (no clipping) for one frame.
     #[must_use]
     pub fn offset(&self, n_frames: usize) -> i64 {
         let i = (n_frames / 2) as i64;
+        if i == 0 {
+            return 0;
+        }
         let p = if self.frac.abs() < 1.0 {
             self.frac * i as f64
         } else {
@@ -50,9 +53,12 @@ impl PClip {
             report.nit = 0;
             return report;
         }
+        let p = self.offset(s.n_frames);
+        if p == 0 {
+            return report;
+        }
         let kept = s.kept();
         let med = Centre::Median.of(kept);
-        let p = self.offset(s.n_frames);
         // IRAF's `n/2` is integer division: N = 5, p = -1 gives rank 2.
         let half = (n / 2) as i64;
         let rank = if n % 2 == 1 || p > 0 {
@@ -78,7 +84,7 @@ impl PClip {
             .rev()
             .take_while(|&&v| v >= hi_t)
             .count();
-        if n - below - above < self.nkeep {
+        if below + above > 0 && n - below - above < self.nkeep {
             report.flags |= super::flags::NKEEP;
             return report;
         }
@@ -134,5 +140,8 @@ mod tests {
             1,
             "pclip = +1 with N = 4 is a rank offset of 1"
         );
+        // One frame: no rank to measure a spread from, nothing is rejected (and no panic).
+        assert_eq!(rule.offset(1), 0);
+        assert_eq!(run(&[7.0], &rule), vec![7.0]);
     }
 }
