@@ -3,7 +3,7 @@
 //! Python hands over arrays in native byte order: a big-endian array is reinterpreted (a view,
 //! no copy) and `swapped = true` tells the core to swap bytes while it reads each tile.
 
-use numpy::{Element, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Element, IntoPyArray, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use crate::stack::StackView;
@@ -29,6 +29,15 @@ pub fn view_of<'a, T: Element + Copy>(
     // SAFETY: shape and element strides come from the live, read-borrowed NumPy array, so every
     // in-range index addresses one of its elements for as long as `array` is borrowed.
     Ok(unsafe { StackView::from_raw_parts(v.as_ptr(), v.shape(), strides, swapped) }?)
+}
+
+/// A vector handed to `NumPy` without a copy, reshaped to `shape`.
+pub fn to_numpy<'py, O: Element>(
+    py: Python<'py>,
+    values: Vec<O>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(values.into_pyarray(py).reshape(shape)?.into_any())
 }
 
 /// The spatial shape `(*spatial)` of a stack array.

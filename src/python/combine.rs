@@ -3,23 +3,15 @@
 // PyO3 hands extracted arguments over by value; the read borrows must live for the whole call.
 #![allow(clippy::needless_pass_by_value)]
 
-use numpy::{Element, IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
+use numpy::{Element, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::arrays::{view_of, with_view, StackArg};
+use super::arrays::{to_numpy, view_of, with_view, StackArg};
 use crate::pool;
 use crate::reduce::{self, Method};
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
-
-fn to_numpy<'py, O: Element>(
-    py: Python<'py>,
-    values: Vec<O>,
-    spatial: &[usize],
-) -> PyResult<Bound<'py, PyAny>> {
-    Ok(values.into_pyarray(py).reshape(spatial)?.into_any())
-}
 
 fn run_combine<'py, T>(
     py: Python<'py>,

@@ -3,12 +3,12 @@
 // PyO3 hands extracted arguments over by value; the read borrows must live for the whole call.
 #![allow(clippy::needless_pass_by_value)]
 
-use numpy::{Element, IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
+use numpy::{Element, PyReadonlyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyDictMethods};
 
-use super::arrays::{view_of, with_view, StackArg};
+use super::arrays::{to_numpy, view_of, with_view, StackArg};
 use crate::grow;
 use crate::pipeline::{self, Combine, Plan};
 use crate::pool;
@@ -116,14 +116,6 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
             )))
         }
     })
-}
-
-fn to_numpy<'py, O: Element>(
-    py: Python<'py>,
-    values: Vec<O>,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyAny>> {
-    Ok(values.into_pyarray(py).reshape(shape)?.into_any())
 }
 
 fn run_reject<'py, T>(
