@@ -315,10 +315,14 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     let keys = &mut s.keys[..n * w];
     let count = &mut s.count[..w];
     count.fill(0);
+    // Short row segments from many frames defeat the hardware prefetcher: then fetch the next
+    // tile's part of each frame while this tile is being sorted. Longer segments stream well
+    // on their own, and explicit prefetches of every line would only queue up.
+    let prefetch = w * std::mem::size_of::<T>() < 1024;
     for (i, krow) in keys.chunks_exact_mut(w).enumerate() {
-        // Short rows from many frames defeat the hardware prefetcher: fetch the next tile's
-        // part of this frame while this tile is being sorted.
-        src.prefetch(i, start + w, w);
+        if prefetch {
+            src.prefetch(i, start + w, w);
+        }
         src.read_keys(i, &s.cur, krow, count, &mut s.mask_buf);
     }
     let value = |key: T::Key| T::key_value(key).to_f64();
