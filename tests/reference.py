@@ -2,7 +2,8 @@
 
 Every function loops over the output pixels, takes the samples of one pixel as
 float64, drops the missing ones (non-finite or masked), and applies the formula
-of ``docs/api-contract-issue2.md`` literally. Sums use ``math.fsum`` (exactly
+of the combine method literally (see ``imcombiners.kernels`` and the README; rejection rules
+follow ``docs/rejection-semantics.md``). Sums use ``math.fsum`` (exactly
 rounded), so the oracle is at least as accurate as any float64 accumulation.
 Nothing here is shared with the package.
 
