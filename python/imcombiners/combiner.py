@@ -140,15 +140,33 @@ class Combiner:
         rejectors = _rejection.as_rejector_list(rejector, name="rejector")
         thresholds = thresholds_pair(thresholds)
         radius = _grow_radius(grow)
+        self._step(rejectors, radius, thresholds, level)
+        return self
+
+    def _step(
+        self,
+        rejectors: list[Any],
+        radius: float | None,
+        thresholds: tuple[float, float] | None,
+        level: str,
+        zero: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> None:
+        """One rejection step on the current mask: run it, keep its results, log it."""
         before = self._mask
         result = _rejection.step(
-            self._stack, rejectors, mask=before, thresholds=thresholds, grow_radius=radius
+            self._stack,
+            rejectors,
+            mask=before,
+            thresholds=thresholds,
+            grow_radius=radius,
+            zero=zero,
+            scale=scale,
         )
         self._record(result, before, thresholds, level, rejectors, radius)
         self.history.append(
             Step(tuple(rejectors), radius, thresholds, int(np.count_nonzero(result.mask_rej)))
         )
-        return self
 
     def _record(
         self,
@@ -310,20 +328,7 @@ class Combiner:
         _check_weights_use(name, weights)
         mask = self._mask
         if rules and (level is not None or radius is not None):
-            before = self._mask
-            result = _rejection.step(
-                self._stack,
-                rules,
-                mask=before,
-                thresholds=thresholds,
-                grow_radius=radius,
-                zero=zero,
-                scale=scale,
-            )
-            self._record(result, before, thresholds, level or "simple", rules, radius)
-            self.history.append(
-                Step(tuple(rules), radius, thresholds, int(np.count_nonzero(result.mask_rej)))
-            )
+            self._step(rules, radius, thresholds, level or "simple", zero, scale)
             mask, rules = self._mask, []
         out = _rejection.run(
             self._stack,
