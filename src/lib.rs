@@ -14,6 +14,7 @@ pub mod reject;
 pub mod sample;
 pub mod simd;
 pub mod stack;
+pub mod stats;
 
 #[cfg(feature = "python")]
 mod python;
@@ -25,6 +26,8 @@ mod _core {
     use crate::python::combine::{combine, variance};
     #[pymodule_export]
     use crate::python::reject::{grow_mask, reject};
+    #[pymodule_export]
+    use crate::python::stats::{frame_samples, frame_stats};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -431,6 +431,41 @@ impl<T: Sample> Source<'_, T> {
     }
 }
 
+impl<T: Sample> Source<'_, T> {
+    /// Sample `frame` at the spatial multi-index `idx`, in the workspace as `f64`; `None` when it
+    /// is masked or not finite.
+    ///
+    /// # Panics
+    /// In debug builds, if an index is out of range.
+    #[must_use]
+    pub fn value_at(&self, frame: usize, idx: &[usize]) -> Option<f64> {
+        let s = &self.stack;
+        debug_assert!(frame < s.n && idx.len() == s.spatial.len());
+        debug_assert!(idx.iter().zip(&s.spatial).all(|(i, n)| i < n));
+        if let Some(m) = &self.mask {
+            let off = element_offset(frame, m.frame_stride, idx, &m.spatial_strides);
+            // SAFETY: in-range indices of the mask view, which has the stack's shape.
+            if unsafe { *m.ptr.offset(off) } != 0 {
+                return None;
+            }
+        }
+        let off = element_offset(frame, s.frame_stride, idx, &s.spatial_strides);
+        // SAFETY: in-range indices of this view (see `from_raw_parts`).
+        let x = unsafe { *s.ptr.offset(off) };
+        let w = if s.swapped { x.swap_bytes() } else { x }.to_work();
+        w.is_finite().then(|| w.to_f64())
+    }
+}
+
+fn element_offset(frame: usize, frame_stride: isize, idx: &[usize], strides: &[isize]) -> isize {
+    frame as isize * frame_stride
+        + idx
+            .iter()
+            .zip(strides)
+            .map(|(&i, &st)| i as isize * st)
+            .sum::<isize>()
+}
+
 /// Where the current tile is, plus per-job offset buffers for strided views.
 #[derive(Default)]
 pub struct TileCursor {

@@ -456,8 +456,11 @@ def ccdclip(
 
     Returns ``(mask_rej, std, low, upp, nit, output_flags)``. ``std`` is the model spread
     of the last pass converted back to data units, ``s / gain``; ``low``/``upp`` are the
-    lowest/highest retained values in data units.
+    lowest/highest retained values in data units. ``zero_ref``/``scale_ref`` of None (the
+    rule's defaults: no zero/scale correction here) mean 0 and 1.
     """
+    zero_ref = 0.0 if zero_ref is None else zero_ref
+    scale_ref = 1.0 if scale_ref is None else scale_ref
     _check_guards(nkeep, maxrej, maxiters)
     _cenfunc_name(cenfunc)
     if not gain > 0:

@@ -134,8 +134,8 @@ def test_inputs_are_not_modified():
         ({"scale": [1.0, 0.0, 1.0, 1.0]}, ValueError, "scale must be > 0"),
         ({"scale": -1.0}, ValueError, "scale must be > 0"),
         ({"zero": np.nan}, ValueError, "zero must be finite"),
-        ({"scale": "median"}, TypeError, "per-frame statistics"),
-        ({"zero": np.mean}, TypeError, "per-frame statistics"),
+        ({"scale": "medain"}, ValueError, "not a statistic"),
+        ({"zero": lambda v: v}, TypeError, "must return one real number"),
         ({"zero": ["a", "b", "c", "d"]}, TypeError, "zero must be real numbers"),
     ],
 )

@@ -13,6 +13,7 @@ from .combiner import Combiner
 from .errors import ImcombinersWarning
 from .flags import OutputFlags, SampleFlags
 from .ndcombine import ndcombine
+from .normalization import resolve_zero_scale
 from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "get_num_threads",
     "kernels",
     "ndcombine",
+    "resolve_zero_scale",
     "set_num_threads",
     "threads",
 ]

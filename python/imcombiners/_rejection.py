@@ -11,7 +11,7 @@ from . import _core
 from ._threads import get_num_threads
 from ._validation import Stack, as_weights
 from .flags import OutputFlags
-from .rejectors import Rejector
+from .rejectors import CcdClip, Rejector
 
 
 class RejectResult(NamedTuple):
@@ -69,7 +69,7 @@ def run(
         w = as_weights(weights, stack.array.shape[0])
     return _core.reject(
         stack.array,
-        [r._spec() for r in rejectors],
+        [_spec(r, zero, scale) for r in rejectors],
         combine=combine,
         mask=mask,
         weights=w,
@@ -82,6 +82,14 @@ def run(
         swapped=stack.swapped,
         threads=get_num_threads(),
     )
+
+
+def _spec(rule: Rejector, zero: np.ndarray | None, scale: np.ndarray | None) -> dict[str, Any]:
+    """The rule's core parameters; a CCD noise model follows the zero/scale correction."""
+    spec = rule._spec()
+    if isinstance(rule, CcdClip):
+        spec["zero_ref"], spec["scale_ref"], spec["rdnoise"] = rule.noise_terms(zero, scale)
+    return spec
 
 
 def values(stack: Stack) -> np.ndarray:

@@ -245,15 +245,10 @@ def sigma_pair(value: Any, *, name: str = "sigma") -> tuple[float, float]:
 def per_frame(value: Any, n: int, *, name: str, positive: bool = False) -> np.ndarray | None:
     """``None``, a number, or one finite number per frame, as a float64 array of shape ``(n,)``.
 
-    Statistics such as ``"median"`` are not computed here: pass the numbers themselves.
+    Statistics such as ``"median"`` are resolved before (`imcombiners.normalization`).
     """
     if value is None:
         return None
-    if isinstance(value, str) or callable(value):
-        raise TypeError(
-            f"{name} must be a number or one number per frame; per-frame statistics "
-            f"({value!r}) are not computed by this version: pass the values"
-        )
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf" or arr.dtype.kind == "b":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")

@@ -6,13 +6,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _rejection, kernels
+from . import _rejection, kernels, normalization
 from ._validation import (
     as_mask,
     as_stack,
     method_name,
     nonnegative_int,
-    per_frame,
     real,
     thresholds_pair,
 )
@@ -65,6 +64,9 @@ class Combiner:
         Per sample, `SampleFlags` bits of the latest step (``diagnostics="full"`` only).
     history : list of Step
         The rejection steps taken, in order.
+    zero, scale : ndarray of shape (N,) or None
+        The correction set by `zero_scale`, applied by later `reject`, `combine` and
+        `variance` calls.
 
     Notes
     -----
@@ -88,6 +90,8 @@ class Combiner:
         self.output_flags: np.ndarray | None = None
         self.sample_flags: np.ndarray | None = None
         self.history: list[Step] = []
+        self.zero: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
 
     @property
     def arr(self) -> np.ndarray:
@@ -108,6 +112,61 @@ class Combiner:
     def shape(self) -> tuple[int, ...]:
         """The stack's shape ``(N, *spatial)``."""
         return self._arr.shape
+
+    def zero_scale(
+        self,
+        zero: Any = None,
+        scale: Any = None,
+        *,
+        thresholds: Any = None,
+        stat_region: Any = None,
+        stat_step: int | None = None,
+        normalize: bool = True,
+        sigma: float = 3.0,
+        maxiters: int | None = 5,
+    ) -> Combiner:
+        """Set the per-frame correction ``(x - zero_i) / scale_i`` (chainable).
+
+        Later `reject`, `combine` and `variance` calls apply it (a `combine` given its own
+        ``zero`` or ``scale`` uses those instead). Statistics skip the samples the Combiner's
+        mask excludes so far.
+
+        Parameters
+        ----------
+        zero, scale : None, number, sequence of N numbers, str or callable
+            As in `imcombiners.resolve_zero_scale`.
+        thresholds : (float, float), optional
+            Samples outside ``[low, high]`` do not enter the statistics (only them).
+        stat_region, stat_step, normalize, sigma, maxiters
+            As in `imcombiners.resolve_zero_scale`.
+
+        Returns
+        -------
+        Combiner
+            ``self``.
+
+        Examples
+        --------
+        >>> frames = np.array([[1.0, 2.0, 30.0], [2.0, 4.0, 6.0]]).reshape(2, 3, 1)
+        >>> cmb = imc.Combiner(frames).zero_scale(scale="median")
+        >>> cmb.scale
+        array([1., 2.])
+        >>> cmb.combine("median").ravel()
+        array([ 1. ,  2. , 16.5])
+        """
+        options = normalization.stat_options(
+            self._stack,
+            stat_region=stat_region,
+            stat_step=stat_step,
+            normalize=normalize,
+            sigma=sigma,
+            maxiters=maxiters,
+        )
+        out = normalization.resolve(
+            self._stack, self._mask, thresholds_pair(thresholds), zero, scale, None, options
+        )
+        self.zero, self.scale = out.zero, out.scale
+        return self
 
     def reject(
         self,
@@ -140,7 +199,7 @@ class Combiner:
         rejectors = _rejection.as_rejector_list(rejector, name="rejector")
         thresholds = thresholds_pair(thresholds)
         radius = _grow_radius(grow)
-        self._step(rejectors, radius, thresholds, level)
+        self._step(rejectors, radius, thresholds, level, self.zero, self.scale)
         return self
 
     def _step(
@@ -236,6 +295,8 @@ class Combiner:
         ddof: int = 0,
         grow: float | None = None,
         diagnostics: str | None = None,
+        stat_region: Any = None,
+        normalize: bool = True,
     ) -> np.ndarray:
         """Combine the valid samples of each output element, after optional rejection.
 
@@ -251,22 +312,31 @@ class Combiner:
             (``wvg``); case-insensitive.
         thresholds : (float, float), optional
             Samples outside ``[low, high]`` are not used.
-        zero : float or array_like of shape (N,), optional
-            Subtracted from each frame (after the thresholds, before rejection).
-        scale : float or array_like of shape (N,), optional
-            Each frame is divided by it (> 0), after subtracting ``zero``.
+        zero : None, number, sequence of N numbers, str or callable, optional
+            Subtracted from each frame (after the thresholds, before rejection): numbers as
+            given, or a statistic of each frame (``"mean"``, ``"median"``, ``"mode"``,
+            ``"sigclip_mean"``, ``"sigclip_median"`` or a callable; see
+            `imcombiners.resolve_zero_scale`). Default: the correction set by `zero_scale`.
+        scale : None, number, sequence of N numbers, str or callable, optional
+            Each frame is divided by it (> 0), after subtracting ``zero``; as ``zero``, and a
+            statistic is measured on the zero-corrected frame.
         rejectors : Rejector or list of Rejector, optional
             Rejection rules, applied in order.
-        weights : array_like of shape (N,), optional
+        weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
             One finite, non-negative weight per frame, for ``weighted_average`` (or ``mean``,
             which then becomes the weighted average); renormalised over the survivors of each
-            element and never used inside rejection.
+            element and never used inside rejection. A statistic name weights each frame by
+            that statistic of the corrected frame (IRAF's weighting by signal level).
         ddof : int, default 0
             Delta degrees of freedom of ``variance``.
         grow : float, optional
             Grow radius of the rejection (see `reject`).
         diagnostics : {None, "simple", "full"}, default None
             Keep the rejection diagnostics on the Combiner (`last_reject`, `mask_rej`, ...).
+        stat_region : tuple of slice, optional
+            Region of each frame the statistics use (see `imcombiners.resolve_zero_scale`).
+        normalize : bool, default True
+            Statistics relative to the first frame (``zero_i - zero_0``, ``scale_i / scale_0``).
 
         Returns
         -------
@@ -278,9 +348,17 @@ class Combiner:
         rules = _rejection.as_rejector_list(rejectors)
         thresholds = thresholds_pair(thresholds)
         radius = _grow_radius(grow)
-        n = self._arr.shape[0]
-        zero = per_frame(zero, n, name="zero")
-        scale = per_frame(scale, n, name="scale", positive=True)
+        if zero is None and scale is None:
+            zero, scale = self.zero, self.scale
+        options = normalization.stat_options(
+            self._stack, stat_region=stat_region, normalize=normalize
+        )
+        resolved = normalization.resolve(
+            self._stack, self._mask, thresholds, zero, scale, weights, options
+        )
+        zero, scale = resolved.zero, resolved.scale
+        if resolved.weights is not None:
+            weights = resolved.weights
         if weights is not None and name == "mean":
             name = "weighted_average"
         if zero is not None or scale is not None:
@@ -364,9 +442,15 @@ class Combiner:
             Only with ``return_mean=True``.
         """
         ddof = nonnegative_int(ddof, name="ddof")
-        return kernels._variance(
-            self._stack, ddof=ddof, return_mean=bool(return_mean), mask=self._mask
-        )
+        if self.zero is None and self.scale is None:
+            return kernels._variance(
+                self._stack, ddof=ddof, return_mean=bool(return_mean), mask=self._mask
+            )
+        corrected = {"mask": self._mask, "zero": self.zero, "scale": self.scale, "ddof": ddof}
+        var = _rejection.run(self._stack, [], combine="variance", **corrected)["combined"]
+        if not return_mean:
+            return var
+        return var, _rejection.run(self._stack, [], combine="mean", **corrected)["combined"]
 
     def __repr__(self) -> str:
         return (

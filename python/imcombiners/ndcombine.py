@@ -46,6 +46,8 @@ def ndcombine(
     weights: Any = None,
     ddof: int = 0,
     grow: float | None = None,
+    stat_region: Any = None,
+    normalize: bool = True,
     sigma: float | tuple[float, float] | None = None,
     maxiters: int | None = None,
     cenfunc: str | None = None,
@@ -85,14 +87,19 @@ def ndcombine(
         True where a sample must not be used.
     thresholds : (float, float), optional
         Samples outside ``[low, high]`` are not used.
-    zero, scale : float or array_like of shape (N,), optional
-        Per-frame correction ``(x - zero_i) / scale_i`` (after the thresholds).
-    weights : array_like of shape (N,), optional
-        One weight per frame for the weighted average.
+    zero, scale : None, number, sequence of N numbers, str or callable, optional
+        Per-frame correction ``(x - zero_i) / scale_i`` (after the thresholds): numbers, or a
+        statistic of each frame (see `imcombiners.resolve_zero_scale`).
+    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
+        One weight per frame for the weighted average (see `Combiner.combine`).
     ddof : int, default 0
         Delta degrees of freedom, of ``sigclip``'s spread and of ``variance``.
     grow : float, optional
         Grow radius of the rejection.
+    stat_region : tuple of slice, optional
+        Region of each frame the zero/scale/weight statistics use.
+    normalize : bool, default True
+        Statistics relative to the first frame.
     sigma, maxiters, cenfunc, stdfunc, nkeep, maxrej, revert_on_nkeep, gain, rdnoise, snoise,
     zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, frac
         Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
@@ -136,7 +143,8 @@ def ndcombine(
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
             raise ValueError(f"{given} are rejection options, but reject=None")
-        if thresholds is None and grow is None and zero is None and scale is None:
+        plain = thresholds is None and grow is None and zero is None and scale is None
+        if plain and not isinstance(weights, str):
             s = as_stack(stack, name="stack")
             m = as_mask(mask, s)
             return kernels._combine_by_name(
@@ -158,4 +166,6 @@ def ndcombine(
         weights=weights,
         ddof=ddof,
         grow=grow,
+        stat_region=stat_region,
+        normalize=normalize,
     )

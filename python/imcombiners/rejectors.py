@@ -15,6 +15,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from . import _validation as v
 
 __all__ = ["CcdClip", "LinearClip", "MinMaxClip", "PClip", "Rejector", "SigClip"]
@@ -136,7 +138,10 @@ class CcdClip(Rejector):
         rejected where  x*gain < c - sigma_lower * sigma  or  x*gain > c + sigma_upper * sigma
 
     ``zero_ref`` and ``scale_ref`` carry the additive and multiplicative corrections of a
-    normalised stack into the noise model; the defaults (0, 1) suit raw data.
+    normalised stack into the noise model. Left at None they are 0 and 1 (raw data), unless a
+    combine applies its own ``zero``/``scale`` correction ``y = (x - z_i) / s_i`` first: then
+    the model follows that correction (see `noise_terms`), so ``gain`` and ``rdnoise`` keep
+    describing the raw frames. Values you set override.
 
     Parameters
     ----------
@@ -148,8 +153,9 @@ class CcdClip(Rejector):
         Read noise in electrons (>= 0).
     snoise : float, default 0.0
         Sensitivity noise term (>= 0).
-    zero_ref, scale_ref : float, default 0.0 and 1.0
-        Noise-model references (``scale_ref > 0``).
+    zero_ref, scale_ref : float, optional
+        Noise-model references (``scale_ref > 0``); None follows the combine's correction
+        (0 and 1 without one).
     maxiters, cenfunc, nkeep, maxrej, revert_on_nkeep
         As in `SigClip`.
 
@@ -167,8 +173,8 @@ class CcdClip(Rejector):
     gain: float = 1.0
     rdnoise: float = 0.0
     snoise: float = 0.0
-    zero_ref: float = 0.0
-    scale_ref: float = 1.0
+    zero_ref: float | None = None
+    scale_ref: float | None = None
     maxiters: int = 5
     cenfunc: str = "median"
     nkeep: int = 1
@@ -180,9 +186,60 @@ class CcdClip(Rejector):
         _set(self, "gain", v.real(self.gain, name="gain", low=0.0, low_open=True))
         _set(self, "rdnoise", v.real(self.rdnoise, name="rdnoise", low=0.0))
         _set(self, "snoise", v.real(self.snoise, name="snoise", low=0.0))
-        _set(self, "zero_ref", v.real(self.zero_ref, name="zero_ref"))
-        _set(self, "scale_ref", v.real(self.scale_ref, name="scale_ref", low=0.0, low_open=True))
+        if self.zero_ref is not None:
+            _set(self, "zero_ref", v.real(self.zero_ref, name="zero_ref"))
+        if self.scale_ref is not None:
+            _set(
+                self, "scale_ref", v.real(self.scale_ref, name="scale_ref", low=0.0, low_open=True)
+            )
         _iterative_checks(self)
+
+    def noise_terms(self, zero: Any = None, scale: Any = None) -> tuple[float, float, float]:
+        """``(zero_ref, scale_ref, rdnoise)`` the model uses on corrected data.
+
+        With a correction ``y_i = (x_i - zero_i) / scale_i`` of the raw frames, the variance of
+        ``gain * y_i`` at centre ``c`` is ``(c + gain * zero_i / scale_i) / scale_i +
+        (rdnoise / scale_i)**2``. One model serves all frames, so its terms are the frame
+        averages: ``scale_ref = mean(1 / scale_i)``, ``zero_ref = gain * mean(zero_i /
+        scale_i**2) / scale_ref`` and read noise ``rdnoise * sqrt(mean(1 / scale_i**2))``. That
+        is exact when the scales are equal and a close average when they differ by tens of
+        per cent, as normalised flats do. A ``zero_ref`` or ``scale_ref`` set on the rule is used
+        as given (and an explicit ``scale_ref`` leaves ``rdnoise`` as given).
+
+        Parameters
+        ----------
+        zero, scale : array_like of shape (N,), optional
+            The correction the combine applies (None: no correction).
+
+        Returns
+        -------
+        (float, float, float)
+
+        Examples
+        --------
+        >>> imc.CcdClip(gain=2.0, rdnoise=5.0).noise_terms(scale=[1000.0, 1000.0])
+        (0.0, 0.001, 0.005)
+        """
+        if zero is None and scale is None:
+            return (
+                0.0 if self.zero_ref is None else self.zero_ref,
+                1.0 if self.scale_ref is None else self.scale_ref,
+                self.rdnoise,
+            )
+        z = np.zeros(1) if zero is None else np.asarray(zero, dtype=np.float64)
+        inv = 1.0 / (np.ones(1) if scale is None else np.asarray(scale, dtype=np.float64))
+        z, inv = np.broadcast_arrays(z, inv)
+        k = float(np.mean(inv))
+        scale_ref = k if self.scale_ref is None else self.scale_ref
+        zero_ref = self.zero_ref
+        if zero_ref is None:
+            zero_ref = float(self.gain * np.mean(z * inv * inv) / k)
+        rdnoise = (
+            float(self.rdnoise * np.sqrt(np.mean(inv * inv)))
+            if self.scale_ref is None
+            else self.rdnoise
+        )
+        return (zero_ref, scale_ref, rdnoise)
 
     def _spec(self) -> dict[str, Any]:
         return {
@@ -190,10 +247,10 @@ class CcdClip(Rejector):
             "sigma_lower": self.sigma[0],
             "sigma_upper": self.sigma[1],
             "gain": self.gain,
-            "rdnoise": self.rdnoise,
+            "rdnoise": self.noise_terms()[2],
             "snoise": self.snoise,
-            "zero_ref": self.zero_ref,
-            "scale_ref": self.scale_ref,
+            "zero_ref": self.noise_terms()[0],
+            "scale_ref": self.noise_terms()[1],
             **_limits(self),
         }
 

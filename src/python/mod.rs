@@ -4,3 +4,4 @@ pub mod arrays;
 pub mod combine;
 pub mod errors;
 pub mod reject;
+pub mod stats;
