@@ -64,6 +64,11 @@ for _method, (_rule, _combine) in {
         old_imc.Combiner(stack, copy=False).reject(_old_rule(r)).combine(c)
     )
 
+# Median scaling (to frame 0, its default) before the sigma clip and the mean.
+CALLS["scaled_sigclip_mean"] = lambda stack: old_imc.Combiner(stack, copy=False).combine(
+    "mean", scale="median", rejectors=_old_rule("sigclip"), diagnostics=None
+)
+
 
 def _call_for(method: str) -> Callable[[np.ndarray], object]:
     """The 0.1.1 call for ``method``, or a ``LookupError`` saying why there is none."""

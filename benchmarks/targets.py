@@ -1,4 +1,4 @@
-"""Speed and memory targets of issues 2 and 3, read off a finished run (never asserted)."""
+"""Speed and memory targets of issues 2, 3 and 4, read off a finished run (never asserted)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ def _within_mean(at_most: float) -> Callable[[list[Row]], tuple[str, bool] | Non
     return measure
 
 
+def _within_unscaled(at_most: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
+    def measure(rows: list[Row]) -> tuple[str, bool] | None:
+        ours, plain = _ours(rows), _time(rows, "imcombiners, no scaling")
+        if ours is None or not plain:
+            return None
+        return f"{ours / plain:.2f}x unscaled", ours / plain <= at_most
+
+    return measure
+
+
 def _memory_within_output(slack_mib: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
     def measure(rows: list[Row]) -> tuple[str, bool] | None:
         row = next((r for r in rows if r.role == "ours"), None)
@@ -87,12 +97,16 @@ TARGETS = (
         Target(k, "faster than imcombiners 0.1.1", _speedup_over(PEER_011, 1.0))
         for k in ("W3", "W3c", "W4", "W4c", "W5", "W5c")
     ),
+    # issue 4
+    Target("W8", "scale=median + sigclip + mean <= 1.5x unscaled", _within_unscaled(1.5)),
+    Target("W8", "peak extra memory <= output + 8 MiB", _memory_within_output(8)),
+    Target("W8", "faster than imcombiners 0.1.1", _speedup_over(PEER_011, 1.0)),
 )
 
 
 def report(rows: list[Row], *, quick: bool) -> list[str]:
     """One line per target whose workload ran: measured value and met / MISSED."""
-    title = "targets (issues 2 and 3)"
+    title = "targets (issues 2, 3 and 4)"
     lines = [f"{title}, measured on --quick shapes, not the target shapes" if quick else title]
     for target in TARGETS:
         group = [r for r in rows if r.workload.key == target.key]

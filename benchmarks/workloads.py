@@ -28,6 +28,9 @@ class Workload:
     dtype: str = "float32"
     seed: int = 2
     outlier_fraction: float = 5e-4
+    #: Frame ``i`` is multiplied by ``1 + level_spread * (2 i / (N - 1) - 1)`` (flats taken at
+    #: different levels); 0 leaves every frame at the same level.
+    level_spread: float = 0.0
 
     def shape_for(self, *, quick: bool) -> tuple[int, int, int]:
         """Stack shape for a full or a ``--quick`` run."""
@@ -76,6 +79,15 @@ WORKLOADS: dict[str, Workload] = {
                 ("W5c", "sigclip_median_chained", (31, 256, 256), (31, 64, 64)),
             )
         ),
+        # Normalisation (issue 4): frames at levels 0.7..1.3 of the sky, median scaling.
+        Workload(
+            key="W8",
+            method="scaled_sigclip_mean",
+            shape=(15, 2048, 2048),
+            quick_shape=(15, 256, 256),
+            outlier_fraction=1e-3,
+            level_spread=0.3,
+        ),
     )
 }
 
@@ -100,6 +112,10 @@ def make_stack(workload: Workload, *, quick: bool) -> np.ndarray:
     n_hits = max(1, int(flat.size * workload.outlier_fraction))
     where = rng.integers(0, flat.size, size=n_hits)
     flat[where] += rng.uniform(200.0, 30000.0, size=n_hits).astype(np.float32)
+    if workload.level_spread:
+        n = shape[0]
+        levels = 1.0 + workload.level_spread * (2.0 * np.arange(n) / max(n - 1, 1) - 1.0)
+        stack *= levels.astype(np.float32).reshape(n, *([1] * (len(shape) - 1)))
     if workload.dtype == "float32":
         return stack
     info = np.iinfo(workload.dtype)
