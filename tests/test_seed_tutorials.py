@@ -101,26 +101,36 @@ def test_readme_first_look():
     stack = rng.normal(1000, 5, (15, 256, 256)).astype("float32")
     rejectors = [imc.MinMaxClip(n_min=1, n_max=0.1), imc.SigClip(sigma=3.0, maxiters=5)]
     cmb = imc.Combiner(stack)
-    # The README also passes zero=None, scale="median": zero/scale normalisation is issue 4
-    # and Combiner.combine has no zero/scale keywords yet, so they are left out here.
     out = cmb.combine(
-        "median",
+        "median",  # final stack-combination method
+        # 1. Optional pre-rejection threshold masking
         thresholds=(0.0, 65000.0),
+        # 2. Optional per-image zero/scale normalization
+        zero=None,
+        scale="median",
+        # 3. Optional pixel rejection before final combination
         rejectors=rejectors,
-        diagnostics=None,
+        diagnostics=None,  # output-only fast path
     )
     assert out.shape == (256, 256)
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
     chained = (
         imc.Combiner(stack)
+        .zero_scale(scale="median", thresholds=(0.0, 65000.0))
         .reject(rejectors[0], thresholds=(0.0, 65000.0))
         .reject(rejectors[1])
         .combine("median")
     )
     np.testing.assert_array_equal(out, chained, strict=True)
-    # Rejection is per element, so a corner stands on its own; check it against the oracle.
-    corner = stack[:, :12, :12]
+    # The scale: each frame's median (256 x 256 < 100 000 samples: every pixel) over frame 0's.
+    medians = np.median(stack.reshape(15, -1).astype(np.float64), axis=1)
+    scale = medians / medians[0]
+    got = imc.resolve_zero_scale(stack, scale="median", thresholds=(0.0, 65000.0))[1]
+    np.testing.assert_array_equal(got, scale)
+    # Rejection is per element, so a corner stands on its own; check it against the oracle on
+    # the corrected values (the core rounds (x - 0) / s to float32 once).
+    corner = (stack[:, :12, :12] / scale[:, None, None]).astype(np.float32)
     first = reference.minmax(corner, n_min=1, n_max=0.1)[0]
     second = reference.sigclip(corner, mask=first, sigma_lower=3.0, sigma_upper=3.0)[0]
     want = reference.median(corner, mask=first | second).astype(np.float32)
