@@ -14,7 +14,15 @@ import imcombiners.kernels as imck
 # `imcombiners.ndcombine` names the function once the package is imported; fetch modules by name.
 MODULES = [
     importlib.import_module(f"imcombiners.{name}")
-    for name in ("kernels", "combiner", "ndcombine", "_threads", "rejectors")
+    for name in (
+        "kernels",
+        "combiner",
+        "ndcombine",
+        "_threads",
+        "rejectors",
+        "normalization",
+        "placement",
+    )
 ]
 
 

@@ -14,6 +14,7 @@ from .errors import ImcombinersWarning
 from .flags import OutputFlags, SampleFlags
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
+from .placement import place_into_padded
 from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "get_num_threads",
     "kernels",
     "ndcombine",
+    "place_into_padded",
     "resolve_zero_scale",
     "set_num_threads",
     "threads",
