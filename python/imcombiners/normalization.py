@@ -135,7 +135,8 @@ def resolve(
         z = z - z[0]
     s = _measure("scale", scale, kinds["scale"], stats, sampler, n, z)
     if s is not None and kinds["scale"] in ("stat", "callable") and options.normalize:
-        s = s / s[0]
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero s[0] is refused below
+            s = s / s[0]
     if s is not None:
         _check_positive("scale", scale, s)
     w = None
