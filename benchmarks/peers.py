@@ -257,6 +257,7 @@ for _method, (_rule, _combine) in {
             )
         CONTENDERS[_method + ("_chained" if _chained else "")] = rows
 
+
 # The reference whose result every other row's result is checked against, per method.
 def _ours_scaled(*, scaled: bool) -> Callable[[np.ndarray], Call]:
     """Median scaling (normalised to frame 0), sigma clip (3, 3) x 5, mean; or the same unscaled."""

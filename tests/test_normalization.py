@@ -875,7 +875,9 @@ _COMBINE_SPECS = [
 def _combine_stack(dtype="float32", seed=40):
     rng = np.random.default_rng(seed)
     stack = make_stack(rng, 9, (21, 22), dtype, nonfinite=0.02)
-    stack[4, 5, 6] = stack[4, 5, 6] * 50  # something to reject
+    # Something to reject, at the dtype's top for integer stacks (no wrap-around).
+    top = np.iinfo(dtype).max if np.dtype(dtype).kind in "iu" else np.inf
+    stack[4, 5, 6] = min(float(stack[4, 5, 6]) * 50, top)
     mask = make_mask(rng, stack.shape, 0.05)
     return stack, mask
 
