@@ -275,7 +275,10 @@ fn extreme_tile<T: Sample, O: Sample<Work = T::Work>>(
 /// stacks select per pixel.
 fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [O], lower: bool) {
     let n = src.n();
-    let tile = block_tile::<T::Key>(n, 32 * 1024);
+    // Deep stacks sort long networks on narrow tiles: a wider tile (still in L2) amortises
+    // the per-comparator loop overhead; shallow stacks do best when the tile fits in L1.
+    let budget = if n > 48 { 64 * 1024 } else { 32 * 1024 };
+    let tile = block_tile::<T::Key>(n, budget);
     out.par_chunks_mut(tile).enumerate().for_each_init(
         || MiddleScratch::<T>::new(n, tile),
         |scratch, (t, chunk)| {
@@ -314,29 +317,38 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     src.locate(start, w, &mut s.cur);
     let keys = &mut s.keys[..n * w];
     let count = &mut s.count[..w];
-    count.fill(0);
     // Short row segments from many frames defeat the hardware prefetcher: then fetch the next
     // tile's part of each frame while this tile is being sorted. Longer segments stream well
     // on their own, and explicit prefetches of every line would only queue up.
     let prefetch = w * std::mem::size_of::<T>() < 1024;
+    // Most tiles have every sample valid: read them without per-pixel counts, and count (by
+    // reading the tile again, now from cache) only when some sample is missing.
+    let mut complete = true;
     for (i, krow) in keys.chunks_exact_mut(w).enumerate() {
         if prefetch {
             src.prefetch(i, start + w, w);
         }
-        src.read_keys(i, &s.cur, krow, count, &mut s.mask_buf);
+        complete &= src.read_keys_complete(i, &s.cur, krow);
+    }
+    if !complete {
+        count.fill(0);
+        for (i, krow) in keys.chunks_exact_mut(w).enumerate() {
+            src.read_keys(i, &s.cur, krow, count, &mut s.mask_buf);
+        }
+        complete = count.iter().all(|&c| c as usize == n);
     }
     let value = |key: T::Key| T::key_value(key).to_f64();
     if n > NETWORK_MAX_N {
         for (p, o) in chunk.iter_mut().enumerate() {
             s.column.clear();
             s.column.extend((0..n).map(|r| keys[r * w + p]));
-            *o = O::from_work(select_middle::<T>(&mut s.column, count[p] as usize, lower));
+            let c = if complete { n } else { count[p] as usize };
+            *o = O::from_work(select_middle::<T>(&mut s.column, c, lower));
         }
         return;
     }
     // With every sample valid only the middle ranks matter: a pruned network suffices, and
     // every pixel's middle is in the same rows, read whole (vectorised).
-    let complete = count.iter().all(|&c| c as usize == n);
     if complete {
         sort_columns(keys, w, cached_median_pairs(n));
         let upper = &keys[n / 2 * w..(n / 2 + 1) * w];

@@ -379,6 +379,43 @@ impl<T: Sample> Source<'_, T> {
         }
     }
 
+    /// Reads frame `frame` of the located tile as sort keys, as [`Source::read_keys`] but without
+    /// counting: returns `true` when every sample of the row is valid. (A vectorised reduction
+    /// instead of a count per pixel; the caller counts only the rare tiles that need it.)
+    #[inline(always)]
+    pub fn read_keys_complete(
+        &self,
+        frame: usize,
+        cursor: &TileCursor,
+        out: &mut [T::Key],
+    ) -> bool {
+        let s = &self.stack;
+        if self.mask.is_some() || !s.contiguous {
+            return false;
+        }
+        let base = frame as isize * s.frame_stride;
+        // SAFETY: as in `read`: consecutive in-range elements of this frame.
+        let src = unsafe {
+            std::slice::from_raw_parts(s.ptr.offset(base + cursor.start as isize), cursor.len)
+        };
+        let mut invalid = 0u32;
+        let mut put = |o: &mut T::Key, x: T| {
+            let valid = x.is_valid();
+            *o = if valid { x.key() } else { T::MISSING_KEY };
+            invalid |= u32::from(!valid);
+        };
+        if s.swapped {
+            for (o, &x) in out.iter_mut().zip(src) {
+                put(o, x.swap_bytes());
+            }
+        } else {
+            for (o, &x) in out.iter_mut().zip(src) {
+                put(o, x);
+            }
+        }
+        invalid == 0
+    }
+
     /// Asks the CPU to start fetching pixels `start..start + len` of frame `frame` into cache
     /// (contiguous views only; a hint, with no effect on results).
     #[inline(always)]
