@@ -1171,3 +1171,20 @@ def test_a_bare_slice_is_the_first_spatial_axis():
     one = imc.resolve_zero_scale(stack, zero="mean", stat_region=(slice(1, 4),), normalize=False)
     np.testing.assert_array_equal(bare[0], one[0])
     np.testing.assert_array_equal(bare[0], stack[:, 1:4].mean(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_variance_after_zero_scale_uses_the_corrected_values(ddof):
+    rng = np.random.default_rng(77)
+    stack = rng.normal(1000, 10, (7, 9, 11)).astype(np.float32)
+    stack *= np.linspace(0.8, 1.2, 7, dtype=np.float32)[:, None, None]
+    stack[2, 3, 4] = np.nan
+    cmb = imc.Combiner(stack).zero_scale(zero="mean", scale="median")
+    corrected = (stack.astype(np.float64) - cmb.zero[:, None, None]) / cmb.scale[:, None, None]
+    corrected = corrected.astype(np.float32).astype(np.float64)
+    var, mean = cmb.variance(ddof=ddof, return_mean=True)
+    np.testing.assert_allclose(var, np.nanvar(corrected, axis=0, ddof=ddof), rtol=1e-5)
+    np.testing.assert_allclose(mean, np.nanmean(corrected, axis=0), rtol=1e-6)
+    # The same numbers as combine("variance") with the correction.
+    np.testing.assert_array_equal(var, cmb.combine("variance", ddof=ddof))
+    np.testing.assert_array_equal(cmb.variance(ddof=ddof), var)
