@@ -154,18 +154,18 @@ class Combiner:
         >>> cmb.combine("median").ravel()
         array([ 1. ,  2. , 16.5])
         """
-        options = normalization.stat_options(
+        self.zero, self.scale = normalization.zero_scale_of(
             self._stack,
+            self._mask,
+            thresholds,
+            zero,
+            scale,
             stat_region=stat_region,
             stat_step=stat_step,
             normalize=normalize,
             sigma=sigma,
             maxiters=maxiters,
         )
-        out = normalization.resolve(
-            self._stack, self._mask, thresholds_pair(thresholds), zero, scale, None, options
-        )
-        self.zero, self.scale = out.zero, out.scale
         return self
 
     def reject(

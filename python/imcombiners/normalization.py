@@ -332,14 +332,17 @@ def resolve_zero_scale(
     array([2., 4.])
     """
     s = as_stack(stack, name="stack")
-    m = as_mask(mask, s)
-    options = stat_options(
-        s,
-        stat_region=stat_region,
-        stat_step=stat_step,
-        normalize=normalize,
-        sigma=sigma,
-        maxiters=maxiters,
+    options = {"stat_region": stat_region, "stat_step": stat_step, "normalize": normalize}
+    return zero_scale_of(
+        s, as_mask(mask, s), thresholds, zero, scale, sigma=sigma, maxiters=maxiters, **options
     )
-    out = resolve(s, m, thresholds_pair(thresholds), zero, scale, None, options)
+
+
+def zero_scale_of(
+    stack: Stack, mask: np.ndarray | None, thresholds: Any, zero: Any, scale: Any, **options: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """`resolve_zero_scale` of a validated stack and mask (``options`` as `stat_options`)."""
+    out = resolve(
+        stack, mask, thresholds_pair(thresholds), zero, scale, None, stat_options(stack, **options)
+    )
     return out.zero, out.scale
