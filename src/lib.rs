@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod grow;
+pub mod iraf;
 pub mod network;
 pub mod pipeline;
 pub mod pool;
@@ -24,6 +25,8 @@ mod python;
 mod _core {
     #[pymodule_export]
     use crate::python::combine::{combine, variance};
+    #[pymodule_export]
+    use crate::python::iraf::iraf_combine;
     #[pymodule_export]
     use crate::python::reject::{grow_mask, reject};
     #[pymodule_export]

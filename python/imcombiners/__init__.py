@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from . import kernels
+from . import iraf, kernels
 from ._core import __version__
 from ._threads import get_num_threads, set_num_threads, threads
 from .combiner import Combiner
@@ -30,6 +30,7 @@ __all__ = [
     "SigClip",
     "__version__",
     "get_num_threads",
+    "iraf",
     "kernels",
     "ndcombine",
     "place_into_padded",

@@ -3,5 +3,6 @@
 pub mod arrays;
 pub mod combine;
 pub mod errors;
+pub mod iraf;
 pub mod reject;
 pub mod stats;

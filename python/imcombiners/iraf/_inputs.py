@@ -1,0 +1,220 @@
+"""IMCOMBINE's inputs: arrays, FITS files or an @list, their headers, masks and offsets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._params import iraf_type
+
+
+@dataclass
+class Frames:
+    """The images to combine, with what IMCOMBINE reads from their headers."""
+
+    #: One array per image (2-D, or 1-D for spectra); possibly big-endian or memory-mapped.
+    data: list[np.ndarray]
+    #: IRAF pixel type of each image.
+    types: list[str]
+    #: Header of each image (empty dicts for arrays).
+    headers: list[Mapping[str, object]]
+    #: Names for the log and IMCMBnnn (file names, or "image 1" ...).
+    names: list[str]
+    #: The stack itself when the input was one (N, ...) array: no copy needed.
+    stack: np.ndarray | None = None
+    paths: list[Path] = field(default_factory=list)
+
+
+def _read_list(spec: str) -> list[str]:
+    path = Path(spec[1:])
+    if not path.is_file():
+        raise FileNotFoundError(f"input list {path} does not exist")
+    base = path.parent
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line)
+            names.append(str(p if p.is_absolute() or p.exists() else base / p))
+    if not names:
+        raise ValueError(f"input list {path} names no images")
+    return names
+
+
+def _fits_frame(path: str, hdu: int | str) -> tuple[np.ndarray, dict]:
+    """The pixels and header of one FITS image, read with one copy into native memory."""
+    from astropy.io import fits
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"input image {path} does not exist")
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        try:
+            h = hdul[hdu]
+        except (IndexError, KeyError):
+            raise ValueError(f"{path} has no HDU {hdu!r}") from None
+        header = dict(h.header)
+        data = h.data
+        if data is None:
+            raise ValueError(f"{path} HDU {hdu!r} holds no image")
+        data = np.asarray(data)
+    return data, header
+
+
+def load(
+    input: object, hdu: int | str = 0, headers: Sequence[Mapping[str, object]] | None = None
+) -> Frames:
+    """Reads IMCOMBINE's ``input``: an (N, ...) array, a list of arrays, a list of FITS paths,
+    or an "@file" listing paths (one per line)."""
+    if isinstance(input, np.ndarray):
+        if input.ndim < 2:
+            raise ValueError(f"input: expected a stack (N, ...) of images, got shape {input.shape}")
+        if input.shape[0] == 0:
+            raise ValueError("input: the stack holds no images")
+        frames = list(input)
+        stack = input
+    elif isinstance(input, (str, os.PathLike)):
+        s = os.fspath(input)
+        if not s.startswith("@"):
+            raise ValueError(f"input: a single path {s!r}; give a list of images or an @list")
+        return load(_read_list(s), hdu, headers)
+    elif isinstance(input, Sequence) and len(input) > 0:
+        stack = None
+        if all(isinstance(x, (str, os.PathLike)) for x in input):
+            frames, hdrs = [], []
+            for p in input:
+                d, h = _fits_frame(os.fspath(p), hdu)
+                frames.append(d)
+                hdrs.append(h)
+            names = [os.path.basename(os.fspath(p)) for p in input]
+            types = [iraf_type(f.dtype) for f in frames]
+            return Frames(frames, types, hdrs, names, None, [Path(p) for p in input])
+        frames = [np.asarray(x) for x in input]
+    else:
+        raise ValueError("input: expected a stack, a list of arrays or paths, or an @list")
+    for i, f in enumerate(frames):
+        if f.ndim not in (1, 2):
+            raise ValueError(f"input: image {i + 1} has {f.ndim} dimensions; expected 1 or 2")
+    hdrs = [dict(h) for h in headers] if headers is not None else [{} for _ in frames]
+    if len(hdrs) != len(frames):
+        raise ValueError(f"headers: {len(hdrs)} given for {len(frames)} images")
+    names = [str(h.get("_NAME", f"image{i + 1}")) for i, h in enumerate(hdrs)]
+    types = [iraf_type(f.dtype) for f in frames]
+    return Frames(frames, types, hdrs, names, stack)
+
+
+def header_value(frames: Frames, key: str, what: str) -> np.ndarray:
+    """The numeric keyword ``key`` of every image (for !KEY scales, rdnoise="KEY" ...)."""
+    out = []
+    for name, h in zip(frames.names, frames.headers):
+        upper = {str(k).upper(): v for k, v in h.items()}
+        if key.upper() not in upper:
+            raise ValueError(f"{what}: keyword {key!r} not found in the header of {name}")
+        try:
+            out.append(float(upper[key.upper()]))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{what}: keyword {key!r} of {name} is not a number: {upper[key.upper()]!r}"
+            ) from None
+    return np.array(out, dtype=np.float32)
+
+
+def bad_pixels(
+    masks: Sequence[np.ndarray | None] | None,
+    frames: Frames,
+    masktype: str,
+    maskvalue: int,
+) -> list[np.ndarray | None]:
+    """Per-image boolean bad-pixel masks from IMCOMBINE's masktype/maskvalue.
+
+    ``masks`` gives one integer mask per image (None for none); for FITS input without
+    ``masks`` the BPM keyword of each image names its mask file. An all-zero mask counts as no
+    mask (every pixel good), as in IRAF, even for goodbits.
+    """
+    n = len(frames.data)
+    if masktype == "none":
+        return [None] * n
+    if masks is None:
+        masks = []
+        for name, h, path in zip(frames.names, frames.headers, frames.paths or [None] * n):
+            bpm = {str(k).upper(): v for k, v in h.items()}.get("BPM")
+            if bpm is None:
+                masks.append(None)
+                continue
+            p = Path(str(bpm))
+            if not p.is_absolute() and path is not None:
+                p = path.parent / p
+            from astropy.io import fits
+
+            masks.append(np.asarray(fits.getdata(p)))
+    if len(masks) != n:
+        raise ValueError(f"masks: {len(masks)} given for {n} images")
+    out: list[np.ndarray | None] = []
+    v = int(maskvalue)
+    for i, (m, f) in enumerate(zip(masks, frames.data)):
+        if m is None:
+            out.append(None)
+            continue
+        m = np.asarray(m)
+        if m.shape != f.shape:
+            raise ValueError(f"masks: mask {i + 1} has shape {m.shape}, image has {f.shape}")
+        if m.dtype.kind not in "iub":
+            raise TypeError(f"masks: mask {i + 1} must hold integers, got {m.dtype}")
+        m = m.astype(np.int64)
+        if not m.any():
+            out.append(None)
+            continue
+        if masktype == "goodvalue":
+            bad = m != v
+        elif masktype == "badvalue":
+            bad = m == v
+        elif masktype == "goodbits":
+            bad = (m & v) == 0
+        else:
+            bad = (m & v) != 0
+        out.append(bad)
+    return out
+
+
+def offsets_of(spec: object, frames: Frames) -> np.ndarray | None:
+    """Integer (N, ndim) offsets in numpy axis order from IMCOMBINE's ``offsets``.
+
+    Accepts "none", an (N, ndim) array in IRAF's order (x first), "grid n1 s1 [n2 s2]", or
+    "wcs" (integer CRPIX differences of FITS headers).
+    """
+    n = len(frames.data)
+    ndim = frames.data[0].ndim
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
+        return None
+    if isinstance(spec, str):
+        words = spec.split()
+        kind = words[0].lower()
+        if kind == "grid":
+            nums = [int(w) for w in words[1:]]
+            if len(nums) < 2 or len(nums) % 2:
+                raise ValueError(f"offsets={spec!r}: expected 'grid n1 s1 [n2 s2]'")
+            off = np.zeros((n, ndim), dtype=np.int64)
+            for i in range(n):
+                k = i
+                for axis in range(len(nums) // 2):
+                    count, step = nums[2 * axis], nums[2 * axis + 1]
+                    off[i, axis] = (k % count) * step
+                    k //= count
+            return off[:, ::-1][:, -ndim:] if ndim > 1 else off
+        if kind == "wcs":
+            off = np.zeros((n, ndim))
+            for axis in range(ndim):
+                key = f"CRPIX{axis + 1}"
+                crpix = header_value(frames, key, "offsets='wcs'").astype(np.float64)
+                off[:, axis] = crpix[0] - crpix
+            if not np.allclose(off, np.round(off)):
+                raise ValueError("offsets='wcs': the images are not shifted by whole pixels")
+            return np.round(off).astype(np.int64)[:, ::-1]
+        raise ValueError(f"offsets={spec!r}: expected none, grid, wcs or an (N, ndim) array")
+    off = np.asarray(spec)
+    if off.shape != (n, ndim) or not np.all(np.isfinite(off)) or np.any(off != np.round(off)):
+        raise ValueError(f"offsets: expected ({n}, {ndim}) whole numbers (x first), got {off!r}")
+    return off.astype(np.int64)[:, ::-1]

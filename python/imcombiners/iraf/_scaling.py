@@ -1,0 +1,240 @@
+"""IMCOMBINE's scale, zero and weight factors (IRAF's ic_scale), in IRAF's real arithmetic.
+
+Statistics come from the sub-sampled grid of each input image (statsec, masks and thresholds
+applied). "median" is the sorted sample's element at 1-based index n/2, "mean" the running real
+sum over n, "mode" IRAF's binned mode. Scales from statistics are normalised to the first image;
+numbers from a file, array or keyword multiply (scale) or add (zero) and are not statistics.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _core
+from ..errors import ImcombinersWarning
+from ._inputs import Frames, header_value
+
+STAT_TYPES = ("mode", "median", "mean")
+f32 = np.float32
+
+
+@dataclass
+class Factors:
+    """Internal per-image factors: a value x becomes x / scales - zeros."""
+
+    scales: np.ndarray
+    zeros: np.ndarray
+    weights: np.ndarray
+    doscale: bool
+    doscale1: bool
+    dowts: bool
+    stats: dict[str, np.ndarray]
+    ncombine: np.ndarray
+    exptime: np.ndarray
+
+
+def parse_statsec(statsec: str, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """An IRAF section "[x1:x2,y1:y2]" (1-based, inclusive, x first) as numpy (start, stop)."""
+    s = (statsec or "").strip()
+    if s.lower().startswith("input"):
+        s = s[5:].strip()
+    if not s:
+        return None
+    if not (s.startswith("[") and s.endswith("]")):
+        raise ValueError(f"statsec={statsec!r}: expected '[x1:x2,y1:y2]' (only input sections)")
+    parts = s[1:-1].split(",")
+    if len(parts) != len(shape):
+        raise ValueError(f"statsec={statsec!r}: {len(parts)} axes for {len(shape)}-D images")
+    region = []
+    for part, size in zip(reversed(parts), shape):
+        part = part.strip()
+        if part == "*":
+            region.append((0, size))
+            continue
+        a, _, b = part.partition(":")
+        lo, hi = int(a), int(b or a)
+        if not 1 <= lo <= hi <= size:
+            raise ValueError(f"statsec={statsec!r}: {part} is outside 1..{size}")
+        region.append((lo - 1, hi))
+    return region
+
+
+def _grid_samples(
+    frame: np.ndarray, bad: np.ndarray | None, region, thresholds
+) -> np.ndarray:
+    stack = frame[None]
+    swapped = not stack.dtype.isnative
+    if swapped:
+        stack = stack.view(stack.dtype.newbyteorder("="))
+    mask = None if bad is None else bad[None].view(np.uint8)
+    if stack.ndim == 2:  # 1-D images: a stack of (1, nx)
+        stack = stack[:, None, :]
+        mask = None if mask is None else mask[:, None, :]
+        region = None if region is None else [(0, 1), *region]
+    return _core.frame_samples(
+        stack,
+        0,
+        mask=mask,
+        thresholds=thresholds,
+        region=region,
+        step=0,
+        swapped=swapped,
+    ).astype(np.float32)
+
+
+def _mode(sample: np.ndarray, integer: bool) -> float:
+    """IRAF's binned mode of a sorted sample (integer data: bins of at least 1)."""
+    data = sample.astype(np.float32)
+    if integer:
+        if data.min() >= 0 and data.max() <= 65535:
+            data = data.astype(np.uint16)
+        elif data.min() >= -32768 and data.max() <= 32767:
+            data = data.astype(np.int16)
+    values, _, _ = _core.frame_stats(data[None, None, :], ["mode"], step=1)
+    return float(values[0, 0])
+
+
+def image_stats(
+    frames: Frames, bad: list, statsec: str, thresholds, which: set[str]
+) -> dict[str, np.ndarray]:
+    """The mode, median and/or mean of every image on IRAF's statistics grid."""
+    out = {k: np.zeros(len(frames.data), np.float32) for k in which}
+    for i, (f, b) in enumerate(zip(frames.data, bad)):
+        region = parse_statsec(statsec, f.shape)
+        a = _grid_samples(f, b, region, thresholds)
+        if a.size == 0:
+            raise ValueError(f"no usable pixels for statistics in {frames.names[i]}")
+        a.sort()
+        if "median" in which:
+            out["median"][i] = a[max(a.size // 2 - 1, 0)]
+        if "mean" in which:
+            out["mean"][i] = np.cumsum(a, dtype=np.float32)[-1] / f32(a.size)
+        if "mode" in which:
+            out["mode"][i] = f32(_mode(a, frames.types[i] not in ("real", "double")))
+    return out
+
+
+def _values(
+    name: str, spec: object, frames: Frames, stats: dict, exptime: np.ndarray
+) -> tuple[str, np.ndarray | None]:
+    """(type, values) of one of scale/zero/weight: none, stat, exposure, file, keyword."""
+    n = len(frames.data)
+    if spec is None:
+        return "none", None
+    if isinstance(spec, str):
+        s = spec.strip()
+        if s.lower() in ("", "none"):
+            return "none", None
+        if s.startswith("@"):
+            nums = [float(w.split()[0]) for w in open(s[1:]).read().splitlines() if w.split()]
+            if len(nums) < n:
+                raise ValueError(f"{name}: insufficient values in {s[1:]} ({len(nums)} for {n})")
+            return "file", np.array(nums[:n], np.float32)
+        if s.startswith("!"):
+            return "file", header_value(frames, s[1:], name)
+        low = s.lower()
+        if low in STAT_TYPES:
+            return "stat", stats[low]
+        if low == "exposure" and name != "zero":
+            return "stat", np.maximum(f32(0.001), exptime)
+        raise ValueError(f"{name}={spec!r}: expected none, mode, median, mean, exposure, @file or !KEY")
+    values = np.asarray(spec, dtype=np.float64)
+    if values.shape != (n,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"{name}: expected {n} finite numbers, got {spec!r}")
+    return "file", values.astype(np.float32)
+
+
+def resolve(
+    frames: Frames,
+    bad: list,
+    *,
+    scale: object,
+    zero: object,
+    weight: object,
+    statsec: str,
+    expname: str,
+    thresholds,
+    sigscale: float,
+    combine: str,
+) -> Factors:
+    """IRAF's ic_scale: per-image scales, zeros and weights and the flags that go with them."""
+    n = len(frames.data)
+    ncombine = np.ones(n, np.float32)
+    exptime = np.zeros(n, np.float32)
+    for i, h in enumerate(frames.headers):
+        upper = {str(k).upper(): v for k, v in h.items()}
+        if "NCOMBINE" in upper:
+            ncombine[i] = float(upper["NCOMBINE"])
+        if expname and expname.upper() in upper:
+            exptime[i] = float(upper[expname.upper()])
+    wanted = set()
+    for spec in (scale, zero, weight):
+        if isinstance(spec, str) and spec.strip().lower() in STAT_TYPES:
+            wanted.add(spec.strip().lower())
+    stats = image_stats(frames, bad, statsec, thresholds, wanted) if wanted else {}
+
+    stype, svals = _values("scale", scale, frames, stats, exptime)
+    ztype, zvals = _values("zero", zero, frames, stats, exptime)
+    wtype, wvals = _values("weight", weight, frames, stats, exptime)
+    scales = np.ones(n, np.float32) if svals is None else svals.copy()
+    zeros = np.zeros(n, np.float32) if zvals is None else zvals.copy()
+    wts = np.ones(n, np.float32) if wvals is None else wvals.copy()
+
+    if np.any(scales <= 0):
+        warnings.warn("negative scale factors -- ignoring scaling", ImcombinersWarning, stacklevel=3)
+        scales[:] = 1
+    snorm = stype == "file"
+    znorm = ztype == "file"
+    wflag = wtype == "file"
+    if snorm:
+        scales = (f32(1) / scales).astype(np.float32)
+    scales = (scales / scales[0]).astype(np.float32)
+    zeros = (zeros / scales).astype(np.float32)
+    zref = zeros[0]
+    if wtype != "none":
+        if np.any(wts <= 0):
+            warnings.warn(
+                "negative weights -- using only NCOMBINE weights", ImcombinersWarning, stacklevel=3
+            )
+            wts = ncombine.copy()
+        elif ztype == "none" or znorm or wflag:
+            wts = (ncombine * wts).astype(np.float32)
+        elif np.any(zeros <= 0):
+            warnings.warn(
+                "negative zero offsets -- ignoring zero weight adjustments",
+                ImcombinersWarning,
+                stacklevel=3,
+            )
+            wts = (ncombine * wts).astype(np.float32)
+        else:
+            wts = (ncombine * wts * zref / zeros).astype(np.float32)
+    if znorm:
+        zeros = -zeros
+    else:
+        zeros = (zeros - zref).astype(np.float32)
+        if np.all(zeros == zeros[0]):
+            zeros[:] = 0
+    wts = (wts / np.cumsum(wts, dtype=np.float32)[-1]).astype(np.float32)
+
+    doscale = bool(snorm or np.any(scales[1:] != scales[0]))
+    dozero = bool(znorm or np.any(zeros[1:] != zeros[0]))
+    dowts = bool(np.any(wts[1:] != wts[0])) and combine in ("average", "quadrature")
+    doscale1 = False
+    if doscale and sigscale != 0:
+        doscale1 = bool(np.any(np.abs(scales - f32(1)) > f32(sigscale)))
+        if not doscale1 and zref > 0:
+            doscale1 = bool(np.any(np.abs(zeros / zref) > f32(sigscale)))
+    return Factors(
+        scales=scales,
+        zeros=zeros,
+        weights=wts,
+        doscale=doscale or dozero,
+        doscale1=doscale1,
+        dowts=dowts,
+        stats=stats,
+        ncombine=ncombine,
+        exptime=exptime,
+    )

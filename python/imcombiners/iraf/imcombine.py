@@ -1,0 +1,340 @@
+"""``imcombiners.iraf.imcombine``: IRAF IMCOMBINE's parameters and results on the Rust core."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _core
+from .._threads import get_num_threads
+from ..placement import place_into_padded
+from . import _inputs, _params, _scaling
+from ._params import MAX_REAL
+
+
+@dataclass
+class ImcombineResult:
+    """What IMCOMBINE produces.
+
+    Attributes
+    ----------
+    output : numpy.ndarray
+        The combined image, of the dtype ``outtype`` names.
+    sigma : numpy.ndarray or None
+        Sigma of the combined pixels about the output value (n - 1), at least float32.
+    rejmask : numpy.ndarray or None
+        ``(N, *shape)`` int32, 1 where image i did not contribute (masked, thresholded,
+        rejected, grown or outside its offset footprint).
+    nrejmask : numpy.ndarray or None
+        Number of images that did not contribute, int32.
+    bpmask : numpy.ndarray or None
+        1 where no image contributed, int32.
+    expmask : numpy.ndarray or None
+        Sum of the exposure times of the contributing images (float32).
+    ncombine : numpy.ndarray
+        Number of images combined per pixel.
+    table : list of dict
+        One row per image as IRAF logs it: name, ncombine, exptime, the statistics, scale (as
+        the multiplier 1/s IRAF prints), zero (the value added, -z), weight, offsets.
+    header : dict
+        The first image's header plus NCOMBINE and IMCMBnnn.
+    """
+
+    output: np.ndarray
+    sigma: np.ndarray | None = None
+    rejmask: np.ndarray | None = None
+    nrejmask: np.ndarray | None = None
+    bpmask: np.ndarray | None = None
+    expmask: np.ndarray | None = None
+    ncombine: np.ndarray | None = None
+    table: list[dict] = field(default_factory=list)
+    header: dict = field(default_factory=dict)
+
+
+def _noise_values(value: object, frames: _inputs.Frames, name: str) -> np.ndarray:
+    n = len(frames.data)
+    if isinstance(value, str):
+        try:
+            return np.full(n, float(value), np.float32)
+        except ValueError:
+            return _inputs.header_value(frames, value.strip().lstrip("!"), name)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr), np.float32)
+    if arr.shape != (n,):
+        raise ValueError(f"{name}: expected a number, a keyword or {n} values")
+    return arr.astype(np.float32)
+
+
+def _to_outtype(image: np.ndarray, outtype: str) -> np.ndarray:
+    dtype = np.dtype(_params.OUT_DTYPES[outtype])
+    if dtype.kind == "f":
+        return image.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.trunc(image), info.min, info.max).astype(dtype)
+
+
+def imcombine(
+    input: object,
+    *,
+    combine: str = "average",
+    reject: str = "none",
+    outtype: str = "real",
+    offsets: object = "none",
+    masktype: str = "none",
+    maskvalue: int = 0,
+    masks: Sequence[np.ndarray | None] | None = None,
+    blank: float = 0.0,
+    scale: object = "none",
+    zero: object = "none",
+    weight: object = "none",
+    statsec: str = "",
+    expname: str = "",
+    lthreshold: float | None = None,
+    hthreshold: float | None = None,
+    nlow: int = 1,
+    nhigh: int = 1,
+    nkeep: int = 1,
+    mclip: bool = True,
+    lsigma: float | None = 3.0,
+    hsigma: float | None = 3.0,
+    rdnoise: object = "0.",
+    gain: object = "1.",
+    snoise: object = "0.",
+    sigscale: float | None = 0.1,
+    pclip: float | None = -0.5,
+    grow: float = 0.0,
+    products: Iterable[str] = (),
+    hdu: int | str = 0,
+    headers: Sequence[Mapping[str, object]] | None = None,
+    iraf_defects: bool = False,
+    threads: int | None = None,
+) -> ImcombineResult:
+    """Combine images exactly as IRAF IMCOMBINE (V2.17) does.
+
+    Parameters keep IMCOMBINE's names, defaults and meanings (``help imcombine``); see
+    ``docs/iraf.md`` for the details and for what differs.
+
+    Parameters
+    ----------
+    input : array, list of arrays, list of paths, or str
+        A stack ``(N, ny, nx)`` (or ``(N, nx)``), a list of 1-D/2-D arrays, a list of FITS
+        paths, or ``"@list"`` naming a text file with one path per line.
+    combine : {"average", "median", "lmedian", "sum", "quadrature"}
+    reject : {"none", "minmax", "ccdclip", "crreject", "sigclip", "avsigclip", "pclip"}
+    outtype : {"real", "double", "short", "ushort", "integer", "long"}
+        Output type; the computation runs in the higher of it and the input type (float32
+        arithmetic for real, truncation of scaled values for integer types).
+    offsets : "none", "grid n1 s1 [n2 s2]", "wcs" or array (N, ndim)
+        Whole-pixel offsets (x first, as IRAF); the output grows to cover every image.
+    masktype, maskvalue : str, int
+        How per-image integer masks select bad pixels: none, goodvalue, badvalue, goodbits,
+        badbits. All-zero masks mean "no mask".
+    masks : list of arrays, optional
+        One integer mask per image; for FITS input the BPM keyword is used when omitted.
+    blank : float
+        Output value where no pixel is left.
+    scale, zero, weight : str or array
+        none, mode, median, mean, exposure (scale and weight), "@file", "!KEYWORD", or one
+        number per image (as from a file: scales multiply, zeros add).
+    statsec : str
+        Section ``"[x1:x2,y1:y2]"`` of each input for the statistics.
+    expname : str
+        Header keyword of the exposure time.
+    lthreshold, hthreshold : float or None
+        Raw values outside ``[lthreshold, hthreshold]`` are excluded (None: no limit).
+    nlow, nhigh, nkeep, mclip, lsigma, hsigma, rdnoise, gain, snoise, sigscale, pclip, grow
+        The rejection parameters. rdnoise/gain/snoise take numbers or header keywords.
+    products : iterable of str
+        Any of "sigma", "rejmask", "nrejmask", "bpmask", "expmask".
+    hdu : int or str
+        FITS extension to read.
+    headers : list of dict, optional
+        Headers for array input (EXPTIME, NCOMBINE, RDNOISE ... keywords).
+    iraf_defects : bool
+        Reproduce IRAF's known defects bit for bit instead of returning the correct values.
+    threads : int, optional
+        Worker threads (default: ``imc.get_num_threads()``).
+
+    Returns
+    -------
+    ImcombineResult
+    """
+    combine = _params.choice("combine", combine, _params.COMBINES)
+    reject = _params.choice("reject", reject, _params.REJECTS)
+    outtype = _params.choice("outtype", outtype, _params.OUTTYPES)
+    masktype = _params.choice("masktype", masktype, _params.MASKTYPES)
+    products = tuple(products)
+    for p in products:
+        _params.choice("products", p, _params.PRODUCTS)
+    if not isinstance(nkeep, (int, np.integer)) or isinstance(nkeep, bool):
+        raise ValueError(f"nkeep={nkeep!r} must be an integer")
+    grow = float(grow)
+    if not grow >= 0:
+        raise ValueError(f"grow={grow!r} must be >= 0")
+    ls = _params.sigma_limit("lsigma", lsigma)
+    hs = _params.sigma_limit("hsigma", hsigma)
+    sigscale = 0.0 if sigscale is None else float(sigscale)
+    if not sigscale >= 0:
+        raise ValueError(f"sigscale={sigscale!r} must be >= 0")
+
+    frames = _inputs.load(input, hdu, headers)
+    n = len(frames.data)
+    calc = _params.calc_type(frames.types, outtype)
+    double = calc == "double"
+    truncate = _params.is_integer_calc(calc)
+    bad = _inputs.bad_pixels(masks, frames, masktype, maskvalue)
+    lo = -MAX_REAL if lthreshold is None else float(lthreshold)
+    hi = MAX_REAL if hthreshold is None else float(hthreshold)
+    thresholds = None if lthreshold is None and hthreshold is None else (lo, hi)
+
+    off = _inputs.offsets_of(offsets, frames)
+    shapes = {f.shape for f in frames.data}
+    if off is None and len(shapes) > 1:
+        raise ValueError(f"input: images differ in shape {sorted(shapes)}; give offsets")
+
+    factors = _scaling.resolve(
+        frames,
+        bad,
+        scale=scale,
+        zero=zero,
+        weight=weight,
+        statsec=statsec,
+        expname=expname,
+        thresholds=thresholds,
+        sigscale=sigscale,
+        combine=combine,
+    )
+
+    flow = fhigh = 0.0
+    if reject == "minmax":
+        fr = _params.minmax_fractions(nlow, nhigh, n)
+        if fr is None:
+            reject = "none"
+        else:
+            flow, fhigh = fr
+    pcount = _params.pclip_count(pclip, n) if reject == "pclip" else 0.0
+    use_mclip = bool(mclip)
+    if reject == "pclip":
+        use_mclip = True
+    if reject in ("minmax", "none"):
+        use_mclip = False
+    if reject == "crreject":
+        ls = MAX_REAL
+    noise = [[0.0, 1.0, 0.0]] * n
+    if reject in ("ccdclip", "crreject"):
+        noise = _params.noise_model(
+            _noise_values(rdnoise, frames, "rdnoise"),
+            _noise_values(gain, frames, "gain"),
+            _noise_values(snoise, frames, "snoise"),
+        )
+
+    stack, mask = _stack_of(frames, bad, off)
+    swapped = not stack.dtype.isnative
+    if swapped:
+        stack = stack.view(stack.dtype.newbyteorder("="))
+    want_sigma = "sigma" in products
+    want_rej = any(p in products for p in ("rejmask", "expmask"))
+    image, sigma, ncomb, rej = _core.iraf_combine(
+        stack,
+        mask=mask,
+        swapped=swapped,
+        double=double,
+        combine=combine,
+        reject=reject,
+        mclip=use_mclip,
+        nkeep=int(nkeep),
+        lsigma=ls,
+        hsigma=hs,
+        pclip=pcount,
+        flow=flow,
+        fhigh=fhigh,
+        doscale=factors.doscale,
+        doscale1=factors.doscale1,
+        scales=factors.scales.tolist(),
+        zeros=factors.zeros.tolist(),
+        weights=factors.weights.tolist(),
+        dowts=factors.dowts,
+        noise=noise,
+        thresholds=thresholds,
+        blank=float(blank),
+        grow=grow,
+        truncate=truncate,
+        defects=bool(iraf_defects),
+        sigma=want_sigma,
+        rejmask=want_rej,
+        threads=get_num_threads() if threads is None else int(threads),
+    )
+    result = ImcombineResult(output=_to_outtype(image, outtype), ncombine=ncomb)
+    if want_sigma:
+        result.sigma = sigma if outtype != "double" else sigma.astype(np.float64)
+    nrej = (n - ncomb.astype(np.int32)).astype(np.int32)
+    if rej is not None:
+        cube = np.moveaxis(rej, -1, 0)
+        if "rejmask" in products:
+            result.rejmask = cube.astype(np.int32)
+        if "expmask" in products:
+            used = 1 - cube.astype(np.float32)
+            result.expmask = np.tensordot(factors.exptime, used, axes=1).astype(np.float32)
+    if "nrejmask" in products:
+        result.nrejmask = nrej
+    if "bpmask" in products:
+        result.bpmask = (ncomb == 0).astype(np.int32)
+    result.table = _table(frames, factors, off)
+    result.header = _header(frames)
+    return result
+
+
+def _stack_of(frames: _inputs.Frames, bad: list, off) -> tuple[np.ndarray, np.ndarray | None]:
+    """One (N, ...) array for the core and its bad-pixel mask (uint8) or None."""
+    any_bad = any(b is not None for b in bad)
+    if off is not None:
+        masks = [np.zeros(f.shape, bool) if b is None else b for f, b in zip(frames.data, bad)]
+        data = [np.asarray(f, dtype=f.dtype.newbyteorder("=")) for f in frames.data]
+        stack, pmask = place_into_padded(data, off, masks=masks)
+        return stack, pmask.view(np.uint8)
+    if frames.stack is not None:
+        stack = frames.stack
+    else:
+        dtype = np.result_type(*[f.dtype.newbyteorder("=") for f in frames.data])
+        stack = np.empty((len(frames.data), *frames.data[0].shape), dtype)
+        for i, f in enumerate(frames.data):
+            stack[i] = f
+    mask = None
+    if any_bad:
+        mask = np.zeros(stack.shape, np.uint8)
+        for i, b in enumerate(bad):
+            if b is not None:
+                mask[i] = b
+    return stack, mask
+
+
+def _table(frames: _inputs.Frames, f: _scaling.Factors, off) -> list[dict]:
+    rows = []
+    for i, name in enumerate(frames.names):
+        row = {
+            "image": name,
+            "ncombine": int(f.ncombine[i]),
+            "exptime": float(f.exptime[i]),
+            "scale": float(np.float32(1) / f.scales[i]),
+            "zero": float(-f.zeros[i]),
+            "weight": float(f.weights[i]),
+        }
+        for k, v in f.stats.items():
+            row[k] = float(v[i])
+        if off is not None:
+            row["offsets"] = tuple(int(v) for v in off[i][::-1])
+        rows.append(row)
+    return rows
+
+
+def _header(frames: _inputs.Frames) -> dict:
+    header = dict(frames.headers[0]) if frames.headers else {}
+    header["NCOMBINE"] = len(frames.names)
+    width = max(3, int(math.log10(max(1, len(frames.names)))) + 1)
+    for i, name in enumerate(frames.names, 1):
+        header[f"IMCMB{i:0{width}d}"] = name
+    return header

@@ -1,0 +1,480 @@
+//! IRAF IMCOMBINE's pixel pipeline, reproduced line by line.
+//!
+//! For each output row IRAF gathers every pixel's usable values in image order (masked,
+//! non-finite and out-of-threshold values left out, thresholds on the raw values), scales them
+//! (`x / scale - zero`, in the calculation precision), sorts them when the algorithm clips about
+//! the median, rejects, and combines what is left in the order the rejection left it. Rows are
+//! independent (avsigclip's sigma is per row), so they run in parallel; the result does not
+//! depend on the thread count. Growing rejected pixels (`grow >= 1`) is a second pass over the
+//! whole image, as in IRAF.
+
+// The loops follow IRAF's 1-based index arithmetic on purpose, so that each step can be checked
+// against the algorithm it reproduces.
+#![allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
+
+pub mod clip;
+pub mod combine;
+pub mod params;
+pub mod px;
+
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+use crate::sample::{Float, Sample};
+use crate::stack::{Source, TileCursor};
+use clip::{Col, RowCols, Scratch};
+pub use params::{Combine, Params, Reject};
+pub use px::Px;
+
+/// What the caller wants besides the combined image.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    pub sigma: bool,
+    pub rejmask: bool,
+}
+
+/// The products of one run, all in row-major pixel order.
+pub struct Output<F> {
+    pub image: Vec<F>,
+    pub sigma: Option<Vec<F>>,
+    /// Number of values combined per pixel.
+    pub ncombine: Vec<u16>,
+    /// Pixel-major `(npix, N)`: 1 where image `i` did not contribute (masked, thresholded or
+    /// rejected).
+    pub rejmask: Option<Vec<u8>>,
+}
+
+/// A slice that rows write to in disjoint ranges from several threads.
+struct Shared<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: every row writes only its own, disjoint index range.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn new(v: &mut [T]) -> Self {
+        Shared {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
+
+    /// # Safety
+    /// No two live calls may overlap in range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "row range out of bounds");
+        // SAFETY: in bounds (checked) and disjoint from every other live range (caller).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+/// Per-thread buffers for one row.
+struct RowBuf<F, W> {
+    raw: Vec<Vec<W>>,
+    d: Vec<F>,
+    id: Vec<u16>,
+    n: Vec<usize>,
+    n0: Vec<usize>,
+    out: Vec<F>,
+    done: Vec<bool>,
+    sc: Scratch,
+    cursor: TileCursor,
+}
+
+impl<F: Px, W: Float> RowBuf<F, W> {
+    fn new(nimages: usize, nx: usize) -> Self {
+        RowBuf {
+            raw: vec![vec![W::default(); nx]; nimages],
+            d: vec![F::ZERO; nx * (nimages + 1)],
+            id: vec![0; nx * (nimages + 1)],
+            n: vec![0; nx],
+            n0: vec![0; nx],
+            out: vec![F::ZERO; nx],
+            done: vec![false; nx],
+            sc: Scratch::new(nimages),
+            cursor: TileCursor::default(),
+        }
+    }
+}
+
+/// Reads row `y` and fills every pixel's column (IRAF's `ic_gdata`): usable values in image
+/// order, scaled, then sorted with their image numbers when `sort`.
+fn gather<T: Sample, F: Px>(
+    src: &Source<'_, T>,
+    p: &Params,
+    y: usize,
+    nx: usize,
+    sort: bool,
+    b: &mut RowBuf<F, T::Work>,
+) {
+    let nimages = src.n();
+    let stride = nimages + 1;
+    src.locate(y * nx, nx, &mut b.cursor);
+    for (i, raw) in b.raw.iter_mut().enumerate() {
+        src.read(i, &b.cursor, T::Work::NAN, raw);
+    }
+    for x in 0..nx {
+        let d = &mut b.d[x * stride..(x + 1) * stride];
+        let id = &mut b.id[x * stride..(x + 1) * stride];
+        let mut n = 0;
+        for (i, raw) in b.raw.iter().enumerate() {
+            let w = raw[x];
+            if !w.is_finite() {
+                continue;
+            }
+            let w = w.to_f64();
+            if let Some((lo, hi)) = p.thresholds {
+                let a = w as f32;
+                if a < lo || a > hi {
+                    continue;
+                }
+            }
+            let mut v = F::from_f64(w);
+            if p.doscale {
+                v = v / F::r(p.scales[i]) + F::r(-p.zeros[i]);
+                if p.truncate {
+                    v = v.trunc();
+                }
+            }
+            n += 1;
+            d[n] = v;
+            id[n] = i as u16;
+        }
+        if sort {
+            sort_column(d, id, n);
+        }
+        b.n[x] = n;
+        b.n0[x] = n;
+    }
+}
+
+/// Ascending insertion sort of `d[1..=n]`, carrying the image numbers (stable).
+fn sort_column<F: Px>(d: &mut [F], id: &mut [u16], n: usize) {
+    for j in 2..=n {
+        let (v, k) = (d[j], id[j]);
+        let mut i = j;
+        while i > 1 && d[i - 1] > v {
+            d[i] = d[i - 1];
+            id[i] = id[i - 1];
+            i -= 1;
+        }
+        d[i] = v;
+        id[i] = k;
+    }
+}
+
+/// The rejection step for one gathered row. Pixels whose output the algorithm computed are
+/// written to `b.out` with `b.done` set.
+fn reject_row<F: Px>(p: &Params, nimages: usize, nx: usize, b: &mut RowBuf<F, impl Float>) {
+    b.done.fill(false);
+    let minclip = match p.reject {
+        Reject::None | Reject::MinMax => 0,
+        Reject::CcdClip | Reject::CrReject => 2,
+        _ => 3,
+    };
+    if p.reject == Reject::None || (minclip > 0 && nimages < minclip.max(p.maxkeep(nimages) + 1)) {
+        return;
+    }
+    let stride = nimages + 1;
+    // IRAF's docombine = false: the average algorithms return the plain average themselves.
+    let own = p.combine == Combine::Average && !p.dowts;
+    let RowBuf {
+        d,
+        id,
+        n,
+        out,
+        done,
+        sc,
+        ..
+    } = b;
+    match p.reject {
+        Reject::AvSigClip => {
+            let mut row = RowCols { d, id, n, stride };
+            let wrote = if p.mclip {
+                clip::mavsigclip_row(p, &mut row, sc, out)
+            } else {
+                clip::aavsigclip_row(p, &mut row, sc, out, own)
+            };
+            if wrote {
+                done.fill(true);
+            }
+        }
+        _ => {
+            for x in 0..nx {
+                let mut c = Col {
+                    d: &mut d[x * stride..(x + 1) * stride],
+                    id: &mut id[x * stride..(x + 1) * stride],
+                    n: n[x],
+                    n0: n[x],
+                };
+                let r = match p.reject {
+                    Reject::MinMax => {
+                        clip::minmax(p, &mut c);
+                        None
+                    }
+                    Reject::SigClip if p.mclip => clip::msigclip(p, &mut c, sc),
+                    Reject::SigClip => clip::asigclip(p, &mut c, sc, own),
+                    Reject::CcdClip | Reject::CrReject if p.mclip => clip::mccdclip(p, &mut c, sc),
+                    Reject::CcdClip | Reject::CrReject => clip::accdclip(p, &mut c, sc, own),
+                    Reject::PClip => clip::pclip(p, &mut c, sc),
+                    Reject::None | Reject::AvSigClip => unreachable!(),
+                };
+                n[x] = c.n;
+                if let Some(v) = r {
+                    out[x] = v;
+                    done[x] = true;
+                }
+            }
+        }
+    }
+}
+
+/// Combines the (rejected) row into `image`, `sigma`, `ncomb` and `rej` (IRAF's `ic_average`,
+/// `ic_median`, `ic_sigma`, `ic_rmasks`). `keep` holds values to leave where nothing is left
+/// (the first pass's output after a grow, when nkeep > 0).
+#[allow(clippy::too_many_arguments)]
+fn finish_row<F: Px>(
+    p: &Params,
+    nimages: usize,
+    nx: usize,
+    sorted: bool,
+    b: &mut RowBuf<F, impl Float>,
+    image: &mut [F],
+    sigma: Option<&mut [F]>,
+    ncomb: &mut [u16],
+    rej: Option<&mut [u8]>,
+    keep: Option<&[F]>,
+) {
+    let stride = nimages + 1;
+    let all = b.n.iter().all(|&k| k == nimages);
+    for x in 0..nx {
+        let n = b.n[x];
+        let d = &mut b.d[x * stride..(x + 1) * stride];
+        let id = &b.id[x * stride..(x + 1) * stride];
+        let v = if b.done[x] {
+            Some(b.out[x])
+        } else if p.combine.is_median() {
+            combine::median(p, d, n, sorted)
+        } else {
+            combine::average(p, d, id, n, all)
+        };
+        image[x] = match (v, keep) {
+            (Some(v), _) if n > 0 => v,
+            (_, Some(k)) => k[x],
+            _ => F::r(p.blank),
+        };
+        ncomb[x] = n as u16;
+    }
+    if let Some(sigma) = sigma {
+        for x in 0..nx {
+            let n = b.n[x];
+            let d = &b.d[x * stride..(x + 1) * stride];
+            let id = &b.id[x * stride..(x + 1) * stride];
+            sigma[x] = combine::sigma(p, d, id, n, image[x], all).unwrap_or(F::r(p.blank));
+        }
+    }
+    if let Some(rej) = rej {
+        rej.fill(1);
+        for x in 0..nx {
+            let id = &b.id[x * stride..(x + 1) * stride];
+            for &k in &id[1..=b.n[x]] {
+                rej[x * nimages + k as usize] = 0;
+            }
+        }
+    }
+}
+
+/// Runs IMCOMBINE on a 2-D stack `(N, ny, nx)` (a 1-D stack is one row).
+///
+/// # Errors
+/// If the stack is not 2-D or 1-D, or the parameters do not fit it.
+pub fn run<T: Sample, F: Px>(
+    src: &Source<'_, T>,
+    p: &Params,
+    want: Want,
+) -> Result<Output<F>, CoreError> {
+    let nimages = src.n();
+    p.check(nimages)?;
+    let (ny, nx) = match src.stack().spatial() {
+        [nx] => (1, *nx),
+        [ny, nx] => (*ny, *nx),
+        other => {
+            return Err(CoreError::Value {
+                name: "stack",
+                message: format!(
+                    "IMCOMBINE combines 1-D or 2-D images; got {} spatial axes",
+                    other.len()
+                ),
+            })
+        }
+    };
+    let npix = ny * nx;
+    let grow = p.grow >= 1.0 && p.reject != Reject::None;
+    let mut image = vec![F::ZERO; npix];
+    let mut sigma = want.sigma.then(|| vec![F::ZERO; npix]);
+    let mut ncomb = vec![0u16; npix];
+    let mut rej = want.rejmask.then(|| vec![0u8; npix * nimages]);
+    // Rejected (not masked) image numbers per pixel, for growing.
+    let mut rejected: Vec<Vec<(u32, u16)>> = if grow {
+        vec![Vec::new(); ny]
+    } else {
+        Vec::new()
+    };
+    {
+        let s_img = Shared::new(&mut image);
+        let s_sig = sigma.as_deref_mut().map(Shared::new);
+        let s_n = Shared::new(&mut ncomb);
+        let s_rej = rej.as_deref_mut().map(Shared::new);
+        let s_grow = Shared::new(&mut rejected);
+        (0..ny).into_par_iter().for_each_init(
+            || RowBuf::<F, T::Work>::new(nimages, nx),
+            |b, y| {
+                gather(src, p, y, nx, p.mclip, b);
+                reject_row(p, nimages, nx, b);
+                // SAFETY: row `y` owns the ranges `y*nx..(y+1)*nx` (times N for the mask).
+                unsafe {
+                    finish_row(
+                        p,
+                        nimages,
+                        nx,
+                        p.mclip,
+                        b,
+                        s_img.range(y * nx, nx),
+                        s_sig.as_ref().map(|s| s.range(y * nx, nx)),
+                        s_n.range(y * nx, nx),
+                        s_rej
+                            .as_ref()
+                            .map(|s| s.range(y * nx * nimages, nx * nimages)),
+                        None,
+                    );
+                    if grow {
+                        let list = &mut s_grow.range(y, 1)[0];
+                        let stride = nimages + 1;
+                        for x in 0..nx {
+                            for j in b.n[x] + 1..=b.n0[x] {
+                                list.push((x as u32, b.id[x * stride + j]));
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    }
+    if grow && rejected.iter().any(|l| !l.is_empty()) {
+        let marks = grow_marks(&rejected, p.grow, nimages, ny, nx);
+        let first = (p.nkeep > 0).then(|| image.clone());
+        let s_img = Shared::new(&mut image);
+        let s_sig = sigma.as_deref_mut().map(Shared::new);
+        let s_n = Shared::new(&mut ncomb);
+        let s_rej = rej.as_deref_mut().map(Shared::new);
+        (0..ny).into_par_iter().for_each_init(
+            || RowBuf::<F, T::Work>::new(nimages, nx),
+            |b, y| {
+                gather(src, p, y, nx, p.mclip, b);
+                remove_grown(&marks, nimages, npix, y, nx, b);
+                b.done.fill(false);
+                let sorted = p.mclip && p.defects;
+                // SAFETY: as in the first pass.
+                unsafe {
+                    finish_row(
+                        p,
+                        nimages,
+                        nx,
+                        sorted,
+                        b,
+                        s_img.range(y * nx, nx),
+                        s_sig.as_ref().map(|s| s.range(y * nx, nx)),
+                        s_n.range(y * nx, nx),
+                        s_rej
+                            .as_ref()
+                            .map(|s| s.range(y * nx * nimages, nx * nimages)),
+                        first.as_ref().map(|f| &f[y * nx..(y + 1) * nx]),
+                    );
+                }
+            },
+        );
+    }
+    Ok(Output {
+        image,
+        sigma,
+        ncombine: ncomb,
+        rejmask: rej,
+    })
+}
+
+/// Per-image marks (`(N, ny, nx)`, frame-major) of the pixels within `grow` (a 2-D disc:
+/// `dx^2 + dy^2 <= grow^2`) of a rejected pixel (IRAF's `ic_grow`).
+fn grow_marks(
+    rejected: &[Vec<(u32, u16)>],
+    grow: f32,
+    nimages: usize,
+    ny: usize,
+    nx: usize,
+) -> Vec<u8> {
+    let npix = ny * nx;
+    let mut marks = vec![0u8; nimages * npix];
+    let igrow = grow as usize;
+    let grow2 = grow * grow;
+    for (y, list) in rejected.iter().enumerate() {
+        for &(x, k) in list {
+            let (x, k) = (x as usize, k as usize);
+            for l in 0..=igrow {
+                let i2 = grow2 - (l * l) as f32;
+                for i in 0..=igrow {
+                    if (i * i) as f32 > i2 {
+                        continue;
+                    }
+                    for yy in [y.checked_sub(l), (y + l < ny).then_some(y + l)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let base = k * npix + yy * nx;
+                        if x >= i {
+                            marks[base + x - i] = 1;
+                        }
+                        if x + i < nx {
+                            marks[base + x + i] = 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    marks
+}
+
+/// Removes the grown images from each pixel's column of row `y` as IRAF does (the last value
+/// moves into the gap), in image order (IRAF's `ic_grow$t`).
+fn remove_grown<F: Px>(
+    marks: &[u8],
+    nimages: usize,
+    npix: usize,
+    y: usize,
+    nx: usize,
+    b: &mut RowBuf<F, impl Float>,
+) {
+    let stride = nimages + 1;
+    for k in 0..nimages {
+        let row = &marks[k * npix + y * nx..k * npix + (y + 1) * nx];
+        for (x, &m) in row.iter().enumerate() {
+            if m == 0 {
+                continue;
+            }
+            let d = &mut b.d[x * stride..(x + 1) * stride];
+            let id = &mut b.id[x * stride..(x + 1) * stride];
+            let n = b.n[x];
+            if let Some(j) = (1..=n).find(|&j| id[j] as usize == k) {
+                if j < n {
+                    d[j] = d[n];
+                    id.swap(j, n);
+                }
+                b.n[x] = n - 1;
+            }
+        }
+    }
+}
