@@ -356,9 +356,10 @@ fn median_clip<F: Px>(
     p.combine.is_median().then_some(med)
 }
 
-/// For lmedian the two-value case takes the lower value (`d[nl..]` is sorted).
+/// For lmedian the two-value case takes the lower value (`d[nl..]` is sorted). IRAF's clipping
+/// algorithms treat lmedian as median and average the two (a defect, kept with `defects`).
 fn lmed<F: Px>(p: &Params, d: &[F], nl: usize, n1: usize, med: F) -> F {
-    if p.combine == Combine::LMedian && n1 == 2 {
+    if p.combine == Combine::LMedian && n1 == 2 && !p.defects {
         d[nl]
     } else {
         med

@@ -79,6 +79,10 @@ pub fn median<F: Px>(p: &Params, d: &mut [F], n: usize, sorted: bool) -> Option<
         return None;
     }
     if p.combine == Combine::LMedian && n == 2 {
+        // IRAF's shortcut for sorted data takes the upper of the two (a defect).
+        if sorted && p.defects {
+            return Some(d[2]);
+        }
         return Some(if d[2] < d[1] { d[2] } else { d[1] });
     }
     if sorted {

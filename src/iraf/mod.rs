@@ -153,18 +153,104 @@ fn gather<T: Sample, F: Px>(
     }
 }
 
-/// Ascending insertion sort of `d[1..=n]`, carrying the image numbers (stable).
-fn sort_column<F: Px>(d: &mut [F], id: &mut [u16], n: usize) {
-    for j in 2..=n {
-        let (v, k) = (d[j], id[j]);
-        let mut i = j;
-        while i > 1 && d[i - 1] > v {
-            d[i] = d[i - 1];
-            id[i] = id[i - 1];
-            i -= 1;
+/// IRAF's quicksort of `d[1..=n]` carrying the image numbers (`ic_2sort`): special cases for two
+/// and three values, otherwise a quicksort with the middle element as pivot. Its order of equal
+/// values decides which image a defect-compatible rejection mask names, so it is reproduced.
+fn sort_column<F: Px>(b: &mut [F], d: &mut [u16], n: usize) {
+    if n <= 1 {
+        return;
+    }
+    if n <= 3 {
+        let (pivot, temp) = (b[1], b[2]);
+        if n == 2 {
+            if temp < pivot {
+                b.swap(1, 2);
+                d.swap(1, 2);
+            }
+            return;
         }
-        d[i] = v;
-        id[i] = k;
+        let temp3 = b[3];
+        if temp < pivot {
+            if temp < temp3 {
+                b[1] = temp;
+                if pivot < temp3 {
+                    b[2] = pivot;
+                    d.swap(1, 2);
+                } else {
+                    b[2] = temp3;
+                    b[3] = pivot;
+                    let t = d[2];
+                    d[2] = d[3];
+                    d[3] = d[1];
+                    d[1] = t;
+                }
+            } else {
+                b[1] = temp3;
+                b[3] = pivot;
+                d.swap(1, 3);
+            }
+        } else if temp3 < temp {
+            b[3] = temp;
+            if pivot < temp3 {
+                b[2] = temp3;
+                d.swap(2, 3);
+            } else {
+                b[1] = temp3;
+                b[2] = pivot;
+                let t = d[2];
+                d[2] = d[1];
+                d[1] = d[3];
+                d[3] = t;
+            }
+        }
+        return;
+    }
+    let mut lv = [0usize; 64];
+    let mut uv = [0usize; 64];
+    lv[1] = 1;
+    uv[1] = n;
+    let mut p = 1usize;
+    while p > 0 {
+        if lv[p] >= uv[p] {
+            p -= 1;
+            continue;
+        }
+        let mut i = lv[p] - 1;
+        let mut j = uv[p];
+        let k = (lv[p] + uv[p]) / 2;
+        b.swap(j, k);
+        d.swap(j, k);
+        let pivot = b[j];
+        while i < j {
+            i += 1;
+            while b[i] < pivot {
+                i += 1;
+            }
+            j -= 1;
+            while j > i {
+                if b[j] <= pivot {
+                    break;
+                }
+                j -= 1;
+            }
+            if i < j {
+                b.swap(i, j);
+                d.swap(i, j);
+            }
+        }
+        let j = uv[p];
+        b.swap(i, j);
+        d.swap(i, j);
+        if i - lv[p] < uv[p] - i {
+            lv[p + 1] = lv[p];
+            uv[p + 1] = i - 1;
+            lv[p] = i + 1;
+        } else {
+            lv[p + 1] = i + 1;
+            uv[p + 1] = uv[p];
+            uv[p] = i - 1;
+        }
+        p += 1;
     }
 }
 

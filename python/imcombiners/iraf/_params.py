@@ -40,8 +40,8 @@ def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 
 def iraf_type(dtype: np.dtype) -> str:
-    """The IRAF pixel type an input array of ``dtype`` is read as."""
-    dtype = np.dtype(dtype)
+    """The IRAF pixel type an input array of ``dtype`` (any byte order) is read as."""
+    dtype = np.dtype(dtype).newbyteorder("=")
     if dtype == np.uint8 or dtype == np.uint16:
         return "ushort"
     if dtype == np.int16:
