@@ -64,7 +64,9 @@ def _check(tmp: Path, paths: list[Path], params: dict, *, defects: bool, product
         bad = _ulps(out, ours.output) > 2
         assert not bad.any(), f"output differs at {np.argwhere(bad)[:5].tolist()}"
     else:
-        np.testing.assert_allclose(ours.output, out, rtol=0, atol=1 if out.dtype.kind in "iu" else 0)
+        np.testing.assert_allclose(
+            ours.output, out, rtol=0, atol=1 if out.dtype.kind in "iu" else 0
+        )
     if "sigma" in products:
         bad = _ulps(ref.sigma, ours.sigma) > 2
         assert not bad.any(), f"sigma differs at {np.argwhere(bad)[:5].tolist()}"
@@ -79,7 +81,9 @@ def _check(tmp: Path, paths: list[Path], params: dict, *, defects: bool, product
 def _defects_apply(combine: str, reject: str, mclip: bool) -> bool:
     if combine not in ("median", "lmedian"):
         return False
-    return reject == "pclip" or (mclip and reject in ("sigclip", "avsigclip", "ccdclip", "crreject"))
+    return reject == "pclip" or (
+        mclip and reject in ("sigclip", "avsigclip", "ccdclip", "crreject")
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +104,13 @@ def test_every_combine_and_mclip(tmp_path, dtype, n, reject):
     paths = _write(tmp_path, stack)
     for combine, mclip in itertools.product(COMBINES, (True, False)):
         params = dict(
-            combine=combine, reject=reject, mclip=mclip, lsigma=2.5, hsigma=2.5, rdnoise=4.0, gain=1.0
+            combine=combine,
+            reject=reject,
+            mclip=mclip,
+            lsigma=2.5,
+            hsigma=2.5,
+            rdnoise=4.0,
+            gain=1.0,
         )
         _check(tmp_path, paths, params, defects=_defects_apply(combine, reject, mclip))
 
@@ -121,7 +131,13 @@ def test_nkeep(tmp_path, nkeep, reject):
     paths = _write(tmp_path, _stack(9, np.float32, seed=5))
     for combine, mclip in itertools.product(("average", "median"), (True, False)):
         params = dict(
-            combine=combine, reject=reject, nkeep=nkeep, mclip=mclip, lsigma=1.2, hsigma=1.2, rdnoise=2.0
+            combine=combine,
+            reject=reject,
+            nkeep=nkeep,
+            mclip=mclip,
+            lsigma=1.2,
+            hsigma=1.2,
+            rdnoise=2.0,
         )
         _check(tmp_path, paths, params, defects=_defects_apply(combine, reject, mclip))
 
@@ -173,7 +189,9 @@ def test_scale_zero_weight(tmp_path, scale, zero):
     ]
     paths = _write(tmp_path, stack, headers=headers)
     for weight, reject in itertools.product(("none", "median"), ("none", "sigclip", "ccdclip")):
-        params = dict(scale=scale, zero=zero, weight=weight, reject=reject, expname="EXPTIME", rdnoise=3.0)
+        params = dict(
+            scale=scale, zero=zero, weight=weight, reject=reject, expname="EXPTIME", rdnoise=3.0
+        )
         _check(tmp_path, paths, params, defects=False)
 
 

@@ -64,6 +64,62 @@ def _fits_frame(path: str, hdu: int | str) -> tuple[np.ndarray, dict]:
     return data, header
 
 
+# Raw FITS pixel layouts that can be read straight into a stack (big-endian, unscaled).
+_RAW_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
+
+
+def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list[dict]] | None:
+    """All images read with one copy each into one big-endian stack, when they are plain
+    uncompressed images of the same shape and type (unsigned 16-bit via BZERO=32768 too).
+
+    None when any file needs astropy's general path (scaling, compression, mixed types).
+    """
+    from astropy.io import fits
+
+    layout = None
+    headers, offsets = [], []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"input image {path} does not exist")
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            try:
+                h = hdul[hdu]
+            except (IndexError, KeyError):
+                raise ValueError(f"{path} has no HDU {hdu!r}") from None
+            if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)):
+                return None
+            hdr = h.header
+            bitpix = hdr.get("BITPIX")
+            naxis = hdr.get("NAXIS", 0)
+            shape = tuple(hdr.get(f"NAXIS{k}", 0) for k in range(naxis, 0, -1))
+            bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
+            if bitpix not in _RAW_DTYPES or naxis not in (1, 2) or bscale != 1:
+                return None
+            unsigned = bitpix == 16 and bzero == 32768
+            if bzero != 0 and not unsigned:
+                return None
+            this = (shape, bitpix, unsigned)
+            if layout is None:
+                layout = this
+            elif this != layout:
+                return None
+            headers.append(dict(hdr))
+            offsets.append(h._data_offset)
+    shape, bitpix, unsigned = layout
+    stack = np.empty((len(paths), *shape), dtype=_RAW_DTYPES[bitpix])
+    for i, (path, off) in enumerate(zip(paths, offsets)):
+        with open(path, "rb") as f:
+            f.seek(off)
+            view = memoryview(stack[i].reshape(-1).view(np.uint8))
+            if f.readinto(view) != view.nbytes:
+                raise ValueError(f"{path}: the file ends before its image data")
+    if unsigned:
+        # Stored as signed 16-bit with BZERO 32768: flipping the sign bit gives the value.
+        stack = stack.view(">u2")
+        stack.view(np.uint8)[..., 0::2] ^= 0x80
+    return stack, headers
+
+
 def load(
     input: object, hdu: int | str = 0, headers: Sequence[Mapping[str, object]] | None = None
 ) -> Frames:
@@ -84,6 +140,12 @@ def load(
     elif isinstance(input, Sequence) and len(input) > 0:
         stack = None
         if all(isinstance(x, (str, os.PathLike)) for x in input):
+            fast = _read_fits_stack([os.fspath(p) for p in input], hdu)
+            if fast is not None:
+                stack, hdrs = fast
+                names = [os.path.basename(os.fspath(p)) for p in input]
+                types = [iraf_type(stack.dtype)] * len(names)
+                return Frames(list(stack), types, hdrs, names, stack, [Path(p) for p in input])
             frames, hdrs = [], []
             for p in input:
                 d, h = _fits_frame(os.fspath(p), hdu)

@@ -62,9 +62,7 @@ def parse_statsec(statsec: str, shape: tuple[int, ...]) -> list[tuple[int, int]]
     return region
 
 
-def _grid_samples(
-    frame: np.ndarray, bad: np.ndarray | None, region, thresholds
-) -> np.ndarray:
+def _grid_samples(frame: np.ndarray, bad: np.ndarray | None, region, thresholds) -> np.ndarray:
     stack = frame[None]
     swapped = not stack.dtype.isnative
     if swapped:
@@ -107,11 +105,14 @@ def image_stats(
         a = _grid_samples(f, b, region, thresholds)
         if a.size == 0:
             raise ValueError(f"no usable pixels for statistics in {frames.names[i]}")
-        a.sort()
-        if "median" in which:
-            out["median"][i] = a[max(a.size // 2 - 1, 0)]
+        # IRAF sorts the sample only when a median or mode is wanted, and takes the mean (a
+        # running real sum, whose order decides the last bit) from the sample as it stands.
+        if which & {"median", "mode"}:
+            a.sort()
         if "mean" in which:
             out["mean"][i] = np.cumsum(a, dtype=np.float32)[-1] / f32(a.size)
+        if "median" in which:
+            out["median"][i] = a[max(a.size // 2 - 1, 0)]
         if "mode" in which:
             out["mode"][i] = f32(_mode(a, frames.types[i] not in ("real", "double")))
     return out
@@ -140,7 +141,9 @@ def _values(
             return "stat", stats[low]
         if low == "exposure" and name != "zero":
             return "stat", np.maximum(f32(0.001), exptime)
-        raise ValueError(f"{name}={spec!r}: expected none, mode, median, mean, exposure, @file or !KEY")
+        raise ValueError(
+            f"{name}={spec!r}: expected none, mode, median, mean, exposure, @file or !KEY"
+        )
     values = np.asarray(spec, dtype=np.float64)
     if values.shape != (n,) or not np.all(np.isfinite(values)):
         raise ValueError(f"{name}: expected {n} finite numbers, got {spec!r}")
@@ -184,7 +187,9 @@ def resolve(
     wts = np.ones(n, np.float32) if wvals is None else wvals.copy()
 
     if np.any(scales <= 0):
-        warnings.warn("negative scale factors -- ignoring scaling", ImcombinersWarning, stacklevel=3)
+        warnings.warn(
+            "negative scale factors -- ignoring scaling", ImcombinersWarning, stacklevel=3
+        )
         scales[:] = 1
     snorm = stype == "file"
     znorm = ztype == "file"
