@@ -107,7 +107,7 @@ def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list
             offsets.append(h._data_offset)
     shape, bitpix, unsigned = layout
     stack = np.empty((len(paths), *shape), dtype=_RAW_DTYPES[bitpix])
-    for i, (path, off) in enumerate(zip(paths, offsets)):
+    for i, (path, off) in enumerate(zip(paths, offsets, strict=False)):
         with open(path, "rb") as f:
             f.seek(off)
             view = memoryview(stack[i].reshape(-1).view(np.uint8))
@@ -171,7 +171,7 @@ def load(
 def header_value(frames: Frames, key: str, what: str) -> np.ndarray:
     """The numeric keyword ``key`` of every image (for !KEY scales, rdnoise="KEY" ...)."""
     out = []
-    for name, h in zip(frames.names, frames.headers):
+    for name, h in zip(frames.names, frames.headers, strict=False):
         upper = {str(k).upper(): v for k, v in h.items()}
         if key.upper() not in upper:
             raise ValueError(f"{what}: keyword {key!r} not found in the header of {name}")
@@ -201,7 +201,7 @@ def bad_pixels(
         return [None] * n
     if masks is None:
         masks = []
-        for name, h, path in zip(frames.names, frames.headers, frames.paths or [None] * n):
+        for h, path in zip(frames.headers, frames.paths or [None] * n, strict=False):
             bpm = {str(k).upper(): v for k, v in h.items()}.get("BPM")
             if bpm is None:
                 masks.append(None)
@@ -216,7 +216,7 @@ def bad_pixels(
         raise ValueError(f"masks: {len(masks)} given for {n} images")
     out: list[np.ndarray | None] = []
     v = int(maskvalue)
-    for i, (m, f) in enumerate(zip(masks, frames.data)):
+    for i, (m, f) in enumerate(zip(masks, frames.data, strict=False)):
         if m is None:
             out.append(None)
             continue

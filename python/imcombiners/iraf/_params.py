@@ -135,4 +135,4 @@ def noise_model(rdnoise: np.ndarray, gain: np.ndarray, snoise: np.ndarray) -> li
     tiny = np.float32(1e4) / np.float32(MAX_REAL)
     q = np.float32(rd / g)
     var = np.maximum(q * q, tiny)
-    return [[float(a), float(b), float(c)] for a, b, c in zip(var, g, sn)]
+    return [[float(a), float(b), float(c)] for a, b, c in zip(var, g, sn, strict=False)]

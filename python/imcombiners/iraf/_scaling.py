@@ -49,7 +49,7 @@ def parse_statsec(statsec: str, shape: tuple[int, ...]) -> list[tuple[int, int]]
     if len(parts) != len(shape):
         raise ValueError(f"statsec={statsec!r}: {len(parts)} axes for {len(shape)}-D images")
     region = []
-    for part, size in zip(reversed(parts), shape):
+    for part, size in zip(reversed(parts), shape, strict=False):
         part = part.strip()
         if part == "*":
             region.append((0, size))
@@ -100,7 +100,7 @@ def image_stats(
 ) -> dict[str, np.ndarray]:
     """The mode, median and/or mean of every image on IRAF's statistics grid."""
     out = {k: np.zeros(len(frames.data), np.float32) for k in which}
-    for i, (f, b) in enumerate(zip(frames.data, bad)):
+    for i, (f, b) in enumerate(zip(frames.data, bad, strict=False)):
         region = parse_statsec(statsec, f.shape)
         a = _grid_samples(f, b, region, thresholds)
         if a.size == 0:
@@ -130,7 +130,8 @@ def _values(
         if s.lower() in ("", "none"):
             return "none", None
         if s.startswith("@"):
-            nums = [float(w.split()[0]) for w in open(s[1:]).read().splitlines() if w.split()]
+            with open(s[1:]) as f:
+                nums = [float(w.split()[0]) for w in f.read().splitlines() if w.split()]
             if len(nums) < n:
                 raise ValueError(f"{name}: insufficient values in {s[1:]} ({len(nums)} for {n})")
             return "file", np.array(nums[:n], np.float32)

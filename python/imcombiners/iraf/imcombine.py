@@ -322,7 +322,10 @@ def _stack_of(frames: _inputs.Frames, bad: list, off) -> tuple[np.ndarray, np.nd
     """One (N, ...) array for the core and its bad-pixel mask (uint8) or None."""
     any_bad = any(b is not None for b in bad)
     if off is not None:
-        masks = [np.zeros(f.shape, bool) if b is None else b for f, b in zip(frames.data, bad)]
+        masks = [
+            np.zeros(f.shape, bool) if b is None else b
+            for f, b in zip(frames.data, bad, strict=False)
+        ]
         data = [np.asarray(f, dtype=f.dtype.newbyteorder("=")) for f in frames.data]
         stack, pmask = place_into_padded(data, off, masks=masks)
         return stack, pmask.view(np.uint8)
