@@ -192,6 +192,7 @@ def imcombine(
     hi = MAX_REAL if hthreshold is None else float(hthreshold)
     thresholds = None if lthreshold is None and hthreshold is None else (lo, hi)
 
+    _scaling.parse_statsec(statsec, frames.data[0].shape)  # checked even when unused
     off = _inputs.offsets_of(offsets, frames)
     shapes = {f.shape for f in frames.data}
     if off is None and len(shapes) > 1:
