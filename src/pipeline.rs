@@ -73,7 +73,7 @@ pub struct Products<O, W> {
 }
 
 /// A slice that tiles write to in disjoint ranges from several threads.
-struct Shared<T> {
+pub(crate) struct Shared<T> {
     ptr: *mut T,
     len: usize,
 }
@@ -84,7 +84,7 @@ unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
-    fn new(v: &mut [T]) -> Self {
+    pub(crate) fn new(v: &mut [T]) -> Self {
         Shared {
             ptr: v.as_mut_ptr(),
             len: v.len(),
@@ -94,7 +94,7 @@ impl<T> Shared<T> {
     /// # Safety
     /// No two live calls may overlap in range.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
         assert!(start + len <= self.len, "tile range out of bounds");
         // SAFETY: in bounds (checked) and disjoint from every other live range (caller).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }

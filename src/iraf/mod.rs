@@ -20,6 +20,7 @@ pub mod px;
 use rayon::prelude::*;
 
 use crate::error::CoreError;
+use crate::pipeline::Shared;
 use crate::sample::{Float, Sample};
 use crate::stack::{Source, TileCursor};
 use clip::{Col, RowCols, Scratch};
@@ -42,35 +43,6 @@ pub struct Output<F> {
     /// Pixel-major `(npix, N)`: 1 where image `i` did not contribute (masked, thresholded or
     /// rejected).
     pub rejmask: Option<Vec<u8>>,
-}
-
-/// A slice that rows write to in disjoint ranges from several threads.
-struct Shared<T> {
-    ptr: *mut T,
-    len: usize,
-}
-
-// SAFETY: every row writes only its own, disjoint index range.
-unsafe impl<T: Send> Send for Shared<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    fn new(v: &mut [T]) -> Self {
-        Shared {
-            ptr: v.as_mut_ptr(),
-            len: v.len(),
-        }
-    }
-
-    /// # Safety
-    /// No two live calls may overlap in range.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.len, "row range out of bounds");
-        // SAFETY: in bounds (checked) and disjoint from every other live range (caller).
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
-    }
 }
 
 /// Per-thread buffers for one row.
