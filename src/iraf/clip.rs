@@ -13,7 +13,7 @@
 #![allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
 
 use super::params::{Combine, Params};
-use super::px::{fmax, nint, Px};
+use super::px::{fmax, mul_sqrt, nint, sqrt_div, Px};
 
 /// Tolerance for equal residuals in the nkeep add-back.
 const TOL: f32 = 0.001;
@@ -88,13 +88,10 @@ fn trimmed<F: Px>(d: &[F], n: usize) -> (F, F) {
 /// Moves the value at `j` to the end of the first `n1` (swapping with `n1`), as the "average"
 /// algorithms do when they reject.
 #[inline]
-fn drop_to_end<F: Px>(c: &mut Col<'_, F>, w: Option<&mut [f32]>, j: usize, n1: usize) {
+fn drop_to_end<F: Px>(c: &mut Col<'_, F>, j: usize, n1: usize) {
     if j < n1 {
         c.d.swap(j, n1);
         c.id.swap(j, n1);
-        if let Some(w) = w {
-            w[j] = w[n1];
-        }
     }
 }
 
@@ -128,6 +125,8 @@ fn add_back_sorted<F: Px>(
                     resid[l] = r.to_r();
                     r = s;
                     c.d.swap(j, l);
+                    // IRAF swaps the image numbers through the same variable.
+                    last = Some(f32::from(c.id[j]) + 1.0);
                     c.id.swap(j, l);
                 }
             }
@@ -183,6 +182,23 @@ fn add_back_range(
         }
         n1 = *nh + 1 - *nl;
     }
+}
+
+/// The index IRAF's add-back compares the upper end with before taking a tied residual: the
+/// count at the start of the last pass (median index for pclip) in IRAF, so a second high tie
+/// can stay out (a defect); every value when corrected, so ties come back together.
+fn tie_limit(p: &Params, iraf: usize, n_all: usize) -> usize {
+    if p.defects {
+        iraf
+    } else {
+        n_all
+    }
+}
+
+/// IRAF's mclip=no algorithms update the mean only while more than one value is left, so a
+/// single survivor is reported with the previous mean (a defect, kept with `defects`).
+fn renews_mean(p: &Params, n1: usize) -> bool {
+    n1 > 1 || (n1 == 1 && !p.defects)
 }
 
 /// Median of the sorted range `d[nl..nl+n1-1]` (even: mean of the middle two).
@@ -244,13 +260,20 @@ pub fn asigclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
             s = (s / F::n(n1 - 1)).sqrt();
             if s > F::ZERO {
                 let mut j = 1;
+                // IRAF walks the scale corrections with a pointer that keeps advancing when a
+                // rejected value is replaced by the last one, so the replacement is tested
+                // with the next position's factor (a defect; `wp == j` when corrected).
+                let mut wp = 0;
                 while j <= n1 {
+                    wp = if p.defects { wp + 1 } else { j };
                     let d1 = c.d[j];
-                    let r = (d1 - a) / (s * F::r(sc.w[j]));
+                    let r = (d1 - a) / (s * F::r(sc.w[wp]));
                     if r < -ls || r > hs {
                         sc.resid[n1] = r.abs().to_r();
                         if j < n1 {
-                            drop_to_end(c, Some(&mut sc.w), j, n1);
+                            c.d.swap(j, n1);
+                            c.id.swap(j, n1);
+                            sc.w[wp] = sc.w[n1];
                             j -= 1;
                         }
                         sum = sum - d1;
@@ -274,7 +297,7 @@ pub fn asigclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
                     if r < -ls || r > hs {
                         sc.resid[n1] = r.abs().to_r();
                         if j < n1 {
-                            drop_to_end(c, None, j, n1);
+                            drop_to_end(c, j, n1);
                             j -= 1;
                         }
                         sum = sum - d1;
@@ -284,7 +307,7 @@ pub fn asigclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
                 }
             }
         }
-        if n1 > 1 {
+        if renews_mean(p, n1) {
             a = sum / F::n(n1);
         }
         if n1 == n2 || n1 <= 2.max(maxkeep) {
@@ -293,7 +316,7 @@ pub fn asigclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
     }
     if n1 < maxkeep {
         (n1, sum, _) = add_back_sorted(c, &mut sc.resid, n1, n2, maxkeep, sum);
-        if n1 > 1 {
+        if renews_mean(p, n1) {
             a = sum / F::n(n1);
         }
     }
@@ -341,7 +364,14 @@ fn median_clip<F: Px>(
         }
     }
     if n1 < maxkeep {
-        add_back_range(&sc.resid, &mut nl, &mut nh, n_all, n2, maxkeep);
+        add_back_range(
+            &sc.resid,
+            &mut nl,
+            &mut nh,
+            n_all,
+            tie_limit(p, n2, n_all),
+            maxkeep,
+        );
         n1 = nh + 1 - nl;
     }
     if !p.defects {
@@ -418,11 +448,11 @@ fn sig_pass<F: Px>(
     }
 }
 
-/// The CCD noise sigma (DN) of image `l` at level `level` (real arithmetic).
+/// The CCD noise variance (DN^2) of image `l` at level `level` (real arithmetic).
 #[inline]
-fn ccd_sigma(nm: &[f32; 3], level: f32) -> f32 {
+fn ccd_var(nm: &[f32; 3], level: f32) -> f32 {
     let t = level * nm[2];
-    (nm[0] + level / nm[1] + t * t).sqrt()
+    nm[0] + level / nm[1] + t * t
 }
 
 /// One ccdclip pass about `med` on sorted `d[nl..=nh]`.
@@ -440,9 +470,9 @@ fn ccd_pass<F: Px>(
         if p.doscale1 {
             let s = p.scales[l];
             let r = fmax(F::ZERO, F::r(s) * (med + F::r(p.zeros[l]))).to_r();
-            ccd_sigma(&p.noise[l], r) / s
+            sqrt_div(ccd_var(&p.noise[l], r), s)
         } else {
-            ccd_sigma(&p.noise[l], fmax(F::ZERO, med).to_r())
+            ccd_var(&p.noise[l], fmax(F::ZERO, med).to_r()).sqrt()
         }
     };
     while *nl <= *nh {
@@ -503,7 +533,7 @@ pub fn accdclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
                 let s = F::r(p.scales[l]);
                 let d1 = fmax(F::ZERO, s * (a + F::r(p.zeros[l])));
                 let t = d1 * F::r(nm[2]);
-                (F::r(nm[0]) + d1 / F::r(nm[1]) + t * t).sqrt() / s
+                sqrt_div(F::r(nm[0]) + d1 / F::r(nm[1]) + t * t, s)
             } else {
                 let s = fmax(F::ZERO, a);
                 let t = s * F::r(nm[2]);
@@ -514,7 +544,7 @@ pub fn accdclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch, own: bo
             if r < -ls || r > hs {
                 sc.resid[n1] = r.abs().to_r();
                 if j < n1 {
-                    drop_to_end(c, None, j, n1);
+                    drop_to_end(c, j, n1);
                     j -= 1;
                 }
                 sum = sum - d1;
@@ -585,7 +615,14 @@ pub fn pclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch) -> Option<
     }
     let mut n4 = nh + 1 - nl;
     if n4 < maxkeep {
-        add_back_range(&sc.resid, &mut nl, &mut nh, n1, n2, maxkeep);
+        add_back_range(
+            &sc.resid,
+            &mut nl,
+            &mut nh,
+            n1,
+            tie_limit(p, n2, n1),
+            maxkeep,
+        );
         n4 = nh + 1 - nl;
     }
     if nl > 1 || nh < n1 {
@@ -768,9 +805,12 @@ pub fn mavsigclip_row<F: Px>(
                 let s1_of = |j: usize| {
                     if p.doscale1 {
                         let l = c.id[j] as usize;
-                        sig * fmax(F::ONE, (med + F::r(p.zeros[l])) / F::r(p.scales[l])).sqrt()
+                        mul_sqrt(
+                            sig,
+                            fmax(F::ONE, (med + F::r(p.zeros[l])) / F::r(p.scales[l])),
+                        )
                     } else {
-                        sig * fmax(F::ONE, med).sqrt()
+                        mul_sqrt(sig, fmax(F::ONE, med))
                     }
                 };
                 while nl <= nh {
@@ -800,7 +840,14 @@ pub fn mavsigclip_row<F: Px>(
             }
         }
         if n1 < maxkeep {
-            add_back_range(&sc.resid, &mut nl, &mut nh, n_all, n2, maxkeep);
+            add_back_range(
+                &sc.resid,
+                &mut nl,
+                &mut nh,
+                n_all,
+                tie_limit(p, n2, n_all),
+                maxkeep,
+            );
             n1 = nh + 1 - nl;
             // IRAF recomputes the median after a widening only while fewer than the last
             // pass's count are kept.
@@ -878,16 +925,16 @@ pub fn aavsigclip_row<F: Px>(
                 while j <= n1 {
                     let s1 = if p.doscale1 {
                         let l = c.id[j] as usize;
-                        s * fmax(F::ONE, (a + F::r(p.zeros[l])) / F::r(p.scales[l])).sqrt()
+                        mul_sqrt(s, fmax(F::ONE, (a + F::r(p.zeros[l])) / F::r(p.scales[l])))
                     } else {
-                        s * fmax(F::ONE, a).sqrt()
+                        mul_sqrt(s, fmax(F::ONE, a))
                     };
                     let d1 = c.d[j];
                     let r = (d1 - a) / s1;
                     if r < -ls || r > hs {
                         sc.resid[n1] = r.abs().to_r();
                         if j < n1 {
-                            drop_to_end(&mut c, None, j, n1);
+                            drop_to_end(&mut c, j, n1);
                             j -= 1;
                         }
                         sum = sum - d1;
@@ -896,7 +943,7 @@ pub fn aavsigclip_row<F: Px>(
                     j += 1;
                 }
             }
-            if n1 > 1 {
+            if renews_mean(p, n1) {
                 a = sum / F::n(n1);
             }
             if n1 == n2 || n1 <= 2.max(maxkeep) {
@@ -913,7 +960,7 @@ pub fn aavsigclip_row<F: Px>(
                     s = F::r(r);
                 }
             }
-            if n1 > 1 {
+            if renews_mean(p, n1) {
                 a = sum / F::n(n1);
             }
         }

@@ -5,7 +5,7 @@
 #![allow(clippy::needless_range_loop, clippy::explicit_counter_loop)]
 
 use super::params::{Combine, Params};
-use super::px::Px;
+use super::px::{sqrt_div, Px};
 
 /// Average, sum or quadrature of `d[1..=n]` (IRAF's `ic_average` / `ic_quad`).
 ///
@@ -60,7 +60,7 @@ fn quadrature<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, all: bool, dowts
             return sum.sqrt();
         }
         if sumwt > 0.0 {
-            return sum.sqrt() / F::r(sumwt);
+            return sqrt_div(sum, F::r(sumwt));
         }
     }
     let mut sum = F::ZERO;
@@ -68,7 +68,7 @@ fn quadrature<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, all: bool, dowts
         let v = F::r(x.to_r());
         sum = sum + v * v;
     }
-    sum.sqrt() / F::n(n)
+    sqrt_div(sum, F::n(n))
 }
 
 /// Median of `d[1..=n]`. With `sorted` the values are read at the middle positions as they
@@ -163,7 +163,8 @@ pub fn sigma<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, a: F, all: bool) 
     if n == 0 {
         return None;
     }
-    let dowts = p.dowts && p.combine != Combine::Sum && !p.combine.is_median();
+    // The sigma of a sum is taken about the sum, weighted when the weights differ.
+    let dowts = p.dowts && !p.combine.is_median();
     if dowts {
         let sigcor: f32 = if n > 1 {
             n as f32 / (n - 1) as f32

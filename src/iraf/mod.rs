@@ -56,6 +56,8 @@ struct RowBuf<F, W> {
     done: Vec<bool>,
     sc: Scratch,
     cursor: TileCursor,
+    /// The unsorted column, kept for IRAF's quicksort when values tie.
+    spare: (Vec<F>, Vec<u16>),
 }
 
 impl<F: Px, W: Float> RowBuf<F, W> {
@@ -70,6 +72,10 @@ impl<F: Px, W: Float> RowBuf<F, W> {
             done: vec![false; nx],
             sc: Scratch::new(nimages),
             cursor: TileCursor::default(),
+            spare: (
+                Vec::with_capacity(nimages + 1),
+                Vec::with_capacity(nimages + 1),
+            ),
         }
     }
 }
@@ -118,10 +124,43 @@ fn gather<T: Sample, F: Px>(
             id[n] = i as u16;
         }
         if sort {
-            sort_column(d, id, n);
+            sort_values(d, id, n, &mut b.spare);
         }
         b.n[x] = n;
         b.n0[x] = n;
+    }
+}
+
+/// Sorts `d[1..=n]` with its image numbers into exactly IRAF's order. Distinct values have one
+/// sorted order, found by a quick insertion sort; only when equal values occur does the order of
+/// their image numbers depend on the algorithm, and IRAF's quicksort is rerun from the original
+/// order.
+fn sort_values<F: Px>(d: &mut [F], id: &mut [u16], n: usize, spare: &mut (Vec<F>, Vec<u16>)) {
+    if n <= 3 {
+        sort_column(d, id, n);
+        return;
+    }
+    spare.0.clear();
+    spare.0.extend_from_slice(&d[..=n]);
+    spare.1.clear();
+    spare.1.extend_from_slice(&id[..=n]);
+    let mut tie = false;
+    for j in 2..=n {
+        let (v, k) = (d[j], id[j]);
+        let mut i = j;
+        while i > 1 && d[i - 1] > v {
+            d[i] = d[i - 1];
+            id[i] = id[i - 1];
+            i -= 1;
+        }
+        tie |= i > 1 && d[i - 1] == v;
+        d[i] = v;
+        id[i] = k;
+    }
+    if tie {
+        d[..=n].copy_from_slice(&spare.0);
+        id[..=n].copy_from_slice(&spare.1);
+        sort_column(d, id, n);
     }
 }
 
@@ -321,8 +360,10 @@ fn finish_row<F: Px>(
         } else {
             combine::average(p, d, id, n, all)
         };
+        // IRAF's clipping routines report their (stale) median even when nothing is left.
+        let stale = b.done[x] && p.defects;
         image[x] = match (v, keep) {
-            (Some(v), _) if n > 0 => v,
+            (Some(v), _) if n > 0 || stale => v,
             (_, Some(k)) => k[x],
             _ => F::r(p.blank),
         };

@@ -146,3 +146,18 @@ pub fn fmax<F: Px>(a: F, b: F) -> F {
 pub fn nint(x: f32) -> i64 {
     x.round() as i64
 }
+
+/// `a * sqrt(x)` as IRAF's compiled code computes it from `real` operands: `sqrt` returns a
+/// double, so the product is taken in double and rounded once when stored.
+#[must_use]
+#[inline(always)]
+pub fn mul_sqrt<F: Px>(a: F, x: F) -> F {
+    F::from_f64(a.to_f64() * x.to_f64().sqrt())
+}
+
+/// `sqrt(x) / b`, likewise in double and rounded once.
+#[must_use]
+#[inline(always)]
+pub fn sqrt_div<F: Px>(x: F, b: F) -> F {
+    F::from_f64(x.to_f64().sqrt() / b.to_f64())
+}

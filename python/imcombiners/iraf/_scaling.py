@@ -83,14 +83,10 @@ def _grid_samples(frame: np.ndarray, bad: np.ndarray | None, region, thresholds)
     ).astype(np.float32)
 
 
-def _mode(sample: np.ndarray, integer: bool) -> float:
-    """IRAF's binned mode of a sorted sample (integer data: bins of at least 1)."""
+def _mode(sample: np.ndarray) -> float:
+    """IRAF's binned mode of a sorted sample, in real arithmetic."""
+    # IMCOMBINE always calls IRAF's real-typed mode, so integer data get no special bins.
     data = sample.astype(np.float32)
-    if integer:
-        if data.min() >= 0 and data.max() <= 65535:
-            data = data.astype(np.uint16)
-        elif data.min() >= -32768 and data.max() <= 32767:
-            data = data.astype(np.int16)
     values, _, _ = _core.frame_stats(data[None, None, :], ["mode"], step=1)
     return float(values[0, 0])
 
@@ -114,7 +110,7 @@ def image_stats(
         if "median" in which:
             out["median"][i] = a[max(a.size // 2 - 1, 0)]
         if "mode" in which:
-            out["mode"][i] = f32(_mode(a, frames.types[i] not in ("real", "double")))
+            out["mode"][i] = f32(_mode(a))
     return out
 
 
@@ -201,22 +197,29 @@ def resolve(
     zeros = (zeros / scales).astype(np.float32)
     zref = zeros[0]
     if wtype != "none":
-        if np.any(wts <= 0):
-            warnings.warn(
-                "negative weights -- using only NCOMBINE weights", ImcombinersWarning, stacklevel=3
-            )
-            wts = ncombine.copy()
-        elif ztype == "none" or znorm or wflag:
-            wts = (ncombine * wts).astype(np.float32)
-        elif np.any(zeros <= 0):
-            warnings.warn(
-                "negative zero offsets -- ignoring zero weight adjustments",
-                ImcombinersWarning,
-                stacklevel=3,
-            )
-            wts = (ncombine * wts).astype(np.float32)
-        else:
-            wts = (ncombine * wts * zref / zeros).astype(np.float32)
+        # IRAF's loop, image by image: a bad weight resets them all, a bad zero level stops the
+        # zero adjustment from that image on (the earlier images keep theirs).
+        for i in range(n):
+            if wts[i] <= 0:
+                warnings.warn(
+                    "negative weights -- using only NCOMBINE weights",
+                    ImcombinersWarning,
+                    stacklevel=3,
+                )
+                wts = ncombine.copy()
+                break
+            if ztype == "none" or znorm or wflag:
+                wts[i] = f32(ncombine[i] * wts[i])
+            elif zeros[i] <= 0:
+                warnings.warn(
+                    "negative zero offsets -- ignoring zero weight adjustments",
+                    ImcombinersWarning,
+                    stacklevel=3,
+                )
+                wts = (ncombine * wts).astype(np.float32)
+                break
+            else:
+                wts[i] = f32(f32(ncombine[i] * wts[i]) * zref / zeros[i])
     if znorm:
         zeros = -zeros
     else:
@@ -227,7 +230,8 @@ def resolve(
 
     doscale = bool(snorm or np.any(scales[1:] != scales[0]))
     dozero = bool(znorm or np.any(zeros[1:] != zeros[0]))
-    dowts = bool(np.any(wts[1:] != wts[0])) and combine in ("average", "quadrature")
+    # IRAF turns weights off for medians; sum ignores them but its sigma uses them.
+    dowts = bool(np.any(wts[1:] != wts[0])) and combine not in ("median", "lmedian")
     doscale1 = False
     if doscale and sigscale != 0:
         doscale1 = bool(np.any(np.abs(scales - f32(1)) > f32(sigscale)))

@@ -73,7 +73,7 @@ def _noise_values(value: object, frames: _inputs.Frames, name: str) -> np.ndarra
 def _to_outtype(image: np.ndarray, outtype: str) -> np.ndarray:
     dtype = np.dtype(_params.OUT_DTYPES[outtype])
     if dtype.kind == "f":
-        return image.astype(dtype)
+        return image.astype(dtype, copy=False)
     info = np.iinfo(dtype)
     return np.clip(np.trunc(image), info.min, info.max).astype(dtype)
 
@@ -283,7 +283,6 @@ def imcombine(
     result = ImcombineResult(output=_to_outtype(image, outtype), ncombine=ncomb)
     if want_sigma:
         result.sigma = sigma if outtype != "double" else sigma.astype(np.float64)
-    nrej = (n - ncomb.astype(np.int32)).astype(np.int32)
     if rej is not None:
         cube = np.moveaxis(rej, -1, 0)
         if "rejmask" in products:
@@ -292,7 +291,7 @@ def imcombine(
             used = 1 - cube.astype(np.float32)
             result.expmask = np.tensordot(factors.exptime, used, axes=1).astype(np.float32)
     if "nrejmask" in products:
-        result.nrejmask = nrej
+        result.nrejmask = n - ncomb.astype(np.int32)
     if "bpmask" in products:
         result.bpmask = (ncomb == 0).astype(np.int32)
     result.table = _table(frames, factors, off)
