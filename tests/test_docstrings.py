@@ -22,6 +22,9 @@ MODULES = [
         "rejectors",
         "normalization",
         "placement",
+        "ccddata",
+        "files",
+        "cli",
     )
 ]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from . import iraf, kernels
 from ._core import __version__
 from ._threads import get_num_threads, set_num_threads, threads
+from .ccddata import combine_ccddata
 from .combiner import Combiner
 from .errors import ImcombinersWarning
+from .files import FilesResult, FrameInfo, combine_files
 from .flags import OutputFlags, SampleFlags
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
@@ -20,6 +22,8 @@ from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
 __all__ = [
     "CcdClip",
     "Combiner",
+    "FilesResult",
+    "FrameInfo",
     "ImcombinersWarning",
     "LinearClip",
     "MinMaxClip",
@@ -29,6 +33,8 @@ __all__ = [
     "SampleFlags",
     "SigClip",
     "__version__",
+    "combine_ccddata",
+    "combine_files",
     "get_num_threads",
     "iraf",
     "kernels",

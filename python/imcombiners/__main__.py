@@ -1,21 +1,23 @@
-"""``python -m imcombiners demo``: the built-in demonstration."""
+"""``python -m imcombiners ...``: the ``imcombine`` command (``demo`` runs the built-in demo).
+
+``python -m imcombiners speed-demo`` runs the in-memory kernel demonstration
+(`imcombiners.demo`).
+"""
 
 from __future__ import annotations
 
 import sys
 
+from . import cli
 from .demo import run
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m imcombiners demo [--frames N] [--size PIXELS] [--no-numpy]")
-        return 0 if argv else 2
-    if argv[0] != "demo":
-        print(f"unknown command {argv[0]!r}; the only command is 'demo'", file=sys.stderr)
-        return 2
-    return run(argv[1:])
+    if argv and argv[0] == "speed-demo":
+        return run(argv[1:])
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

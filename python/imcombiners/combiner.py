@@ -40,9 +40,11 @@ class Combiner:
 
     Parameters
     ----------
-    stack : array_like of shape (N, *spatial)
+    stack : array_like of shape (N, *spatial), or sequence of CCDData/NDData
         The frames: uint8, uint16, int16, int32, float32 or float64, any byte order or strides.
         A ``numpy.ma.MaskedArray`` contributes its mask. The array is never modified or copied.
+        A list of astropy ``CCDData``/``NDData`` (same shape and unit) is stacked (one copy);
+        each one's mask is OR-ed into ``mask`` and the common unit is kept in `unit`.
     mask : array_like of bool and shape (N, *spatial), optional
         True where a sample must not be used (bad pixels). NaN and +-inf samples are always
         treated as masked. The caller's mask is never modified: rejections are OR-ed into a
@@ -64,6 +66,8 @@ class Combiner:
         Per sample, `SampleFlags` bits of the latest step (``diagnostics="full"`` only).
     history : list of Step
         The rejection steps taken, in order.
+    unit : astropy.units.Unit or None
+        The unit of CCDData/NDData input (None otherwise).
     zero, scale : ndarray of shape (N,) or None
         The correction set by `zero_scale`, applied by later `reject`, `combine` and
         `variance` calls.
@@ -81,6 +85,13 @@ class Combiner:
     """
 
     def __init__(self, stack: Any, mask: Any = None) -> None:
+        self.unit = None
+        if _nddata_sequence(stack):
+            from .ccddata import stack_from_nddata
+
+            stack, own_mask, self.unit = stack_from_nddata(stack)
+            if own_mask is not None:
+                mask = own_mask if mask is None else (np.asarray(mask) != 0) | own_mask
         self._stack = as_stack(stack, name="stack")
         self._arr = np.asarray(stack.data if isinstance(stack, np.ma.MaskedArray) else stack)
         self._input_mask = as_mask(mask, self._stack)
@@ -456,6 +467,13 @@ class Combiner:
         return (
             f"Combiner(shape={self._arr.shape}, dtype={self._arr.dtype}, steps={len(self.history)})"
         )
+
+
+def _nddata_sequence(obj: Any) -> bool:
+    """True for a list or tuple of astropy NDData/CCDData (astropy is never imported here)."""
+    from .ccddata import is_nddata_sequence
+
+    return is_nddata_sequence(obj)
 
 
 def _check_weights_use(name: str, weights: Any) -> None:

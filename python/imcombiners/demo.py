@@ -73,7 +73,7 @@ def _timed(func, repeats: int = 3):
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the process exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m imcombiners demo",
+        prog="python -m imcombiners speed-demo",
         description="Synthesise a stack of bias frames with cosmic rays and combine it.",
     )
     parser.add_argument("--frames", type=int, default=20, help="number of frames (default 20)")

@@ -1,0 +1,829 @@
+"""Combining FITS files in bounded memory: `combine_files`.
+
+Every file is opened once. A sampled pass reads the statistics grid of each frame (for
+statistic zero/scale/weights), then the stack is processed in spatial bands (along the first
+spatial axis) sized from ``mem_limit``, reading the next band while the current one is
+combined. Each band goes through the same `Combiner` call as an in-memory stack, so the result is
+the in-memory result, bit for bit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _core, _rejection, normalization
+from ._validation import (
+    WORK_DTYPES,
+    as_stack,
+    method_name,
+    nonnegative_int,
+    positive_int,
+    real,
+    thresholds_pair,
+)
+from .combiner import Combiner
+from .io import FitsImageWriter, FitsStack, format_bytes, parse_mem_limit, resolve_paths
+from .io.header import provenance_header
+from .io.memory import band_rows
+from .io.paths import _GLOB_CHARS
+
+logger = logging.getLogger("imcombiners")
+
+#: The products `combine_files` can write besides the combined image.
+PRODUCTS = ("sigma", "variance", "nrej", "ncombine", "low", "high", "rejmask")
+
+_PRODUCT_DOC = {
+    "sigma": "std (ddof=1) of the samples combined",
+    "variance": "variance (ddof=1) of the samples combined",
+    "nrej": "samples rejected (rejectors, grow)",
+    "ncombine": "samples combined",
+    "low": "rejected samples below the result",
+    "high": "rejected samples at or above the result",
+    "rejmask": "1 where a sample was rejected",
+}
+
+#: Memory set aside for the allocator, the threads and the per-file state.
+_RESERVE = 8 * 2**20
+
+#: Input bytes of one band at most, so that reading overlaps combining and progress moves.
+_BAND_TARGET = 48 * 2**20
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """What `combine_files` did with one input frame.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    median : float
+        Median of the frame's statistics grid (usable samples; NaN if it has none).
+    zero, scale, weight : float
+        The correction ``(x - zero) / scale`` and the weight applied (0, 1, 1 when none).
+    rejected_fraction : float
+        Rejected samples over usable samples of this frame (0 without rejection).
+    """
+
+    path: str
+    median: float
+    zero: float
+    scale: float
+    weight: float
+    rejected_fraction: float
+
+
+@dataclass
+class FilesResult:
+    """The result of `combine_files`.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The combined image.
+    header : astropy.io.fits.Header
+        The output header: the first input's header, NCOMBINE, IMCMBnnn, EXPTIME, HISTORY.
+    products : dict of str to numpy.ndarray
+        The products kept in memory (those not written to files).
+    paths : dict of str to pathlib.Path
+        ``"output"`` and every product written to disk.
+    frames : list of FrameInfo
+        One entry per input.
+    seconds : float
+        Wall time of the whole call.
+    bands : int
+        Number of spatial bands processed.
+    """
+
+    data: np.ndarray
+    header: Any
+    products: dict[str, np.ndarray] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    frames: list[FrameInfo] = field(default_factory=list)
+    seconds: float = 0.0
+    bands: int = 1
+
+
+@dataclass
+class _Plan:
+    """Validated settings of one `combine_files` call."""
+
+    method: str
+    rules: list[Any]
+    thresholds: tuple[float, float] | None
+    grow: float | None
+    ddof: int
+    zero: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+
+def _auto_step(region: list[tuple[int, int]]) -> int:
+    """IRAF's statistics step: the smallest of 1..10 giving fewer than 100 000 grid points."""
+    for step in range(1, 11):
+        if math.prod(-(-(b - a) // step) for a, b in region) < 100_000:
+            return step
+    return 10
+
+
+def _keyword_values(frames: FitsStack, value: str, name: str) -> np.ndarray:
+    """``"!KEY"``: the number ``KEY`` holds in every input header."""
+    key = value[1:].strip().upper()
+    out = []
+    for path, hdr in zip(frames.paths, frames.headers, strict=True):
+        if key not in hdr:
+            raise ValueError(f"{name}={value!r}: {path} has no keyword {key}")
+        v = hdr[key]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"{name}={value!r}: {key} of {path} is not a number: {v!r}")
+        out.append(float(v))
+    return np.array(out)
+
+
+def _stat_names(*values: Any) -> bool:
+    return any(isinstance(v, str) or callable(v) for v in values)
+
+
+def _products(products: Any, output: Path | None) -> dict[str, Path | None]:
+    """Product name -> destination (None: kept in memory)."""
+    if isinstance(products, str):
+        products = (products,)
+    if isinstance(products, Mapping):
+        items = [(k, Path(v) if v is not None else None) for k, v in products.items()]
+    elif isinstance(products, Sequence):
+        items = []
+        for k in products:
+            dest = None
+            if output is not None and isinstance(k, str):
+                stem = (
+                    output.name[: -len(".fits")] if output.name.endswith(".fits") else output.name
+                )
+                dest = output.with_name(f"{stem}_{k.lower()}.fits")
+            items.append((k, dest))
+    else:
+        raise TypeError(
+            f"products must be a sequence of names or a dict name -> path, got "
+            f"{type(products).__name__}"
+        )
+    out: dict[str, Path | None] = {}
+    for k, dest in items:
+        key = k.lower() if isinstance(k, str) else k
+        if key not in PRODUCTS:
+            raise ValueError(f"products: unknown product {k!r}; choose from {', '.join(PRODUCTS)}")
+        out[key] = dest
+    return out
+
+
+class _Progress:
+    """A tqdm bar over bands (or a callable ``progress(done, total)``, or nothing)."""
+
+    def __init__(self, progress: Any, total: int, desc: str) -> None:
+        self.callback: Callable[[int, int], Any] | None = None
+        self.bar = None
+        self.done, self.total = 0, total
+        if callable(progress):
+            self.callback = progress
+        elif progress is True and total > 1:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="band", leave=False)
+        elif not isinstance(progress, bool):
+            raise TypeError(
+                f"progress must be True, False or a callable(done, total), got {progress!r}"
+            )
+
+    def update(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _measure(
+    frames: FitsStack,
+    plan: _Plan,
+    zero: Any,
+    scale: Any,
+    weights: Any,
+    region: list[tuple[int, int]],
+    step: int,
+    normalize: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sampled pass: the grid of every frame, its statistics, and the resolved corrections.
+
+    Returns the grid stack, its mask (or None) and the per-frame medians.
+    """
+    grid = frames.read_grid(region, step)
+    grid_mask = frames.read_grid_masks(region, step)
+    sub = as_stack(grid, name="grid")
+    m = None if grid_mask is None else grid_mask.view(np.uint8)
+    options = normalization.stat_options(sub, stat_step=1, normalize=normalize)
+    got = normalization.resolve(sub, m, plan.thresholds, zero, scale, weights, options)
+    plan.zero, plan.scale = got.zero, got.scale
+    if got.weights is not None:
+        plan.weights = got.weights
+    return grid, grid_mask, _grid_medians(sub, m, plan.thresholds)
+
+
+def _grid_medians(
+    sub: Any, mask: np.ndarray | None, thresholds: tuple[float, float] | None
+) -> np.ndarray:
+    values, counts, _ = _core.frame_stats(
+        sub.array,
+        ["median"],
+        mask=mask,
+        thresholds=thresholds,
+        region=None,
+        step=1,
+        sigma=3.0,
+        maxiters=5,
+        swapped=sub.swapped,
+        threads=1,
+    )
+    return np.where(counts > 0, values[0], np.nan)
+
+
+def _band_products(
+    band: np.ndarray,
+    mask: np.ndarray | None,
+    cmb: Combiner,
+    combined: np.ndarray,
+    plan: _Plan,
+    wanted: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """The products of one band (halo rows included)."""
+    stack = as_stack(band, name="band")
+    usable = _rejection.usable(
+        stack, None if mask is None else mask.view(np.uint8), plan.thresholds
+    )
+    rej = cmb.mask_rej if cmb.mask_rej is not None else np.zeros(band.shape, dtype=bool)
+    out: dict[str, np.ndarray] = {}
+    n_type = np.int16 if band.shape[0] < 2**15 else np.int32
+    if "nrej" in wanted:
+        out["nrej"] = np.count_nonzero(rej, axis=0).astype(n_type)
+    if "ncombine" in wanted:
+        out["ncombine"] = np.count_nonzero(usable & ~rej, axis=0).astype(n_type)
+    if "rejmask" in wanted:
+        out["rejmask"] = rej.view(np.uint8)
+    if "sigma" in wanted or "variance" in wanted:
+        final = rej if mask is None else (rej | mask)
+        var = _rejection.run(
+            stack,
+            [],
+            mask=final.view(np.uint8),
+            combine="variance",
+            thresholds=plan.thresholds,
+            zero=plan.zero,
+            scale=plan.scale,
+            ddof=1,
+        )["combined"]
+        if "variance" in wanted:
+            out["variance"] = var
+        if "sigma" in wanted:
+            out["sigma"] = np.sqrt(var)
+    if "low" in wanted or "high" in wanted:
+        values = _rejection.values(stack).astype(np.float64)
+        shape = (-1,) + (1,) * (band.ndim - 1)
+        if plan.zero is not None:
+            values -= plan.zero.reshape(shape)
+        if plan.scale is not None:
+            values /= plan.scale.reshape(shape)
+        below = rej & (values < combined[None])
+        if "low" in wanted:
+            out["low"] = np.count_nonzero(below, axis=0).astype(n_type)
+        if "high" in wanted:
+            out["high"] = np.count_nonzero(rej & ~below, axis=0).astype(n_type)
+    return out
+
+
+def _combine_band(
+    band: np.ndarray, mask: np.ndarray | None, plan: _Plan, diagnostics: bool
+) -> tuple[np.ndarray, Combiner, np.ndarray | None]:
+    """One band through the same Combiner call an in-memory stack would make.
+
+    Returns the combined band, the Combiner, and, with rejectors but without grow or products
+    (``diagnostics`` False), the rejection mask from the fused pass.
+    """
+    cmb = Combiner(band, mask=mask)
+    if plan.zero is not None or plan.scale is not None:
+        cmb.zero_scale(zero=plan.zero, scale=plan.scale)
+    if plan.rules and not diagnostics:
+        # The Combiner's fused call (see Combiner.combine), also returning the mask.
+        name = plan.method
+        if plan.weights is not None and name == "mean":
+            name = "weighted_average"
+        got = _rejection.run(
+            cmb._stack,
+            plan.rules,
+            mask=cmb._mask,
+            combine=name,
+            weights=plan.weights,
+            thresholds=plan.thresholds,
+            zero=plan.zero,
+            scale=plan.scale,
+            ddof=plan.ddof,
+            return_mask=True,
+        )
+        return got["combined"], cmb, got["mask"].view(bool)
+    out = cmb.combine(
+        plan.method,
+        thresholds=plan.thresholds,
+        rejectors=plan.rules,
+        weights=plan.weights,
+        ddof=plan.ddof,
+        grow=plan.grow,
+        diagnostics="simple" if diagnostics else None,
+    )
+    return out, cmb, cmb.mask_rej if diagnostics else None
+
+
+def combine_files(
+    inputs: Any,
+    output: str | os.PathLike | None = None,
+    *,
+    hdu: int | str = 0,
+    mem_limit: int | str = "1GB",
+    method: str = "median",
+    rejectors: Any = None,
+    thresholds: Any = None,
+    zero: Any = None,
+    scale: Any = None,
+    weights: Any = None,
+    masks: Any = None,
+    grow: float | None = None,
+    ddof: int = 0,
+    stat_region: Any = None,
+    stat_step: int | None = None,
+    normalize: bool = True,
+    products: Any = (),
+    progress: Any = True,
+    overwrite: bool = False,
+) -> FilesResult:
+    """Combine FITS images, reading them in spatial bands within a memory budget.
+
+    The result equals ``Combiner(stack, mask).combine(method, ...)`` of the whole stack held in
+    memory, bit for bit, for any ``mem_limit``.
+
+    Parameters
+    ----------
+    inputs : list of paths, str or os.PathLike
+        The images: a list of paths, a glob pattern (``"raw/bias*.fits"``, sorted) or an
+        ``"@list.txt"`` file naming one path per line.
+    output : str or os.PathLike, optional
+        Write the combined image here (FITS, float32 or float64). Without it the result is
+        only returned.
+    hdu : int or str, default 0
+        The HDU holding the image in every file (number or EXTNAME).
+    mem_limit : int or str, default "1GB"
+        The most memory the combine may use for its data: bands of inputs and masks, the
+        working memory of rejection and products, and the outputs held in memory. ``"64MB"``
+        counts 10**6 bytes per MB; ``"512MiB"`` counts 2**20.
+    method : str, default "median"
+        The combine method, as in `Combiner.combine`.
+    rejectors : Rejector or list of Rejector, optional
+        Rejection rules, applied in order.
+    thresholds : (float, float), optional
+        Samples outside ``[low, high]`` (raw values) are not used.
+    zero, scale : None, number, sequence, str or callable, optional
+        As in `Combiner.combine` (statistics are measured on the sample grid before the band
+        loop); ``"!KEYWORD"`` takes each frame's value from its header keyword, used as given.
+    weights : None, sequence, {"mean", "median", "mode"} or "!KEYWORD", optional
+        As in `Combiner.combine`.
+    masks : None, int, str or list of paths, optional
+        Bad-pixel masks, nonzero = do not use: an HDU of every input (``"DQ"``, ``"BPM"``, a
+        number), or one mask file per input (a list, a glob or an ``"@list"``).
+    grow : float, optional
+        Grow radius of the rejection (bands overlap by ``ceil(grow)`` rows for it).
+    ddof : int, default 0
+        Delta degrees of freedom of ``method="variance"``.
+    stat_region, stat_step, normalize
+        Where and how the statistics are measured, as in `imcombiners.resolve_zero_scale`.
+    products : sequence of str or dict, default ()
+        Extra results among ``"sigma"``, ``"variance"`` (of the samples combined, ddof=1),
+        ``"nrej"``, ``"ncombine"``, ``"low"``, ``"high"`` (per-pixel counts) and
+        ``"rejmask"`` (per-frame rejection cube). Names alone are written beside ``output``
+        (``out_sigma.fits`` ...) or, without ``output``, returned in ``products``; a dict
+        maps names to paths (None: keep in memory).
+    progress : bool or callable, default True
+        A progress bar over bands on multi-band combines; False for none; a callable is called
+        as ``progress(done, total)`` after every band.
+    overwrite : bool, default False
+        Replace existing output files.
+
+    Returns
+    -------
+    FilesResult
+
+    Raises
+    ------
+    FileNotFoundError
+        A missing input, mask or list file.
+    FileExistsError
+        An output exists and ``overwrite`` is False.
+    ValueError
+        Inputs of different shapes or types, a missing HDU, a ``mem_limit`` too small for one
+        row of the stack, an output that is also an input, or a bad parameter.
+
+    Notes
+    -----
+    Inputs are only read. Outputs go to temporary files renamed at the end, so an error or
+    Ctrl-C leaves no partial file. Messages about each frame go to the ``imcombiners`` logger.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from astropy.io import fits
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> for i in range(5):
+    ...     fits.writeto(folder / f"bias{i}.fits", rng.normal(1000, 5, (64, 64)).astype("f4"))
+    >>> res = imc.combine_files(str(folder / "bias*.fits"), folder / "master.fits",
+    ...                         rejectors=imc.SigClip(sigma=3.0), progress=False)
+    >>> res.data.shape, res.header["NCOMBINE"], res.paths["output"].name
+    ((64, 64), 5, 'master.fits')
+    """
+    start = time.perf_counter()
+    plan = _Plan(
+        method=method_name(method),
+        rules=_rejection.as_rejector_list(rejectors),
+        thresholds=thresholds_pair(thresholds),
+        grow=None if grow is None else real(grow, name="grow", low=0.0),
+        ddof=nonnegative_int(ddof, name="ddof"),
+    )
+    budget = parse_mem_limit(mem_limit)
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    out_path = None if output is None else Path(os.fspath(output))
+    wanted = _products(products, out_path)
+    paths = resolve_paths(inputs)
+    _check_destinations(out_path, wanted, paths, overwrite)
+    if isinstance(masks, str) and (masks.startswith("@") or _GLOB_CHARS & set(masks)):
+        masks = resolve_paths(masks, what="masks")
+    elif isinstance(masks, Sequence) and not isinstance(masks, str):
+        masks = resolve_paths(list(masks), what="masks")
+
+    with FitsStack(paths, hdu, masks) as frames:
+        return _run(
+            frames,
+            plan,
+            budget,
+            out_path,
+            wanted,
+            overwrite,
+            progress,
+            {"zero": zero, "scale": scale, "weights": weights},
+            (stat_region, stat_step, normalize),
+            start,
+        )
+
+
+def _check_destinations(
+    out_path: Path | None, wanted: dict[str, Path | None], inputs: list[Path], overwrite: bool
+) -> None:
+    dests = [("output", out_path), *wanted.items()]
+    resolved_inputs = {p.resolve() for p in inputs}
+    seen: dict[Path, str] = {}
+    for name, dest in dests:
+        if dest is None:
+            continue
+        r = dest.resolve()
+        if r in resolved_inputs:
+            raise ValueError(f"{name}: {dest} is one of the inputs; inputs are never written to")
+        if r in seen:
+            raise ValueError(f"{name} and {seen[r]} would both be written to {dest}")
+        seen[r] = name
+        if dest.exists() and not overwrite:
+            raise FileExistsError(f"{name}: {dest} exists; pass overwrite=True to replace it")
+        if not dest.parent.is_dir():
+            raise FileNotFoundError(f"{name}: cannot write {dest}: the folder does not exist")
+
+
+def _resolve_corrections(
+    frames: FitsStack, plan: _Plan, given: dict[str, Any], stats: tuple[Any, Any, bool]
+) -> tuple[np.ndarray | None, list[tuple[int, int]], int]:
+    """Fill plan.zero/scale/weights; returns the grid medians (None if not measured yet), the
+    statistics region and step."""
+    stat_region, stat_step, normalize = stats
+    given = dict(given)
+    for key, value in given.items():
+        if isinstance(value, str) and value.startswith("!"):
+            given[key] = _keyword_values(frames, value, key)
+    region = normalization._region(stat_region, frames.shape) or [(0, n) for n in frames.shape]
+    step = _auto_step(region) if stat_step is None else positive_int(stat_step, name="stat_step")
+    n = len(frames)
+    if _stat_names(given["zero"], given["scale"], given["weights"]):
+        _, _, medians = _measure(
+            frames, plan, given["zero"], given["scale"], given["weights"], region, step, normalize
+        )
+        return medians, region, step
+    fake = as_stack(np.empty((n,) + (1,) * len(frames.shape), dtype=np.float32), name="grid")
+    got = normalization.resolve(
+        fake,
+        None,
+        None,
+        given["zero"],
+        given["scale"],
+        given["weights"],
+        normalization.stat_options(fake, normalize=normalize),
+    )
+    plan.zero, plan.scale = got.zero, got.scale
+    if given["weights"] is not None:
+        from ._validation import as_weights
+
+        plan.weights = as_weights(given["weights"], n)
+    return None, region, step
+
+
+def _run(
+    frames: FitsStack,
+    plan: _Plan,
+    budget: int,
+    out_path: Path | None,
+    wanted: dict[str, Path | None],
+    overwrite: bool,
+    progress: Any,
+    given: dict[str, Any],
+    stats: tuple[Any, Any, bool],
+    start: float,
+) -> FilesResult:
+    n = len(frames)
+    spatial = frames.shape
+    ny = spatial[0]
+    row_items = math.prod(spatial[1:])
+    medians, region, step = _resolve_corrections(frames, plan, given, stats)
+    work = WORK_DTYPES[frames.dtype.newbyteorder("=")]
+    diagnostics = bool(wanted) or plan.grow is not None
+
+    # The memory plan. Fixed: the outputs kept whole, the statistics grid, and a reserve for
+    # the allocator and threads. Per sample of a band: two input buffers (the next band is
+    # read while this one is combined), masks, and the rejection mask with its temporaries
+    # (counted twice: freed blocks are not always returned to the system at once).
+    in_memory = [k for k, dest in wanted.items() if dest is None]
+    fixed = math.prod(spatial) * work.itemsize + min(_RESERVE, budget // 8)
+    for k in in_memory:
+        fixed += math.prod(spatial) * (n if k == "rejmask" else work.itemsize)
+    if medians is None:
+        grid = math.prod(len(range(a, b, step)) for a, b in region)
+        fixed += n * grid * (frames.dtype.itemsize + (1 if frames.masks is not None else 0))
+    sample = 2 * frames.dtype.itemsize + (4 if frames.masks is not None else 0)
+    if diagnostics:
+        sample += 12 + 2 * frames.dtype.itemsize
+    elif plan.rules:
+        sample += 3
+    if "low" in wanted or "high" in wanted:
+        sample += 16
+    per_row = n * row_items * sample + row_items * 8 * (2 + len(wanted))
+    halo = 0 if plan.grow is None else math.ceil(plan.grow)
+    rows = band_rows(budget, fixed, per_row, ny, halo)
+    rows = max(1, min(rows, _BAND_TARGET // max(1, n * row_items * frames.dtype.itemsize)))
+    bounds = [(y, min(ny, y + rows)) for y in range(0, ny, rows)]
+    logger.info(
+        "combining %d frames of %s %s in %d band(s) of up to %d rows (mem_limit %s)",
+        n,
+        " x ".join(map(str, reversed(spatial))),
+        frames.dtype.newbyteorder("=").name,
+        len(bounds),
+        rows,
+        format_bytes(budget),
+    )
+
+    header = provenance_header(
+        frames.headers[0],
+        [p.name for p in frames.paths],
+        method=plan.method,
+        exptimes=_exptimes(frames),
+        steps=_steps(plan),
+        zero=plan.zero,
+        scale=plan.scale,
+        weights=plan.weights,
+        version=_core.__version__,
+    )
+    data = np.empty(spatial, dtype=work)
+    kept = {
+        k: np.empty((n, *spatial) if k == "rejmask" else spatial, dtype=_product_dtype(k, n, work))
+        for k in in_memory
+    }
+    writers: dict[str, FitsImageWriter] = {}
+    bar = _Progress(progress, len(bounds), "imcombine")
+    rejected = np.zeros(n, dtype=np.int64)
+    usable = np.zeros(n, dtype=np.int64)
+    grid = grid_mask = None
+    if medians is None:
+        grid_shape = tuple(len(range(a, b, step)) for a, b in region)
+        grid = np.empty((n, *grid_shape), dtype=frames.dtype)
+        grid_mask = None if frames.masks is None else np.empty(grid.shape, dtype=bool)
+    try:
+        if out_path is not None:
+            writers["output"] = FitsImageWriter(
+                out_path, spatial, work, header, overwrite=overwrite
+            )
+        for k, dest in wanted.items():
+            if dest is not None:
+                shape = (n, *spatial) if k == "rejmask" else spatial
+                hdr = header.copy()
+                hdr["PRODUCT"] = (k, _PRODUCT_DOC[k])
+                writers[k] = FitsImageWriter(
+                    dest, shape, _product_dtype(k, n, work), hdr, overwrite=overwrite
+                )
+        buffers = [
+            np.empty((n, min(ny, rows + 2 * halo), *spatial[1:]), dtype=frames.dtype)
+            for _ in range(2 if len(bounds) > 1 else 1)
+        ]
+
+        def read(k: int) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+            y0, y1 = bounds[k]
+            a, b = max(0, y0 - halo), min(ny, y1 + halo)
+            return (
+                frames.read_band(a, b, buffers[k % len(buffers)]),
+                frames.read_mask_band(a, b),
+                a,
+                b,
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imc-read") as pool:
+            pending = pool.submit(read, 0)
+            for k, (y0, y1) in enumerate(bounds):
+                band, mask, a, _ = pending.result()
+                if k + 1 < len(bounds):
+                    pending = pool.submit(read, k + 1)
+                combined, cmb, rej = _combine_band(band, mask, plan, diagnostics)
+                inner = slice(y0 - a, y0 - a + (y1 - y0))
+                data[y0:y1] = combined[inner]
+                if grid is not None:
+                    _grid_pick(band, mask, a, (y0, y1), region, step, grid, grid_mask)
+                if rej is not None:
+                    rej_in, use_in = _frame_counts(band, mask, rej, plan.thresholds, inner)
+                    rejected += rej_in
+                    usable += use_in
+                if diagnostics:
+                    prods = _band_products(band, mask, cmb, combined, plan, wanted)
+                    core = (slice(None), inner)
+                    for key, arr in prods.items():
+                        part = arr[core] if key == "rejmask" else arr[inner]
+                        if key in kept:
+                            if key == "rejmask":
+                                kept[key][:, y0:y1] = part
+                            else:
+                                kept[key][y0:y1] = part
+                        elif key == "rejmask":
+                            for i in range(n):
+                                writers[key].write(y0, part[i], frame=i)
+                        else:
+                            writers[key].write(y0, part)
+                if "output" in writers:
+                    writers["output"].write(y0, data[y0:y1])
+                bar.update()
+        written = {k: w.commit() for k, w in writers.items()}
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    finally:
+        bar.close()
+
+    if medians is None:
+        m = None if grid_mask is None else grid_mask.view(np.uint8)
+        medians = _grid_medians(as_stack(grid, name="grid"), m, plan.thresholds)
+    infos = _frame_infos(frames, plan, medians, rejected, usable)
+    for f in infos:
+        logger.info(
+            "%s: median %.6g, zero %.6g, scale %.6g, weight %.6g, rejected %.3f%%",
+            f.path,
+            f.median,
+            f.zero,
+            f.scale,
+            f.weight,
+            100 * f.rejected_fraction,
+        )
+    return FilesResult(
+        data=data,
+        header=header,
+        products=kept,
+        paths=written,
+        frames=infos,
+        seconds=time.perf_counter() - start,
+        bands=len(bounds),
+    )
+
+
+def _frame_counts(
+    band: np.ndarray,
+    mask: np.ndarray | None,
+    rej: np.ndarray,
+    thresholds: tuple[float, float] | None,
+    inner: slice,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame rejected and usable samples of the band's own rows (halo excluded)."""
+    core = (slice(None), inner)
+    n = band.shape[0]
+    r = rej[core]
+    rejected = np.array([np.count_nonzero(r[i]) for i in range(n)], dtype=np.int64)
+    part = band[core].reshape(n, -1)
+    if band.dtype.kind == "f" or mask is not None or thresholds is not None:
+        ok = np.isfinite(part) if band.dtype.kind == "f" else np.ones(part.shape, dtype=bool)
+        if mask is not None:
+            ok &= ~mask[core].reshape(n, -1)
+        if thresholds is not None:
+            ok &= (part >= thresholds[0]) & (part <= thresholds[1])
+        usable = np.array([np.count_nonzero(ok[i]) for i in range(n)], dtype=np.int64)
+    else:
+        usable = np.full(n, part.shape[1], dtype=np.int64)
+    return rejected, usable
+
+
+def _grid_pick(
+    band: np.ndarray,
+    mask: np.ndarray | None,
+    a: int,
+    rows: tuple[int, int],
+    region: list[tuple[int, int]],
+    step: int,
+    grid: np.ndarray,
+    grid_mask: np.ndarray | None,
+) -> None:
+    """Copy the statistics-grid samples of band rows ``rows`` (band starts at row ``a``)."""
+    (r0, r1), rest = region[0], region[1:]
+    lo = max(rows[0], r0)
+    first = r0 + -(-(lo - r0) // step) * step
+    ys = range(first, min(rows[1], r1), step)
+    if not ys:
+        return
+    k0 = (first - r0) // step
+    index = (
+        slice(None),
+        slice(ys.start - a, ys.stop - a, step),
+        *(slice(p, q, step) for p, q in rest),
+    )
+    grid[:, k0 : k0 + len(ys)] = band[index]
+    if grid_mask is not None and mask is not None:
+        grid_mask[:, k0 : k0 + len(ys)] = mask[index]
+
+
+def _product_dtype(name: str, n: int, work: np.dtype) -> np.dtype:
+    if name in ("sigma", "variance"):
+        return work
+    if name == "rejmask":
+        return np.dtype(np.uint8)
+    return np.dtype(np.int16 if n < 2**15 else np.int32)
+
+
+def _exptimes(frames: FitsStack) -> list[float] | None:
+    out = []
+    for hdr in frames.headers:
+        v = hdr.get("EXPTIME")
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        out.append(float(v))
+    return out
+
+
+def _steps(plan: _Plan) -> list[str]:
+    steps = []
+    if plan.thresholds is not None:
+        steps.append(f"thresholds: samples outside {list(plan.thresholds)} not used")
+    for r in plan.rules:
+        steps.append(f"rejection: {r!r}")
+    if plan.grow is not None:
+        steps.append(f"grow radius {plan.grow:g}")
+    return steps
+
+
+def _frame_infos(
+    frames: FitsStack,
+    plan: _Plan,
+    medians: np.ndarray,
+    rejected: np.ndarray,
+    usable: np.ndarray,
+) -> list[FrameInfo]:
+    n = len(frames)
+    zero = np.zeros(n) if plan.zero is None else plan.zero
+    scale = np.ones(n) if plan.scale is None else plan.scale
+    weights = np.ones(n) if plan.weights is None else plan.weights
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(usable > 0, rejected / np.maximum(usable, 1), 0.0)
+    return [
+        FrameInfo(
+            path=str(frames.paths[i]),
+            median=float(medians[i]),
+            zero=float(zero[i]),
+            scale=float(scale[i]),
+            weight=float(weights[i]),
+            rejected_fraction=float(frac[i]),
+        )
+        for i in range(n)
+    ]
