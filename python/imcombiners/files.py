@@ -56,7 +56,7 @@ _PRODUCT_DOC = {
 _RESERVE = 8 * 2**20
 
 #: Input bytes of one band at most, so that reading overlaps combining and progress moves.
-_BAND_TARGET = 48 * 2**20
+_BAND_TARGET = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class FilesResult:
     Attributes
     ----------
     data : numpy.ndarray
-        The combined image.
+        The combined image. With an ``output`` file, a read-only memory map of the data in
+        that file (big-endian, as FITS stores it), so the image is never held twice.
     header : astropy.io.fits.Header
         The output header: the first input's header, NCOMBINE, IMCMBnnn, EXPTIME, HISTORY.
     products : dict of str to numpy.ndarray
@@ -574,7 +575,9 @@ def _run(
     # read while this one is combined), masks, and the rejection mask with its temporaries
     # (counted twice: freed blocks are not always returned to the system at once).
     in_memory = [k for k, dest in wanted.items() if dest is None]
-    fixed = math.prod(spatial) * work.itemsize + min(_RESERVE, budget // 8)
+    fixed = min(_RESERVE, budget // 8)
+    if out_path is None:
+        fixed += math.prod(spatial) * work.itemsize
     for k in in_memory:
         fixed += math.prod(spatial) * (n if k == "rejmask" else work.itemsize)
     if medians is None:
@@ -613,7 +616,7 @@ def _run(
         weights=plan.weights,
         version=_core.__version__,
     )
-    data = np.empty(spatial, dtype=work)
+    data = np.empty(spatial, dtype=work) if out_path is None else None
     kept = {
         k: np.empty((n, *spatial) if k == "rejmask" else spatial, dtype=_product_dtype(k, n, work))
         for k in in_memory
@@ -663,7 +666,8 @@ def _run(
                     pending = pool.submit(read, k + 1)
                 combined, cmb, rej = _combine_band(band, mask, plan, diagnostics)
                 inner = slice(y0 - a, y0 - a + (y1 - y0))
-                data[y0:y1] = combined[inner]
+                if data is not None:
+                    data[y0:y1] = combined[inner]
                 if grid is not None:
                     _grid_pick(band, mask, a, (y0, y1), region, step, grid, grid_mask)
                 if rej is not None:
@@ -686,7 +690,7 @@ def _run(
                         else:
                             writers[key].write(y0, part)
                 if "output" in writers:
-                    writers["output"].write(y0, data[y0:y1])
+                    writers["output"].write(y0, combined[inner])
                 bar.update()
         written = {k: w.commit() for k, w in writers.items()}
     except BaseException:
@@ -710,6 +714,8 @@ def _run(
             f.weight,
             100 * f.rejected_fraction,
         )
+    if data is None:
+        data = writers["output"].mapped()  # the written file, not a copy in memory
     return FilesResult(
         data=data,
         header=header,

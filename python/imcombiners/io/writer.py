@@ -157,6 +157,20 @@ class FitsImageWriter:
         os.replace(self._tmp, self.path)
         return self.path
 
+    def mapped(self) -> np.ndarray:
+        """A read-only memory map of the committed file's data (big-endian, as stored)."""
+        if self._fd is not None:
+            raise ValueError(f"{self.path} is not committed yet")
+        if self._bzero is not None:
+            raise TypeError("unsigned data are stored with an offset; read them with astropy")
+        return np.memmap(
+            self.path,
+            dtype=self._stored.newbyteorder(">"),
+            mode="r",
+            offset=self._data_offset,
+            shape=self.shape,
+        )
+
     def abort(self) -> None:
         """Delete the temporary file (nothing is written to ``path``)."""
         if self._fd is not None:
