@@ -88,3 +88,24 @@ def test_grow_median_of_unsorted_survivors(tmp_path):
     for x in range(3):
         values = stack[kept[:, 0, x], 0, x]
         assert fixed.output[0, x] == np.float32(np.median(values))
+
+
+def test_nmodel_noise_terms_by_list_position(tmp_path):
+    """Defect 9: combine=nmodel looks up each value's noise terms by its position in the
+    pixel's (sorted) list, not by its image."""
+    iraf_cl.require_iraf()
+    stack = _column([100, 50, 200])
+    paths = []
+    for i, (frame, gain) in enumerate(zip(stack, (1.0, 2.0, 4.0), strict=True)):
+        path = tmp_path / f"g{i}.fits"
+        iraf_cl.write_fits(path, frame, {"GAIN": gain})
+        paths.append(path)
+    params = dict(combine="nmodel", reject="sigclip", gain="GAIN", rdnoise=0.0)
+    # Sorted (50, 100, 200) from images (2, 1, 3): variances 50/2 + 100/1 + 200/4 = 175.
+    fixed = imc.iraf.imcombine(paths, **params)
+    assert fixed.output.item() == np.float32(np.sqrt(175.0) / 3)
+    # IRAF uses the gains of images 1, 2, 3 for positions 1, 2, 3: 50/1 + 100/2 + 200/4 = 150.
+    legacy = imc.iraf.imcombine(paths, iraf_defects=True, **params)
+    assert legacy.output.item() == np.float32(np.sqrt(150.0) / 3)
+    ref = iraf_cl.imcombine(paths, tmp_path, products=(), **params)
+    assert ref.output.item() == legacy.output.item()

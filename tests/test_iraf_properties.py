@@ -15,7 +15,7 @@ from reference_iraf import DEFECTS, imcombine_ref
 
 import imcombiners as imc
 
-COMBINES = ("average", "median", "lmedian", "sum")
+COMBINES = ("average", "median", "lmedian", "sum", "quadrature", "nmodel")
 REJECTS = ("none", "minmax", "ccdclip", "crreject", "sigclip", "avsigclip", "pclip")
 
 
@@ -41,7 +41,10 @@ def cases(draw):
         "lsigma": draw(st.sampled_from([1.0, 1.5, 2.5, 3.0])),
         "hsigma": draw(st.sampled_from([1.0, 1.5, 2.5, 3.0])),
         "rdnoise": draw(st.sampled_from([2.0, 5.0])),
-        "gain": draw(st.sampled_from([1.0, 2.5])),
+        "gain": draw(
+            st.sampled_from([1.0, 2.5, tuple(np.linspace(1.0, 3.0, n).astype(np.float32))])
+        ),
+        "snoise": draw(st.sampled_from([0.0, 0.02])),
         "grow": draw(st.sampled_from([0.0, 0.0, 1.0, 1.5])),
         "pclip": draw(st.sampled_from([-0.5, 0.5, -1.0])),
         "blank": -9.0,

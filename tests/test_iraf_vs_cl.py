@@ -204,3 +204,32 @@ def test_offsets(tmp_path):
     for combine, reject in itertools.product(("average", "median"), ("none", "sigclip")):
         params = dict(combine=combine, reject=reject, offsets=offsets, blank=-1.0)
         _check(tmp_path, paths, params, defects=_defects_apply(combine, reject, True))
+
+
+@pytest.mark.parametrize("combine", ["quadrature", "nmodel"])
+def test_quadrature_and_nmodel(tmp_path, combine):
+    stack = _stack(9, np.float32, seed=31)
+    stack = (stack * SCALED_LEVELS[:, None, None]).astype(np.float32)
+    gains = np.linspace(1.0, 2.6, 9)
+    headers = [
+        {"EXPTIME": float(10 * lv), "GAIN": float(g), "RDNOISE": 4.0 + i}
+        for i, (lv, g) in enumerate(zip(SCALED_LEVELS, gains, strict=True))
+    ]
+    paths = _write(tmp_path, stack, headers=headers)
+    for reject, scale, weight, gain in itertools.product(
+        ("none", "sigclip", "ccdclip"), ("none", "exposure"), ("none", "median"), ("2.0", "GAIN")
+    ):
+        params = dict(
+            combine=combine,
+            reject=reject,
+            scale=scale,
+            weight=weight,
+            expname="EXPTIME",
+            rdnoise="RDNOISE",
+            gain=gain,
+            snoise=0.01,
+        )
+        # IRAF takes nmodel's noise terms by list position (docs/iraf.md, defect 9). RDNOISE
+        # differs between the images, so once the values are sorted (mclip) or rejected only
+        # the defect mode matches.
+        _check(tmp_path, paths, params, defects=combine == "nmodel" and reject != "none")

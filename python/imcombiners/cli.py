@@ -463,8 +463,8 @@ def _flag_parser() -> argparse.ArgumentParser:
         ("--variance-out", "variance of the combined samples"),
         ("--nrej-out", "number of rejected samples per pixel"),
         ("--ncombine-out", "number of combined samples per pixel"),
-        ("--low-out", "lower rejection bound per pixel"),
-        ("--high-out", "upper rejection bound per pixel"),
+        ("--low-out", "number of rejected samples below the result per pixel"),
+        ("--high-out", "number of rejected samples at or above the result per pixel"),
         ("--rejmask-out", "per-frame mask of the rejected samples (N planes)"),
     ]:
         out.add_argument(flag, metavar="PATH", help=f"write the {what} to PATH")

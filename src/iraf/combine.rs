@@ -21,6 +21,9 @@ pub fn average<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, all: bool) -> O
     if p.combine == Combine::Quadrature {
         return Some(quadrature(p, d, id, n, all, dowts));
     }
+    if p.combine == Combine::NModel {
+        return Some(nmodel(p, d, id, n, all, dowts));
+    }
     if dowts {
         let wt = |j: usize| p.wts[id[j] as usize];
         let mut w = wt(1);
@@ -67,6 +70,42 @@ fn quadrature<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, all: bool, dowts
     for &x in &d[1..=n] {
         let v = F::r(x.to_r());
         sum = sum + v * v;
+    }
+    sqrt_div(sum, F::n(n))
+}
+
+/// IRAF's `ic_nmodel`: `sqrt(sum_j v_j) / n` with the model variance of each value,
+/// `v = (rdnoise/g)^2 + max(x, 0)/g + (snoise max(x, 0))^2` in real arithmetic (weighted:
+/// `sqrt(sum w^2 v) / sum w`).
+///
+/// IRAF looks the model up by the value's position in the pixel's list rather than by its
+/// image; with `defects` that is reproduced.
+fn nmodel<F: Px>(p: &Params, d: &[F], id: &[u16], n: usize, all: bool, dowts: bool) -> F {
+    let variance = |j: usize| -> f32 {
+        let image = if p.defects { j - 1 } else { id[j] as usize };
+        let [var0, gain, snoise] = p.nmodel[image];
+        let x = d[j].to_r().max(0.0);
+        let sx = x * snoise;
+        (var0 + x / gain) + sx * sx
+    };
+    if dowts {
+        let wt = |j: usize| p.wts[id[j] as usize];
+        let mut sum = F::ZERO;
+        let mut sumwt = 0.0f32;
+        for j in 1..=n {
+            sum = sum + F::r(variance(j) * (wt(j) * wt(j)));
+            sumwt += wt(j);
+        }
+        if all {
+            return F::from_f64(sum.to_f64().sqrt());
+        }
+        if sumwt > 0.0 {
+            return sqrt_div(sum, F::r(sumwt));
+        }
+    }
+    let mut sum = F::ZERO;
+    for j in 1..=n {
+        sum = sum + F::r(variance(j));
     }
     sqrt_div(sum, F::n(n))
 }

@@ -16,6 +16,8 @@ pub enum Combine {
     Sum,
     /// `sqrt(sum x^2) / n`.
     Quadrature,
+    /// `sqrt(sum of the CCD noise model's variances) / n`: the noise of the average.
+    NModel,
 }
 
 /// The rejection algorithm.
@@ -43,6 +45,7 @@ impl Combine {
             "lmedian" => Self::LMedian,
             "sum" => Self::Sum,
             "quadrature" => Self::Quadrature,
+            "nmodel" => Self::NModel,
             _ => {
                 return Err(CoreError::Value {
                     name: "combine",
@@ -110,6 +113,9 @@ pub struct Params {
     pub dowts: bool,
     /// Noise model per image: `(max((rdnoise/gain)^2, tiny), gain, snoise)`.
     pub noise: Vec<[f32; 3]>,
+    /// `combine=nmodel`'s model per image, on the scaled values: `(max((rdnoise/g)^2, tiny),
+    /// g, snoise)` with `g = gain * scale` (empty unless combine is nmodel).
+    pub nmodel: Vec<[f32; 3]>,
     /// Closed interval of accepted raw values, if thresholds are set.
     pub thresholds: Option<(f32, f32)>,
     pub blank: f32,
@@ -149,6 +155,12 @@ impl Params {
                     message: format!("expected {nimages} values, got {len}"),
                 });
             }
+        }
+        if self.combine == Combine::NModel && self.nmodel.len() != nimages {
+            return Err(CoreError::Value {
+                name: "nmodel",
+                message: format!("expected {nimages} noise models, got {}", self.nmodel.len()),
+            });
         }
         if nimages > u16::MAX as usize {
             return Err(CoreError::Value {

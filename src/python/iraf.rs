@@ -52,7 +52,7 @@ fn run_typed<'py, T: Sample, F: Px + Element>(
 #[pyo3(signature = (
     stack, *, mask=None, swapped=false, double=false, combine, reject, mclip, nkeep, lsigma,
     hsigma, pclip, flow, fhigh, doscale, doscale1, scales, zeros, weights, dowts, noise,
-    thresholds=None, blank=0.0, grow=0.0, truncate=false, defects=false, sigma=false,
+    nmodel=Vec::new(), thresholds=None, blank=0.0, grow=0.0, truncate=false, defects=false, sigma=false,
     rejmask=false, threads=1
 ))]
 pub fn iraf_combine<'py>(
@@ -77,6 +77,7 @@ pub fn iraf_combine<'py>(
     weights: Vec<f32>,
     dowts: bool,
     noise: Vec<[f32; 3]>,
+    nmodel: Vec<[f32; 3]>,
     thresholds: Option<(f32, f32)>,
     blank: f32,
     grow: f32,
@@ -103,6 +104,7 @@ pub fn iraf_combine<'py>(
         wts: weights,
         dowts,
         noise,
+        nmodel,
         thresholds,
         blank,
         grow,

@@ -11,7 +11,7 @@ import numpy as np
 #: IRAF's largest real (MAX_REAL), used for INDEF sigma limits.
 MAX_REAL = float(np.finfo(np.float32).max)
 
-COMBINES = ("average", "median", "lmedian", "sum", "quadrature")
+COMBINES = ("average", "median", "lmedian", "sum", "quadrature", "nmodel")
 REJECTS = ("none", "minmax", "ccdclip", "crreject", "sigclip", "avsigclip", "pclip")
 OUTTYPES = ("short", "ushort", "integer", "long", "real", "double")
 MASKTYPES = ("none", "goodvalue", "badvalue", "goodbits", "badbits")
@@ -121,6 +121,14 @@ def minmax_fractions(nlow: int, nhigh: int, nimages: int) -> tuple[float, float]
             f"of {nimages} images"
         )
     return float(flow), float(fhigh)
+
+
+def nmodel_terms(
+    rdnoise: np.ndarray, gain: np.ndarray, snoise: np.ndarray, scales: np.ndarray
+) -> list[list[float]]:
+    """combine=nmodel's noise model of the scaled values: the CCD model with gain * scale."""
+    g = np.float32(np.asarray(gain, np.float32) * np.asarray(scales, np.float32))
+    return noise_model(rdnoise, g, snoise)
 
 
 def noise_model(rdnoise: np.ndarray, gain: np.ndarray, snoise: np.ndarray) -> list[list[float]]:

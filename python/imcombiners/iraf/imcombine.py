@@ -124,7 +124,9 @@ def imcombine(
     input : array, list of arrays, list of paths, or str
         A stack ``(N, ny, nx)`` (or ``(N, nx)``), a list of 1-D/2-D arrays, a list of FITS
         paths, or ``"@list"`` naming a text file with one path per line.
-    combine : {"average", "median", "lmedian", "sum", "quadrature"}
+    combine : {"average", "median", "lmedian", "sum", "quadrature", "nmodel"}
+        ``nmodel`` is the noise of the average from the CCD noise model (rdnoise, gain,
+        snoise): ``sqrt(sum((rdnoise/g)**2 + x/g + (snoise*x)**2)) / n``, ``g = gain * scale``.
     reject : {"none", "minmax", "ccdclip", "crreject", "sigclip", "avsigclip", "pclip"}
     outtype : {"real", "double", "short", "ushort", "integer", "long"}
         Output type; the computation runs in the higher of it and the input type (float32
@@ -227,6 +229,14 @@ def imcombine(
     if reject == "crreject":
         ls = MAX_REAL
     noise = [[0.0, 1.0, 0.0]] * n
+    nmodel = []
+    if combine == "nmodel":
+        nmodel = _params.nmodel_terms(
+            _noise_values(rdnoise, frames, "rdnoise"),
+            _noise_values(gain, frames, "gain"),
+            _noise_values(snoise, frames, "snoise"),
+            factors.scales,
+        )
     if reject in ("ccdclip", "crreject"):
         noise = _params.noise_model(
             _noise_values(rdnoise, frames, "rdnoise"),
@@ -271,6 +281,7 @@ def imcombine(
         weights=factors.weights.tolist(),
         dowts=factors.dowts,
         noise=noise,
+        nmodel=nmodel,
         thresholds=thresholds,
         blank=float(blank),
         grow=grow,
