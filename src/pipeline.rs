@@ -10,6 +10,8 @@
 //! The last step adds up exactly what the plain combine of the masked stack adds up, in the same
 //! order, so "reject then combine with the mask" and this fused pass give identical bits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
 use crate::error::CoreError;
@@ -46,6 +48,8 @@ pub struct Plan<'a> {
     pub diagnostics: bool,
     /// Produce the per-sample rejection mask.
     pub mask: bool,
+    /// Count, per frame, the valid samples and the rejected ones (no per-sample mask needed).
+    pub frame_counts: bool,
 }
 
 /// Per-element diagnostics of a rejection (`W` is the workspace type).
@@ -70,6 +74,8 @@ pub struct Products<O, W> {
     pub diagnostics: Option<Diagnostics<W>>,
     /// `1` where a valid sample was rejected, frame-major `(N, npix)`.
     pub mask: Option<Vec<u8>>,
+    /// Per frame: `(valid samples, rejected samples)`.
+    pub frame_counts: Option<Vec<(u64, u64)>>,
 }
 
 /// A slice that tiles write to in disjoint ranges from several threads.
@@ -109,6 +115,9 @@ struct Outputs<O, W> {
     nit: Option<Shared<i32>>,
     flags: Option<Shared<u8>>,
     mask: Option<Shared<u8>>,
+    /// Per frame: valid and rejected samples, summed over tiles (integer sums: the order of the
+    /// tiles does not matter).
+    counts: Option<Vec<(AtomicU64, AtomicU64)>>,
     npix: usize,
 }
 
@@ -212,6 +221,11 @@ where
         nit: diag.as_mut().map(|d| Shared::new(&mut d.nit)),
         flags: diag.as_mut().map(|d| Shared::new(&mut d.flags)),
         mask: mask.as_deref_mut().map(Shared::new),
+        counts: plan.frame_counts.then(|| {
+            (0..n)
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect()
+        }),
         npix,
     };
     let tile = tile_len::<T::Work>(n);
@@ -231,10 +245,16 @@ where
             });
         },
     );
+    let frame_counts = outputs.counts.as_ref().map(|c| {
+        c.iter()
+            .map(|(v, r)| (v.load(Ordering::Relaxed), r.load(Ordering::Relaxed)))
+            .collect()
+    });
     Ok(Products {
         combined,
         diagnostics: diag,
         mask,
+        frame_counts,
     })
 }
 
@@ -426,7 +446,8 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         method,
         Some(Method::Mean | Method::Sum | Method::WeightedAverage)
     ) || ddof.is_some()
-        || out.mask.is_some();
+        || out.mask.is_some()
+        || out.counts.is_some();
     if !needs_rows {
         return;
     }
@@ -448,6 +469,18 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                 let keep = v >= low[p] && v <= upp[p];
                 mrow[p] = u8::from(x.is_finite() && !keep);
             }
+        }
+        if let Some(counts) = &out.counts {
+            let (mut valid, mut rejected) = (0u64, 0u64);
+            for p in 0..w {
+                let x = row[p];
+                let v = x.to_f64();
+                let keep = v >= low[p] && v <= upp[p];
+                valid += u64::from(x.is_finite());
+                rejected += u64::from(x.is_finite() && !keep);
+            }
+            counts[i].0.fetch_add(valid, Ordering::Relaxed);
+            counts[i].1.fetch_add(rejected, Ordering::Relaxed);
         }
         match method {
             Some(Method::WeightedAverage) => {

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, _rejection, normalization
+from ._threads import get_num_threads
 from ._validation import (
     WORK_DTYPES,
     as_stack,
@@ -313,34 +314,38 @@ def _band_products(
 
 
 def _combine_band(
-    band: np.ndarray, mask: np.ndarray | None, plan: _Plan, diagnostics: bool
-) -> tuple[np.ndarray, Combiner, np.ndarray | None]:
+    band: np.ndarray, mask: np.ndarray | None, plan: _Plan, diagnostics: bool, inner: slice
+) -> tuple[np.ndarray, Combiner, tuple[np.ndarray, np.ndarray] | None]:
     """One band through the same Combiner call an in-memory stack would make.
 
-    Returns the combined band, the Combiner, and, with rejectors but without grow or products
-    (``diagnostics`` False), the rejection mask from the fused pass.
+    Returns the combined band, the Combiner, and the per-frame (rejected, usable) sample counts
+    of the band's own rows ``inner`` (None without rejectors).
     """
     cmb = Combiner(band, mask=mask)
     if plan.zero is not None or plan.scale is not None:
         cmb.zero_scale(zero=plan.zero, scale=plan.scale)
     if plan.rules and not diagnostics:
-        # The Combiner's fused call (see Combiner.combine), also returning the mask.
+        # The Combiner's fused call (see Combiner.combine), also counting each frame's
+        # rejections in the core. (Without grow the band has no halo rows.)
         name = plan.method
         if plan.weights is not None and name == "mean":
             name = "weighted_average"
-        got = _rejection.run(
-            cmb._stack,
-            plan.rules,
-            mask=cmb._mask,
+        got = _core.reject(
+            cmb._stack.array,
+            [_rejection._spec(r, plan.zero, plan.scale) for r in plan.rules],
             combine=name,
-            weights=plan.weights,
+            mask=cmb._mask,
+            weights=None if name != "weighted_average" else plan.weights,
             thresholds=plan.thresholds,
             zero=plan.zero,
             scale=plan.scale,
-            ddof=plan.ddof,
-            return_mask=True,
+            ddof=float(plan.ddof),
+            frame_counts=True,
+            swapped=cmb._stack.swapped,
+            threads=get_num_threads(),
         )
-        return got["combined"], cmb, got["mask"].view(bool)
+        counts = (got["frame_rejected"].astype(np.int64), got["frame_valid"].astype(np.int64))
+        return got["combined"], cmb, counts
     out = cmb.combine(
         plan.method,
         thresholds=plan.thresholds,
@@ -350,7 +355,10 @@ def _combine_band(
         grow=plan.grow,
         diagnostics="simple" if diagnostics else None,
     )
-    return out, cmb, cmb.mask_rej if diagnostics else None
+    counts = None
+    if cmb.mask_rej is not None:
+        counts = _frame_counts(band, mask, cmb.mask_rej, plan.thresholds, inner)
+    return out, cmb, counts
 
 
 def combine_files(
@@ -664,16 +672,15 @@ def _run(
                 band, mask, a, _ = pending.result()
                 if k + 1 < len(bounds):
                     pending = pool.submit(read, k + 1)
-                combined, cmb, rej = _combine_band(band, mask, plan, diagnostics)
                 inner = slice(y0 - a, y0 - a + (y1 - y0))
+                combined, cmb, counts = _combine_band(band, mask, plan, diagnostics, inner)
                 if data is not None:
                     data[y0:y1] = combined[inner]
                 if grid is not None:
                     _grid_pick(band, mask, a, (y0, y1), region, step, grid, grid_mask)
-                if rej is not None:
-                    rej_in, use_in = _frame_counts(band, mask, rej, plan.thresholds, inner)
-                    rejected += rej_in
-                    usable += use_in
+                if counts is not None:
+                    rejected += counts[0]
+                    usable += counts[1]
                 if diagnostics:
                     prods = _band_products(band, mask, cmb, combined, plan, wanted)
                     core = (slice(None), inner)

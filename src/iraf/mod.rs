@@ -20,8 +20,10 @@ pub mod px;
 use rayon::prelude::*;
 
 use crate::error::CoreError;
+use crate::network::{cached_pairs, sort_columns};
 use crate::pipeline::Shared;
 use crate::sample::{Float, Sample};
+use crate::simd::{self, Kernel};
 use crate::stack::{Source, TileCursor};
 use clip::{Col, RowCols, Scratch};
 pub use params::{Combine, Params, Reject};
@@ -58,6 +60,10 @@ struct RowBuf<F, W> {
     cursor: TileCursor,
     /// The unsorted column, kept for IRAF's quicksort when values tie.
     spare: (Vec<F>, Vec<u16>),
+    /// Sort keys of a tile of full columns (value rank, then image number), row-major.
+    keys: Vec<u64>,
+    /// The pixels of that tile.
+    cols: Vec<usize>,
 }
 
 impl<F: Px, W: Float> RowBuf<F, W> {
@@ -72,6 +78,8 @@ impl<F: Px, W: Float> RowBuf<F, W> {
             done: vec![false; nx],
             sc: Scratch::new(nimages),
             cursor: TileCursor::default(),
+            keys: Vec::new(),
+            cols: Vec::with_capacity(NET_TILE),
             spare: (
                 Vec::with_capacity(nimages + 1),
                 Vec::with_capacity(nimages + 1),
@@ -123,11 +131,115 @@ fn gather<T: Sample, F: Px>(
             d[n] = v;
             id[n] = i as u16;
         }
-        if sort {
-            sort_values(d, id, n, &mut b.spare);
-        }
         b.n[x] = n;
         b.n0[x] = n;
+    }
+    if sort {
+        sort_row(b, nimages, nx);
+    }
+}
+
+/// Full columns up to this length are sorted by a sorting network across pixels.
+const NET_MAX: usize = 64;
+/// Pixels per network tile.
+const NET_TILE: usize = 64;
+
+/// Sorts every pixel's column of the row (see [`sort_values`]). Columns that hold a value of
+/// every image (the usual case) are sorted many at a time: each value becomes a 64-bit key,
+/// its order-preserving bits above its image number, and one sorting network sorts a tile of
+/// columns with vector min/max. Distinct values have a single sorted order, so the result is
+/// the insertion sort's; a column with equal values goes back to IRAF's quicksort.
+fn sort_row<F: Px, W>(b: &mut RowBuf<F, W>, nimages: usize, nx: usize) {
+    let stride = nimages + 1;
+    let net = F::IS_REAL && (4..=NET_MAX).contains(&nimages);
+    b.cols.clear();
+    for x in 0..nx {
+        let n = b.n[x];
+        if net && n == nimages {
+            b.cols.push(x);
+            if b.cols.len() == NET_TILE {
+                sort_tile(b, nimages);
+                b.cols.clear();
+            }
+        } else {
+            let (d, id) = (
+                &mut b.d[x * stride..(x + 1) * stride],
+                &mut b.id[x * stride..(x + 1) * stride],
+            );
+            sort_values(d, id, n, &mut b.spare);
+        }
+    }
+    if !b.cols.is_empty() {
+        sort_tile(b, nimages);
+        b.cols.clear();
+    }
+}
+
+/// The sort key of a real value: unsigned order equals numeric order (-0 just below +0).
+fn real_key(v: f32) -> u32 {
+    let bits = v.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
+}
+
+fn key_real(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
+}
+
+/// A sorting network over the columns of a row-major key tile, compiled for the widest vector
+/// instructions available.
+struct NetSort<'a> {
+    keys: &'a mut [u64],
+    width: usize,
+    pairs: &'a [(u16, u16)],
+}
+
+impl Kernel for NetSort<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        sort_columns(self.keys, self.width, self.pairs);
+    }
+}
+
+/// Sorts the full columns `b.cols` (each `n` values long) with one network.
+fn sort_tile<F: Px, W>(b: &mut RowBuf<F, W>, n: usize) {
+    let stride = n + 1;
+    let w = b.cols.len();
+    b.keys.clear();
+    b.keys.resize(n * w, 0);
+    for (k, &x) in b.cols.iter().enumerate() {
+        let base = x * stride;
+        for j in 1..=n {
+            let key = u64::from(real_key(b.d[base + j].to_r())) << 32 | u64::from(b.id[base + j]);
+            b.keys[(j - 1) * w + k] = key;
+        }
+    }
+    simd::run(NetSort {
+        keys: &mut b.keys,
+        width: w,
+        pairs: cached_pairs(n),
+    });
+    for (k, &x) in b.cols.iter().enumerate() {
+        let base = x * stride;
+        let value = |j: usize| key_real((b.keys[(j - 1) * w + k] >> 32) as u32);
+        if (2..=n).any(|j| value(j) == value(j - 1)) {
+            // Equal values: their order comes from IRAF's quicksort of the original column.
+            sort_column(
+                &mut b.d[base..base + stride],
+                &mut b.id[base..base + stride],
+                n,
+            );
+            continue;
+        }
+        for j in 1..=n {
+            let key = b.keys[(j - 1) * w + k];
+            b.d[base + j] = F::r(key_real((key >> 32) as u32));
+            b.id[base + j] = key as u16;
+        }
     }
 }
 

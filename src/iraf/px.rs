@@ -24,6 +24,8 @@ pub trait Px:
     + 'static
 {
     const ZERO: Self;
+    /// True for `f32` (IRAF's `real`), whose values sort by 32-bit keys.
+    const IS_REAL: bool;
     const ONE: Self;
     const TWO: Self;
     /// A `real` value in this precision (exact).
@@ -46,6 +48,7 @@ pub trait Px:
 }
 
 impl Px for f32 {
+    const IS_REAL: bool = true;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const TWO: Self = 2.0;
@@ -88,6 +91,7 @@ impl Px for f32 {
 }
 
 impl Px for f64 {
+    const IS_REAL: bool = false;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const TWO: Self = 2.0;

@@ -150,6 +150,11 @@ where
     if let Some(m) = products.mask {
         out.set_item("mask", to_numpy(py, m, &shape)?)?;
     }
+    if let Some(c) = products.frame_counts {
+        let (valid, rejected): (Vec<u64>, Vec<u64>) = c.into_iter().unzip();
+        out.set_item("frame_valid", to_numpy(py, valid, &[shape[0]])?)?;
+        out.set_item("frame_rejected", to_numpy(py, rejected, &[shape[0]])?)?;
+    }
     Ok(out)
 }
 
@@ -157,11 +162,13 @@ where
 ///
 /// Returns a dict with `combined`, and with `diagnostics` the keys `std` (rules with a spread
 /// only), `low`, `upp`, `nit`, `flags`, and with `return_mask` the uint8 `mask` of rejected
-/// samples.
+/// samples; with `frame_counts` the uint64 `frame_valid` and `frame_rejected` sample counts of
+/// each frame.
 #[pyfunction]
+#[allow(clippy::fn_params_excessive_bools)] // independent yes/no products, as Python passes them
 #[pyo3(signature = (stack, rejectors, *, combine=None, mask=None, weights=None, thresholds=None,
-    zero=None, scale=None, ddof=0.0, diagnostics=false, return_mask=false, swapped=false,
-    threads=1))]
+    zero=None, scale=None, ddof=0.0, diagnostics=false, return_mask=false, frame_counts=false,
+    swapped=false, threads=1))]
 pub fn reject<'py>(
     py: Python<'py>,
     stack: StackArg<'py>,
@@ -175,6 +182,7 @@ pub fn reject<'py>(
     ddof: f64,
     diagnostics: bool,
     return_mask: bool,
+    frame_counts: bool,
     swapped: bool,
     threads: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -213,6 +221,7 @@ pub fn reject<'py>(
         weights: weights.as_deref(),
         diagnostics,
         mask: return_mask,
+        frame_counts,
     };
     let mask_view = mask.as_ref().map(|m| view_of(m, false)).transpose()?;
     with_view!(stack, swapped, |view| run_reject(
