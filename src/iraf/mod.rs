@@ -176,17 +176,16 @@ fn sort_row<F: Px, W>(b: &mut RowBuf<F, W>, nimages: usize, nx: usize) {
 }
 
 /// The sort key of a real value: unsigned order equals numeric order (-0 just below +0).
+#[inline(always)]
 fn real_key(v: f32) -> u32 {
     let bits = v.to_bits();
-    if bits >> 31 == 1 {
-        !bits
-    } else {
-        bits | 0x8000_0000
-    }
+    // Negative: all bits flipped; positive: the sign bit set.
+    bits ^ (((bits as i32) >> 31) as u32 | 0x8000_0000)
 }
 
+#[inline(always)]
 fn key_real(k: u32) -> f32 {
-    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
+    f32::from_bits(k ^ (!(((k as i32) >> 31) as u32) | 0x8000_0000))
 }
 
 /// A sorting network over the columns of a row-major key tile, compiled for the widest vector
@@ -205,40 +204,52 @@ impl Kernel for NetSort<'_> {
     }
 }
 
+/// The key of -0.0 (the key of +0.0 is one more).
+const MINUS_ZERO: u32 = 0x7fff_ffff;
+
 /// Sorts the full columns `b.cols` (each `n` values long) with one network.
 fn sort_tile<F: Px, W>(b: &mut RowBuf<F, W>, n: usize) {
     let stride = n + 1;
     let w = b.cols.len();
     b.keys.clear();
     b.keys.resize(n * w, 0);
-    for (k, &x) in b.cols.iter().enumerate() {
-        let base = x * stride;
-        for j in 1..=n {
-            let key = u64::from(real_key(b.d[base + j].to_r())) << 32 | u64::from(b.id[base + j]);
-            b.keys[(j - 1) * w + k] = key;
+    let RowBuf {
+        d, id, cols, keys, ..
+    } = b;
+    for (k, &x) in cols.iter().enumerate() {
+        let base = x * stride + 1;
+        let (dcol, icol) = (&d[base..base + n], &id[base..base + n]);
+        for (j, (&v, &i)) in dcol.iter().zip(icol).enumerate() {
+            keys[j * w + k] = u64::from(real_key(v.to_r())) << 32 | u64::from(i);
         }
     }
     simd::run(NetSort {
-        keys: &mut b.keys,
+        keys,
         width: w,
         pairs: cached_pairs(n),
     });
-    for (k, &x) in b.cols.iter().enumerate() {
+    for (k, &x) in cols.iter().enumerate() {
         let base = x * stride;
-        let value = |j: usize| key_real((b.keys[(j - 1) * w + k] >> 32) as u32);
-        if (2..=n).any(|j| value(j) == value(j - 1)) {
+        let mut prev = (keys[k] >> 32) as u32;
+        let mut tie = false;
+        for j in 1..n {
+            let h = (keys[j * w + k] >> 32) as u32;
+            tie |= h == prev || (prev == MINUS_ZERO && h == MINUS_ZERO + 1);
+            prev = h;
+        }
+        if tie {
             // Equal values: their order comes from IRAF's quicksort of the original column.
-            sort_column(
-                &mut b.d[base..base + stride],
-                &mut b.id[base..base + stride],
-                n,
-            );
+            sort_column(&mut d[base..base + stride], &mut id[base..base + stride], n);
             continue;
         }
-        for j in 1..=n {
-            let key = b.keys[(j - 1) * w + k];
-            b.d[base + j] = F::r(key_real((key >> 32) as u32));
-            b.id[base + j] = key as u16;
+        let (dcol, icol) = (
+            &mut d[base + 1..base + stride],
+            &mut id[base + 1..base + stride],
+        );
+        for (j, (v, i)) in dcol.iter_mut().zip(icol.iter_mut()).enumerate() {
+            let key = keys[j * w + k];
+            *v = F::r(key_real((key >> 32) as u32));
+            *i = key as u16;
         }
     }
 }
@@ -686,6 +697,74 @@ fn remove_grown<F: Px>(
                 }
                 b.n[x] = n - 1;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::*;
+
+    #[test]
+    fn real_keys_order_like_the_values_and_round_trip() {
+        let values = [
+            f32::NEG_INFINITY,
+            -3.0e38,
+            -2.0,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            1.0,
+            7.25,
+            3.0e38,
+            f32::INFINITY,
+        ];
+        for w in values.windows(2) {
+            assert!(real_key(w[0]) < real_key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for &v in &values {
+            assert_eq!(key_real(real_key(v)).to_bits(), v.to_bits());
+        }
+        assert_eq!(real_key(-0.0), MINUS_ZERO);
+        assert_eq!(real_key(0.0), MINUS_ZERO + 1);
+    }
+
+    #[test]
+    fn network_sort_equals_the_insertion_sort_and_falls_back_on_ties() {
+        let n = 9;
+        let nx = 150;
+        let stride = n + 1;
+        let mut state = 12345u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut b: RowBuf<f32, f32> = RowBuf::new(n, nx);
+        for x in 0..nx {
+            for j in 1..=n {
+                // Every 7th pixel gets ties (small integers), the rest distinct values.
+                let v = if x % 7 == 0 {
+                    (next() % 4) as f32
+                } else {
+                    (next() % 1_000_000) as f32 * 0.001 - 500.0
+                };
+                b.d[x * stride + j] = v;
+                b.id[x * stride + j] = (j - 1) as u16;
+            }
+            b.n[x] = n;
+        }
+        let (d0, id0) = (b.d.clone(), b.id.clone());
+        sort_row(&mut b, n, nx);
+        for x in 0..nx {
+            let r = x * stride..(x + 1) * stride;
+            let (mut d, mut id) = (d0[r.clone()].to_vec(), id0[r.clone()].to_vec());
+            let mut spare = (Vec::new(), Vec::new());
+            sort_values(&mut d, &mut id, n, &mut spare);
+            assert_eq!(&b.d[r.clone()], &d[..], "pixel {x}");
+            assert_eq!(&b.id[r], &id[..], "pixel {x}");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,12 +108,17 @@ def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list
             offsets.append(h._data_offset)
     shape, bitpix, unsigned = layout
     stack = np.empty((len(paths), *shape), dtype=_RAW_DTYPES[bitpix])
-    for i, (path, off) in enumerate(zip(paths, offsets, strict=False)):
-        with open(path, "rb") as f:
-            f.seek(off)
+
+    def read(i: int) -> None:
+        with open(paths[i], "rb") as f:
+            f.seek(offsets[i])
             view = memoryview(stack[i].reshape(-1).view(np.uint8))
             if f.readinto(view) != view.nbytes:
-                raise ValueError(f"{path}: the file ends before its image data")
+                raise ValueError(f"{paths[i]}: the file ends before its image data")
+
+    # Two readers: the copies and the first touch of the new pages run in parallel.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(read, range(len(paths))))
     if unsigned:
         # Stored as signed 16-bit with BZERO 32768: flipping the sign bit gives the value.
         stack = stack.view(">u2")
