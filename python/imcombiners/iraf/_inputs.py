@@ -28,6 +28,9 @@ class Frames:
     #: The stack itself when the input was one (N, ...) array: no copy needed.
     stack: np.ndarray | None = None
     paths: list[Path] = field(default_factory=list)
+    #: For plain big-endian FITS images: where each image's pixels start in its file and their
+    #: stored dtype, so that rows can be read in bands (`data` then holds memory maps).
+    raw: tuple[list[int], np.dtype] | None = None
 
 
 def _read_list(spec: str) -> list[str]:
@@ -69,9 +72,11 @@ def _fits_frame(path: str, hdu: int | str) -> tuple[np.ndarray, dict]:
 _RAW_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
 
 
-def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list[dict]] | None:
-    """All images read with one copy each into one big-endian stack, when they are plain
-    uncompressed images of the same shape and type (unsigned 16-bit via BZERO=32768 too).
+def _fits_layout(
+    paths: list[str], hdu: int | str
+) -> tuple[tuple[int, ...], int, bool, list[dict], list[int]] | None:
+    """``(shape, bitpix, unsigned, headers, data offsets)`` when every image is a plain
+    uncompressed image of the same shape and type (unsigned 16-bit via BZERO=32768 too).
 
     None when any file needs astropy's general path (scaling, compression, mixed types).
     """
@@ -88,6 +93,8 @@ def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list
             except (IndexError, KeyError):
                 raise ValueError(f"{path} has no HDU {hdu!r}") from None
             if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)):
+                return None
+            if getattr(hdul._file, "compression", None) is not None:
                 return None
             hdr = h.header
             bitpix = hdr.get("BITPIX")
@@ -107,6 +114,13 @@ def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list
             headers.append(dict(hdr))
             offsets.append(h._data_offset)
     shape, bitpix, unsigned = layout
+    return shape, bitpix, unsigned, headers, offsets
+
+
+def _read_fits_stack(
+    paths: list[str], shape: tuple[int, ...], bitpix: int, unsigned: bool, offsets: list[int]
+) -> np.ndarray:
+    """All images read with one copy each into one big-endian stack."""
     stack = np.empty((len(paths), *shape), dtype=_RAW_DTYPES[bitpix])
 
     def read(i: int) -> None:
@@ -123,7 +137,31 @@ def _read_fits_stack(paths: list[str], hdu: int | str) -> tuple[np.ndarray, list
         # Stored as signed 16-bit with BZERO 32768: flipping the sign bit gives the value.
         stack = stack.view(">u2")
         stack.view(np.uint8)[..., 0::2] ^= 0x80
-    return stack, headers
+    return stack
+
+
+class BandReader:
+    """Reads rows ``y0:y1`` of every image of plain FITS files into a reused buffer."""
+
+    def __init__(self, frames: Frames, rows: int) -> None:
+        offsets, dtype = frames.raw
+        self.offsets = offsets
+        self.shape = frames.data[0].shape
+        self.row_bytes = dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        self.buffer = np.empty((len(offsets), rows, *self.shape[1:]), dtype)
+        self.fds = [os.open(p, os.O_RDONLY) for p in frames.paths]
+
+    def read(self, y0: int, y1: int) -> np.ndarray:
+        band = self.buffer[:, : y1 - y0]
+        for i, (fd, off) in enumerate(zip(self.fds, self.offsets, strict=True)):
+            view = memoryview(band[i].reshape(-1).view(np.uint8))
+            if os.preadv(fd, [view], off + y0 * self.row_bytes) != view.nbytes:
+                raise ValueError("an input file ends before its image data")
+        return band
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
 
 
 def load(
@@ -146,12 +184,24 @@ def load(
     elif isinstance(input, Sequence) and len(input) > 0:
         stack = None
         if all(isinstance(x, (str, os.PathLike)) for x in input):
-            fast = _read_fits_stack([os.fspath(p) for p in input], hdu)
-            if fast is not None:
-                stack, hdrs = fast
-                names = [os.path.basename(os.fspath(p)) for p in input]
+            str_paths = [os.fspath(p) for p in input]
+            layout = _fits_layout(str_paths, hdu)
+            if layout is not None:
+                shape, bitpix, unsigned, hdrs, offsets = layout
+                names = [os.path.basename(p) for p in str_paths]
+                paths = [Path(p) for p in input]
+                if not unsigned:
+                    # Memory maps for the statistics; the combine reads rows in bands.
+                    dtype = np.dtype(_RAW_DTYPES[bitpix])
+                    data = [
+                        np.memmap(p, dtype=dtype, mode="r", offset=off, shape=shape)
+                        for p, off in zip(str_paths, offsets, strict=True)
+                    ]
+                    types = [iraf_type(dtype)] * len(names)
+                    return Frames(data, types, hdrs, names, None, paths, raw=(offsets, dtype))
+                stack = _read_fits_stack(str_paths, shape, bitpix, unsigned, offsets)
                 types = [iraf_type(stack.dtype)] * len(names)
-                return Frames(list(stack), types, hdrs, names, stack, [Path(p) for p in input])
+                return Frames(list(stack), types, hdrs, names, stack, paths)
             frames, hdrs = [], []
             for p in input:
                 d, h = _fits_frame(os.fspath(p), hdu)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -244,26 +245,14 @@ def imcombine(
             _noise_values(snoise, frames, "snoise"),
         )
 
-    stack, mask = _stack_of(frames, bad, off)
-    if _median_shortcut(combine, reject, n, flow, fhigh, products, mask, thresholds, factors):
-        # Every pixel keeps all N values (minus equal counts at both ends), so IRAF's median is
-        # the plain median of the stack: the vectorised kernel gives the same bits.
-        with imc_threads(get_num_threads() if threads is None else int(threads)):
-            image = kernels.median(stack)
-        ncomb = np.full(image.shape, n - 2 * _minmax_counts(flow, fhigh, n)[0], np.uint16)
-        result = ImcombineResult(output=_to_outtype(image, outtype), ncombine=ncomb)
-        result.table = _table(frames, factors, off)
-        result.header = _header(frames)
-        return result
-    swapped = not stack.dtype.isnative
-    if swapped:
-        stack = stack.view(stack.dtype.newbyteorder("="))
+    has_mask = off is not None or any(b is not None for b in bad)
+    shortcut = _median_shortcut(
+        combine, reject, n, flow, fhigh, products, has_mask, thresholds, factors
+    )
+    nthreads = get_num_threads() if threads is None else int(threads)
     want_sigma = "sigma" in products
     want_rej = any(p in products for p in ("rejmask", "expmask"))
-    image, sigma, ncomb, rej = _core.iraf_combine(
-        stack,
-        mask=mask,
-        swapped=swapped,
+    core_args = dict(
         double=double,
         combine=combine,
         reject=reject,
@@ -289,8 +278,28 @@ def imcombine(
         defects=bool(iraf_defects),
         sigma=want_sigma,
         rejmask=want_rej,
-        threads=get_num_threads() if threads is None else int(threads),
+        threads=nthreads,
     )
+
+    def run(stack: np.ndarray, mask: np.ndarray | None) -> tuple:
+        if shortcut:
+            # Every pixel keeps all N values (minus equal counts at both ends), so IRAF's
+            # median is the plain median of the stack: the vectorised kernel gives the same
+            # bits.
+            with imc_threads(nthreads):
+                return kernels.median(stack), None, None, None
+        swapped = not stack.dtype.isnative
+        if swapped:
+            stack = stack.view(stack.dtype.newbyteorder("="))
+        return _core.iraf_combine(stack, mask=mask, swapped=swapped, **core_args)
+
+    if frames.raw is not None and off is None and grow == 0:
+        # Rows are independent without grow: read and combine them in bands.
+        image, sigma, ncomb, rej = _run_in_bands(frames, bad, run)
+    else:
+        image, sigma, ncomb, rej = run(*_stack_of(frames, bad, off))
+    if shortcut:
+        ncomb = np.full(image.shape, n - 2 * _minmax_counts(flow, fhigh, n)[0], np.uint16)
     result = ImcombineResult(output=_to_outtype(image, outtype), ncombine=ncomb)
     if want_sigma:
         result.sigma = sigma if outtype != "double" else sigma.astype(np.float64)
@@ -316,9 +325,11 @@ def _minmax_counts(flow: float, fhigh: float, n: int) -> tuple[int, int]:
     return int(f32(flow) * f32(n) + f32(0.001)), int(f32(fhigh) * f32(n) + f32(0.001))
 
 
-def _median_shortcut(combine, reject, n, flow, fhigh, products, mask, thresholds, factors) -> bool:
+def _median_shortcut(
+    combine, reject, n, flow, fhigh, products, has_mask, thresholds, factors
+) -> bool:
     """True when IRAF's result is the plain median of every pixel's N values."""
-    if products or mask is not None or thresholds is not None or factors.doscale:
+    if products or has_mask or thresholds is not None or factors.doscale:
         return False
     if combine == "median" or (combine == "lmedian" and n >= 3):
         if reject == "none":
@@ -327,6 +338,48 @@ def _median_shortcut(combine, reject, n, flow, fhigh, products, mask, thresholds
             lo, hi = _minmax_counts(flow, fhigh, n)
             return lo == hi and n - 2 * lo >= 3
     return False
+
+
+#: Bytes of input per band when plain FITS files are read in bands.
+_BAND_BYTES = 8 * 2**20
+
+
+def _run_in_bands(frames: _inputs.Frames, bad: list, run) -> tuple:
+    """``run(stack, mask)`` over bands of rows read straight from the files (reading the next
+    band while the current one is combined); the per-band results assembled."""
+    n = len(frames.data)
+    shape = frames.data[0].shape
+    ny = shape[0]
+    row_bytes = n * frames.raw[1].itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    rows = max(1, min(ny, _BAND_BYTES // max(1, row_bytes)))
+    bounds = [(y, min(ny, y + rows)) for y in range(0, ny, rows)]
+    readers = [_inputs.BandReader(frames, rows) for _ in range(min(2, len(bounds)))]
+    outs: list | None = None
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imc-read") as pool:
+            pending = pool.submit(readers[0].read, *bounds[0])
+            for k, (y0, y1) in enumerate(bounds):
+                band = pending.result()
+                if k + 1 < len(bounds):
+                    pending = pool.submit(readers[(k + 1) % len(readers)].read, *bounds[k + 1])
+                mask = None
+                if any(b is not None for b in bad):
+                    mask = np.zeros(band.shape, np.uint8)
+                    for i, b in enumerate(bad):
+                        if b is not None:
+                            mask[i] = b[y0:y1]
+                got = run(band, mask)
+                if outs is None:
+                    outs = [
+                        None if g is None else np.empty((ny, *g.shape[1:]), g.dtype) for g in got
+                    ]
+                for o, g in zip(outs, got, strict=True):
+                    if o is not None:
+                        o[y0:y1] = g
+    finally:
+        for r in readers:
+            r.close()
+    return tuple(outs)
 
 
 def _stack_of(frames: _inputs.Frames, bad: list, off) -> tuple[np.ndarray, np.ndarray | None]:
