@@ -233,3 +233,22 @@ def test_quadrature_and_nmodel(tmp_path, combine):
         # differs between the images, so once the values are sorted (mclip) or rejected only
         # the defect mode matches.
         _check(tmp_path, paths, params, defects=combine == "nmodel" and reject != "none")
+
+
+@pytest.mark.parametrize(
+    "statsec",
+    ["[3:11,2:9]", "input [3:11,2:9]", "output [4:16,3:12]", "overlap", "overlap [1:2,1:2]"],
+)
+def test_statsec_modes_with_offsets(tmp_path, statsec):
+    rng = np.random.default_rng(17)
+    # A gradient across each frame, so that the statistics depend on the region used.
+    yy, xx = np.mgrid[0:NY, 0:NX]
+    levels = np.array([1.0, 1.3, 0.8, 1.1], np.float32)
+    stack = np.stack(
+        [lv * (1000.0 + 20.0 * xx + 7.0 * yy + rng.normal(0, 3, (NY, NX))) for lv in levels]
+    ).astype(np.float32)
+    paths = _write(tmp_path, stack)
+    offsets = np.array([[0, 0], [2, 1], [-1, 3], [4, -2]])
+    for scale, zero in (("median", "none"), ("mean", "mode")):
+        params = dict(scale=scale, zero=zero, statsec=statsec, offsets=offsets, blank=-1.0)
+        _check(tmp_path, paths, params, defects=False)

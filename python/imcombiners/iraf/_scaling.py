@@ -36,30 +36,98 @@ class Factors:
     exptime: np.ndarray
 
 
-def parse_statsec(statsec: str, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
-    """An IRAF section "[x1:x2,y1:y2]" (1-based, inclusive, x first) as numpy (start, stop)."""
-    s = (statsec or "").strip()
-    if s.lower().startswith("input"):
-        s = s[5:].strip()
-    if not s:
-        return None
-    if not (s.startswith("[") and s.endswith("]")):
-        raise ValueError(f"statsec={statsec!r}: expected '[x1:x2,y1:y2]' (only input sections)")
-    parts = s[1:-1].split(",")
+def _section(text: str, shape: tuple[int, ...], statsec: str) -> list[tuple[int, int]]:
+    """An IRAF section "[x1:x2,y1:y2]" (1-based, inclusive, x first) on an image of ``shape``
+    as 1-based inclusive (lo, hi) pairs in numpy axis order (a step is ignored, as IRAF's
+    statistics use their own grid step)."""
+    if not (text.startswith("[") and text.endswith("]")):
+        raise ValueError(f"statsec={statsec!r}: expected '[x1:x2,y1:y2]'")
+    parts = text[1:-1].split(",")
     if len(parts) != len(shape):
         raise ValueError(f"statsec={statsec!r}: {len(parts)} axes for {len(shape)}-D images")
-    region = []
+    out = []
     for part, size in zip(reversed(parts), shape, strict=False):
         part = part.strip()
         if part == "*":
-            region.append((0, size))
+            out.append((1, size))
             continue
-        a, _, b = part.partition(":")
-        lo, hi = int(a), int(b or a)
+        bounds = part.split(":")
+        try:
+            lo, hi = int(bounds[0]), int(bounds[1] if len(bounds) > 1 else bounds[0])
+        except ValueError:
+            raise ValueError(f"statsec={statsec!r}: cannot read {part!r}") from None
+        out.append((lo, hi))
+    return out
+
+
+def parse_statsec(statsec: str, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """An input section "[x1:x2,y1:y2]" (1-based, inclusive, x first) as numpy (start, stop).
+
+    Sections "output ..." and "overlap" depend on the offsets (see `stat_regions`); here they
+    are only checked for syntax.
+    """
+    mode, text = split_statsec(statsec)
+    if not text or mode == "overlap":
+        return None
+    section = _section(text, shape, statsec)
+    if mode == "output":
+        return None
+    region = []
+    for (lo, hi), size in zip(section, shape, strict=True):
         if not 1 <= lo <= hi <= size:
-            raise ValueError(f"statsec={statsec!r}: {part} is outside 1..{size}")
+            raise ValueError(f"statsec={statsec!r}: {lo}:{hi} is outside 1..{size}")
         region.append((lo - 1, hi))
     return region
+
+
+def split_statsec(statsec: str) -> tuple[str, str]:
+    """``(mode, section)`` of IMCOMBINE's statsec: mode "input", "output" or "overlap"."""
+    s = (statsec or "").strip()
+    for mode in ("input", "output", "overlap"):
+        if s.lower().startswith(mode):
+            return mode, s[len(mode) :].strip()
+    return "input", s
+
+
+def stat_regions(
+    statsec: str, shapes: list[tuple[int, ...]], offsets: np.ndarray | None
+) -> list[list[tuple[int, int]] | None]:
+    """Each image's statistics region (numpy (start, stop) per axis, None = whole image).
+
+    "input" sections are in each image's own pixels. "output" sections are in the output
+    image's pixels and move by each image's offset; "overlap" is the part of the output that
+    every image covers (any section after it is ignored). As in IRAF's ic_stat, the region is
+    then clipped to the image.
+    """
+    mode, text = split_statsec(statsec)
+    if mode == "input" or (mode == "output" and not text):
+        return [parse_statsec(statsec, shape) for shape in shapes]
+    n, ndim = len(shapes), len(shapes[0])
+    off = np.zeros((n, ndim), np.int64) if offsets is None else np.asarray(offsets, np.int64)
+    off = off - off.min(axis=0)
+    if mode == "overlap":
+        lo = [int(max(off[i, k] for i in range(n))) + 1 for k in range(ndim)]
+        hi = [int(min(off[i, k] + shapes[i][k] for i in range(n))) for k in range(ndim)]
+        section = list(zip(lo, hi, strict=True))
+        if any(a > b for a, b in section):
+            raise ValueError(f"statsec={statsec!r}: the images have no common overlap")
+    else:
+        out_shape = tuple(int(max(off[i, k] + shapes[i][k] for i in range(n))) for k in range(ndim))
+        section = _section(text, out_shape, statsec)
+    regions = []
+    for i, shape in enumerate(shapes):
+        region = []
+        for k, ((a, b), size) in enumerate(zip(section, shape, strict=True)):
+            a, b = a - int(off[i, k]), b - int(off[i, k])
+            v1, v2 = max(1, min(a, b)), min(size, max(a, b))
+            if v1 > v2:
+                raise ValueError(
+                    f"statsec={statsec!r}: the section does not reach image {i + 1} on axis "
+                    f"{ndim - k} (its offset is {int(off[i, k])})"
+                )
+            region.append((v1 - 1, v2))
+        regions.append(region)
+    return regions
 
 
 def _grid_samples(frame: np.ndarray, bad: np.ndarray | None, region, thresholds) -> np.ndarray:
@@ -92,12 +160,13 @@ def _mode(sample: np.ndarray) -> float:
 
 
 def image_stats(
-    frames: Frames, bad: list, statsec: str, thresholds, which: set[str]
+    frames: Frames, bad: list, statsec: str, thresholds, which: set[str], offsets=None
 ) -> dict[str, np.ndarray]:
     """The mode, median and/or mean of every image on IRAF's statistics grid."""
     out = {k: np.zeros(len(frames.data), np.float32) for k in which}
+    regions = stat_regions(statsec, [f.shape for f in frames.data], offsets)
     for i, (f, b) in enumerate(zip(frames.data, bad, strict=False)):
-        region = parse_statsec(statsec, f.shape)
+        region = regions[i]
         a = _grid_samples(f, b, region, thresholds)
         if a.size == 0:
             raise ValueError(f"no usable pixels for statistics in {frames.names[i]}")
@@ -159,6 +228,7 @@ def resolve(
     thresholds,
     sigscale: float,
     combine: str,
+    offsets=None,
 ) -> Factors:
     """IRAF's ic_scale: per-image scales, zeros and weights and the flags that go with them."""
     n = len(frames.data)
@@ -174,7 +244,7 @@ def resolve(
     for spec in (scale, zero, weight):
         if isinstance(spec, str) and spec.strip().lower() in STAT_TYPES:
             wanted.add(spec.strip().lower())
-    stats = image_stats(frames, bad, statsec, thresholds, wanted) if wanted else {}
+    stats = image_stats(frames, bad, statsec, thresholds, wanted, offsets) if wanted else {}
 
     stype, svals = _values("scale", scale, frames, stats, exptime)
     ztype, zvals = _values("zero", zero, frames, stats, exptime)

@@ -212,6 +212,7 @@ def imcombine(
         thresholds=thresholds,
         sigscale=sigscale,
         combine=combine,
+        offsets=off,
     )
 
     flow = fhigh = 0.0
