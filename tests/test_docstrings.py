@@ -24,7 +24,8 @@ MODULES = [
         "placement",
         "ccddata",
         "files",
-        "cli",
+        "cli._files",
+        "cli._iraf_params",
     )
 ]
 

@@ -1,0 +1,316 @@
+"""The conventional style: ``imcombine INPUT... -o OUTPUT --reject sigclip ...``.
+
+The flags are parsed by `argparse` (whose ``--help`` describes both styles and the demo) and the
+images combined by `imcombiners.combine_files`, which reads the stack in bands within
+``--mem-limit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import OK, PROG, USAGE, CliError
+from ._files import _check_inputs, _check_outputs, _read_list, expand_inputs
+from ._iraf_params import _IRAF_PRODUCTS, _iraf_defaults, _iraf_syntax
+from ._options import _hdu_of, _mem_limit_of, _thread_count
+from ._report import _report_files_result
+
+# Conventional-style product flags -> the product of imc.combine_files they name.
+_FLAG_PRODUCTS = {
+    "sigma_out": "sigma",
+    "variance_out": "variance",
+    "nrej_out": "nrej",
+    "ncombine_out": "ncombine",
+    "low_out": "low",
+    "high_out": "high",
+    "rejmask_out": "rejmask",
+}
+
+
+# Conventional-style rejection flags and the --reject values they apply to.
+_REJECT_FLAGS = {
+    "sigma": ("sigclip", "ccdclip", "pclip"),
+    "maxiters": ("sigclip", "ccdclip"),
+    "cenfunc": ("sigclip", "ccdclip"),
+    "nkeep": ("sigclip", "ccdclip", "pclip"),
+    "nlow": ("minmax",),
+    "nhigh": ("minmax",),
+    "gain": ("ccdclip",),
+    "rdnoise": ("ccdclip",),
+    "snoise": ("ccdclip",),
+    "pclip": ("pclip",),
+    "grow": ("sigclip", "ccdclip", "pclip", "minmax"),
+}
+
+
+def _epilog() -> str:
+    defaults = " ".join(f"{k}={_iraf_syntax(v)}" for k, v in _iraf_defaults().items())
+    wrap = textwrap.TextWrapper(width=90, initial_indent="    ", subsequent_indent="    ")
+    products = " ".join(f"{k}=FILE" for k in _IRAF_PRODUCTS)
+    return f"""\
+conventional style: flags, combined by imcombiners.combine_files, which reads the inputs in
+bands so that the work stays within --mem-limit:
+  imcombine raw/bias*.fits -o master_bias.fits --reject sigclip --sigma 3
+  imcombine @flats.txt -o flat.fits --combine mean --scale median \\
+      --reject ccdclip --gain 1.5 --rdnoise 4.2 --sigma-out flat_sigma.fits
+  imcombine 'sci/*.fits' -o sum.fits --combine sum --hdu SCI --masks DQ --mem-limit 256MB
+
+IRAF style: IRAF IMCOMBINE's parameters and arithmetic (imcombiners.iraf.imcombine; the stack
+is read into memory). Any argument of the form name=value selects this style:
+  imcombine @bias.lis Zero.fits combine=median reject=minmax nlow=1 nhigh=1
+  imcombine 'raw/flat*.fits' Flat combine=average reject=avsigclip scale=mode \\
+      lsigma=3 hsigma=3 sigmas=Flat_sigma
+  INPUT is an @list, a comma-separated list or a glob pattern; OUTPUT a FITS file (".fits" is
+  appended to names without a FITS suffix, as IRAF does). Values take IRAF's syntax: yes/no,
+  INDEF, numbers, and strings (quotes optional). The parameters, with their (IRAF) defaults
+  (hdu and iraf_defects are imcombiners' additions; see docs/iraf.md):
+{wrap.fill(defaults)}
+  Output products, written to the files named (none by default):
+{wrap.fill(products)}
+  --overwrite, --threads, --no-progress and -q work in this style too; the flags of the
+  conventional style do not (use one style or the other).
+
+demo:
+  imcombine demo [--frames 20] [--size 1024] [--keep DIR]
+  writes a sample set of uint16 bias frames with read noise and cosmic rays, combines them
+  and checks the result (see imcombine demo --help).
+
+Both styles print a table of the frames (statistic, zero, scale, weight, rejected fraction)
+and the timing. An existing output is an error unless --overwrite is given; inputs are never
+modified. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted.
+"""
+
+
+def _flag_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage=(
+            f"{PROG} INPUT [INPUT ...] -o OUTPUT [options]      (conventional style)\n"
+            f"       {PROG} INPUT OUTPUT [name=value ...] [--overwrite]  (IRAF style)\n"
+            f"       {PROG} demo [--frames N] [--size PIXELS] [--keep DIR]"
+        ),
+        description=(
+            "Combine FITS images into one (median, mean, sum, ...) with pixel rejection.\n"
+            "Two styles of command line are accepted: conventional flags, or IRAF IMCOMBINE's\n"
+            "name=value parameters (see the examples below)."
+        ),
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="FITS files, glob patterns ('raw/*.fits') or @list files (one path per line)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", required=True, help="the combined image (FITS)")
+    out.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    for flag, what in [
+        ("--sigma-out", "standard deviation of the combined samples"),
+        ("--variance-out", "variance of the combined samples"),
+        ("--nrej-out", "number of rejected samples per pixel"),
+        ("--ncombine-out", "number of combined samples per pixel"),
+        ("--low-out", "number of rejected samples below the result per pixel"),
+        ("--high-out", "number of rejected samples at or above the result per pixel"),
+        ("--rejmask-out", "per-frame mask of the rejected samples (N planes)"),
+    ]:
+        out.add_argument(flag, metavar="PATH", help=f"write the {what} to PATH")
+
+    comb = parser.add_argument_group("combining")
+    comb.add_argument(
+        "--combine",
+        default="median",
+        metavar="METHOD",
+        help="median (default), mean, lmedian, sum, min, max, variance, weighted_average",
+    )
+    comb.add_argument(
+        "--thresholds",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="ignore raw values outside [LOW, HIGH]",
+    )
+    comb.add_argument(
+        "--zero",
+        metavar="Z",
+        help="subtract per frame: mean, median, mode, !KEYWORD, a number or N numbers a,b,c",
+    )
+    comb.add_argument("--scale", metavar="S", help="divide each frame by it (as --zero)")
+    comb.add_argument(
+        "--weights",
+        metavar="W",
+        help="frame weights: mean, median, mode, !KEYWORD or N numbers a,b,c",
+    )
+    comb.add_argument("--hdu", default="0", help="FITS extension number or name (default 0)")
+    comb.add_argument(
+        "--masks",
+        metavar="MASKS",
+        help="bad-pixel masks: an extension of each input (e.g. DQ) or an @list of mask files",
+    )
+    comb.add_argument(
+        "--mem-limit",
+        metavar="SIZE",
+        help="memory for the stack, e.g. 512MB, 2GiB or bytes (default: combine_files')",
+    )
+
+    rej = parser.add_argument_group("rejection")
+    rej.add_argument(
+        "--reject",
+        default="none",
+        choices=("none", "sigclip", "minmax", "ccdclip", "pclip"),
+        help="rejection rule (default none)",
+    )
+    rej.add_argument(
+        "--sigma",
+        nargs="+",
+        type=float,
+        metavar="SIGMA",
+        help="clipping limits: LOW HIGH, or one value for both (default 3)",
+    )
+    rej.add_argument("--maxiters", type=int, help="most clipping passes (default 5)")
+    rej.add_argument(
+        "--cenfunc", choices=("median", "mean"), help="clipping centre (default median)"
+    )
+    rej.add_argument("--nkeep", type=int, help="fewest samples a pass may leave (default 1)")
+    rej.add_argument(
+        "--nlow", type=float, help="minmax: lowest samples rejected, count or fraction (1)"
+    )
+    rej.add_argument(
+        "--nhigh", type=float, help="minmax: highest samples rejected, count or fraction (1)"
+    )
+    rej.add_argument("--gain", type=float, help="ccdclip: electrons per ADU (default 1)")
+    rej.add_argument("--rdnoise", type=float, help="ccdclip: read noise in electrons (0)")
+    rej.add_argument("--snoise", type=float, help="ccdclip: sensitivity noise fraction (0)")
+    rej.add_argument("--pclip", type=float, help="pclip: rank offset or fraction (-0.5)")
+    rej.add_argument("--grow", type=float, help="also reject neighbours within this radius")
+
+    run = parser.add_argument_group("running")
+    run.add_argument("--threads", type=int, metavar="N", help="worker threads")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    return parser
+
+
+def _number_or_name(text: str | None) -> Any:
+    """None, a float, a list of floats (``a,b,c``) or the text itself (a statistic, !KEY)."""
+    if text is None:
+        return None
+    s = text.strip()
+    if "," in s:
+        try:
+            return [float(w) for w in s.split(",")]
+        except ValueError:
+            raise CliError(f"{text!r}: expected comma-separated numbers") from None
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def _rejector(args: argparse.Namespace) -> Any:
+    import imcombiners as imc
+
+    given = [k for k in _REJECT_FLAGS if getattr(args, k) is not None]
+    for k in given:
+        if args.reject not in _REJECT_FLAGS[k]:
+            flag = "--" + k.replace("_", "-")
+            needs = ", ".join(_REJECT_FLAGS[k])
+            raise CliError(f"{flag} applies to --reject {needs}, not --reject {args.reject}")
+    if args.sigma is not None and not 1 <= len(args.sigma) <= 2:
+        raise CliError("--sigma takes one value or two (LOW HIGH)")
+    sigma: Any = 3.0
+    if args.sigma is not None:
+        sigma = args.sigma[0] if len(args.sigma) == 1 else tuple(args.sigma)
+    iterative = {
+        "sigma": sigma,
+        "maxiters": 5 if args.maxiters is None else args.maxiters,
+        "cenfunc": args.cenfunc or "median",
+        "nkeep": 1 if args.nkeep is None else args.nkeep,
+    }
+    if args.reject == "sigclip":
+        return imc.SigClip(**iterative)
+    if args.reject == "ccdclip":
+        return imc.CcdClip(
+            **iterative,
+            gain=1.0 if args.gain is None else args.gain,
+            rdnoise=0.0 if args.rdnoise is None else args.rdnoise,
+            snoise=0.0 if args.snoise is None else args.snoise,
+        )
+    if args.reject == "minmax":
+        return imc.MinMaxClip(
+            n_min=1 if args.nlow is None else args.nlow,
+            n_max=1 if args.nhigh is None else args.nhigh,
+        )
+    if args.reject == "pclip":
+        return imc.PClip(
+            frac=-0.5 if args.pclip is None else args.pclip,
+            sigma=sigma,
+            nkeep=iterative["nkeep"],
+        )
+    return None
+
+
+def _names_output(argv: Sequence[str]) -> bool:
+    return any(
+        a in ("-o", "--output", "-h", "--help") or a.startswith(("--output=", "-o")) for a in argv
+    )
+
+
+def _run_flags(argv: Sequence[str]) -> int:
+    if argv and not _names_output(argv):
+        raise CliError(
+            "no output given: name it with -o OUTPUT, or use the IRAF style, "
+            "imcombine INPUT OUTPUT name=value ... (e.g. combine=average)",
+            USAGE,
+        )
+    parser = _flag_parser()
+    args = parser.parse_intermixed_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    import imcombiners as imc
+
+    paths = expand_inputs(args.inputs)
+    _check_inputs(paths)
+    products = {
+        name: getattr(args, dest)
+        for dest, name in _FLAG_PRODUCTS.items()
+        if getattr(args, dest) is not None
+    }
+    labels = {"output": args.output}
+    for dest in _FLAG_PRODUCTS:
+        if getattr(args, dest) is not None:
+            labels["--" + dest.replace("_", "-")] = getattr(args, dest)
+    _check_outputs(labels, paths, args.overwrite)
+
+    masks: Any = None
+    if args.masks is not None:
+        masks = _read_list(args.masks[1:]) if args.masks.startswith("@") else _hdu_of(args.masks)
+        if isinstance(masks, list):
+            _check_inputs(masks)
+    options: dict[str, Any] = {
+        "hdu": _hdu_of(args.hdu),
+        "method": args.combine,
+        "rejectors": _rejector(args),
+        "thresholds": None if args.thresholds is None else tuple(args.thresholds),
+        "zero": _number_or_name(args.zero),
+        "scale": _number_or_name(args.scale),
+        "weights": _number_or_name(args.weights),
+        "masks": masks,
+        "grow": args.grow,
+        "products": products,
+        "progress": not (args.no_progress or args.quiet),
+        "overwrite": args.overwrite,
+    }
+    mem_limit = _mem_limit_of(args.mem_limit)
+    if mem_limit is not None:
+        options["mem_limit"] = mem_limit
+    with _thread_count(args.threads):
+        result = imc.combine_files(paths, args.output, **options)
+    if not args.quiet:
+        _report_files_result(result, paths)
+    return OK
