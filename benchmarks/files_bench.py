@@ -82,6 +82,7 @@ import iraf_bench
 import machine
 import numpy as np
 import procmem
+import report
 
 import imcombiners as imc
 
@@ -492,11 +493,7 @@ def table(tools: list[Tool], *, markdown: bool) -> str:
     """The results table, as aligned text or Markdown."""
     ours = next((t.seconds for t in tools if t.key == "ours"), None)
     cells = [_cells(t, ours) for t in tools]
-    if markdown:
-        out = ["| " + " | ".join(COLUMNS) + " |"]
-        out.append("|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|")
-        out.extend("| " + " | ".join(c[col] for col in COLUMNS) + " |" for c in cells)
-        return "\n".join(out)
+    return report.render(cells, COLUMNS, NUMERIC, markdown=markdown)
     widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in COLUMNS}
 
     def line(values: dict[str, str]) -> str:

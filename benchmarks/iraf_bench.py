@@ -49,6 +49,7 @@ from typing import Any
 
 import machine
 import numpy as np
+import report
 
 import imcombiners as imc
 
@@ -317,11 +318,7 @@ def _cells(r: CaseResult) -> dict[str, str]:
 def table(results: list[CaseResult], *, markdown: bool) -> str:
     """The results table, one line per case, as aligned text or Markdown."""
     cells = [_cells(r) for r in results]
-    if markdown:
-        out = ["| " + " | ".join(COLUMNS) + " |"]
-        out.append("|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|")
-        out.extend("| " + " | ".join(c[col] for col in COLUMNS) + " |" for c in cells)
-        return "\n".join(out)
+    return report.render(cells, COLUMNS, NUMERIC, markdown=markdown)
     widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in COLUMNS}
 
     def line(values: dict[str, str]) -> str:

@@ -132,25 +132,38 @@ def table(rows: list[Row], *, quick: bool, markdown: bool) -> str:
         ours = next((r.seconds for r in group if r.role == "ours"), None)
         mean = next((r.seconds for r in group if r.name == "np.mean"), None)
         cells.extend(_cells(row, ours, mean, quick=quick) for row in group)
+    group_of = [c["workload"] for c in cells]
+    return render(cells, COLUMNS, NUMERIC, markdown=markdown, groups=group_of)
+
+
+def render(
+    cells: list[dict[str, str]],
+    columns: tuple[str, ...] | list[str],
+    numeric: set[str] | frozenset[str] | tuple[str, ...],
+    *,
+    markdown: bool,
+    groups: list[str] | None = None,
+) -> str:
+    """Rows of cells as a Markdown table or as aligned text (numbers right-aligned), with a
+    blank line between consecutive rows of different ``groups`` in the text form."""
     if markdown:
-        out = ["| " + " | ".join(COLUMNS) + " |"]
-        out.append("|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|")
-        out.extend("| " + " | ".join(c[col] for col in COLUMNS) + " |" for c in cells)
+        out = ["| " + " | ".join(columns) + " |"]
+        out.append("|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|")
+        out.extend("| " + " | ".join(c[col] for col in columns) + " |" for c in cells)
         return "\n".join(out)
-    widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in COLUMNS}
+    widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in columns}
 
     def line(values: dict[str, str]) -> str:
         parts = [
-            values[col].rjust(widths[col]) if col in NUMERIC else values[col].ljust(widths[col])
-            for col in COLUMNS
+            values[col].rjust(widths[col]) if col in numeric else values[col].ljust(widths[col])
+            for col in columns
         ]
         return "  ".join(parts).rstrip()
 
-    out, previous = [line({col: col for col in COLUMNS})], None
-    out.append("  ".join("-" * widths[col] for col in COLUMNS))
-    for c in cells:
-        if previous is not None and c["workload"] != previous:
+    out = [line({col: col for col in columns})]
+    out.append("  ".join("-" * widths[col] for col in columns))
+    for k, c in enumerate(cells):
+        if groups is not None and k > 0 and groups[k] != groups[k - 1]:
             out.append("")
         out.append(line(c))
-        previous = c["workload"]
     return "\n".join(out)
