@@ -104,39 +104,125 @@ fn gather<T: Sample, F: Px>(
     for (i, raw) in b.raw.iter_mut().enumerate() {
         src.read(i, &b.cursor, T::Work::NAN, raw);
     }
-    for x in 0..nx {
-        let d = &mut b.d[x * stride..(x + 1) * stride];
-        let id = &mut b.id[x * stride..(x + 1) * stride];
-        let mut n = 0;
-        for (i, raw) in b.raw.iter().enumerate() {
-            let w = raw[x];
-            if !w.is_finite() {
+    // Plain sorted data (no thresholds, no scaling): tiles whose every value is usable go
+    // straight from the rows into sort keys, skipping the per-pixel gather.
+    let direct = sort && F::IS_REAL && (4..=NET_MAX).contains(&nimages);
+    let direct = direct && p.thresholds.is_none() && !p.doscale;
+    let mut x0 = 0;
+    while x0 < nx {
+        let x1 = (x0 + NET_TILE).min(nx);
+        if direct
+            && b.raw
+                .iter()
+                .all(|raw| raw[x0..x1].iter().all(|v| v.is_finite()))
+        {
+            keyed_tile(b, nimages, x0, x1);
+        } else {
+            for x in x0..x1 {
+                gather_pixel(p, b, x, stride);
+            }
+            if sort {
+                sort_row(b, nimages, x0, x1);
+            }
+        }
+        x0 = x1;
+    }
+}
+
+/// One pixel's usable values in image order (thresholds, then scaling), as `ic_gdata` keeps them.
+#[inline]
+fn gather_pixel<F: Px, W: Float>(p: &Params, b: &mut RowBuf<F, W>, x: usize, stride: usize) {
+    let d = &mut b.d[x * stride..(x + 1) * stride];
+    let id = &mut b.id[x * stride..(x + 1) * stride];
+    let mut n = 0;
+    for (i, raw) in b.raw.iter().enumerate() {
+        let w = raw[x];
+        if !w.is_finite() {
+            continue;
+        }
+        let w = w.to_f64();
+        if let Some((lo, hi)) = p.thresholds {
+            let a = w as f32;
+            if a < lo || a > hi {
                 continue;
             }
-            let w = w.to_f64();
-            if let Some((lo, hi)) = p.thresholds {
-                let a = w as f32;
-                if a < lo || a > hi {
-                    continue;
-                }
-            }
-            let mut v = F::from_f64(w);
-            if p.doscale {
-                v = v / F::r(p.scales[i]) + F::r(-p.zeros[i]);
-                if p.truncate {
-                    v = v.trunc();
-                }
-            }
-            n += 1;
-            d[n] = v;
-            id[n] = i as u16;
         }
-        b.n[x] = n;
-        b.n0[x] = n;
+        let mut v = F::from_f64(w);
+        if p.doscale {
+            v = v / F::r(p.scales[i]) + F::r(-p.zeros[i]);
+            if p.truncate {
+                v = v.trunc();
+            }
+        }
+        n += 1;
+        d[n] = v;
+        id[n] = i as u16;
     }
-    if sort {
-        sort_row(b, nimages, nx);
+    b.n[x] = n;
+    b.n0[x] = n;
+}
+
+/// Pixels `x0..x1`, every value usable and unscaled: sort keys built from the rows, one
+/// network sort, and the sorted columns written out (IRAF's quicksort where values tie).
+fn keyed_tile<F: Px, W: Float>(b: &mut RowBuf<F, W>, n: usize, x0: usize, x1: usize) {
+    let w = x1 - x0;
+    let stride = n + 1;
+    b.keys.clear();
+    b.keys.resize(n * w, 0);
+    for (i, (raw, krow)) in b.raw.iter().zip(b.keys.chunks_exact_mut(w)).enumerate() {
+        for (k, &v) in krow.iter_mut().zip(&raw[x0..x1]) {
+            let r = F::from_f64(v.to_f64()).to_r();
+            *k = u64::from(real_key(r)) << 32 | i as u64;
+        }
     }
+    simd::run(NetSort {
+        keys: &mut b.keys,
+        width: w,
+        pairs: cached_pairs(n),
+    });
+    let RowBuf {
+        d,
+        id,
+        n: nn,
+        n0,
+        keys,
+        raw,
+        ..
+    } = b;
+    for k in 0..w {
+        let x = x0 + k;
+        let base = x * stride;
+        nn[x] = n;
+        n0[x] = n;
+        let (dcol, icol) = (&mut d[base..base + stride], &mut id[base..base + stride]);
+        if column_ties(keys, w, k, n) {
+            // Equal values: IRAF's quicksort of the column in image order.
+            for (i, row) in raw.iter().enumerate() {
+                dcol[i + 1] = F::r(F::from_f64(row[x].to_f64()).to_r());
+                icol[i + 1] = i as u16;
+            }
+            sort_column(dcol, icol, n);
+            continue;
+        }
+        for j in 0..n {
+            let key = keys[j * w + k];
+            dcol[j + 1] = F::r(key_real((key >> 32) as u32));
+            icol[j + 1] = key as u16;
+        }
+    }
+}
+
+/// Whether sorted column `k` of a key tile holds equal values (-0 and +0 are equal).
+#[inline]
+fn column_ties(keys: &[u64], w: usize, k: usize, n: usize) -> bool {
+    let mut prev = (keys[k] >> 32) as u32;
+    let mut tie = false;
+    for j in 1..n {
+        let h = (keys[j * w + k] >> 32) as u32;
+        tie |= h == prev || (prev == MINUS_ZERO && h == MINUS_ZERO + 1);
+        prev = h;
+    }
+    tie
 }
 
 /// Full columns up to this length are sorted by a sorting network across pixels.
@@ -149,11 +235,11 @@ const NET_TILE: usize = 64;
 /// its order-preserving bits above its image number, and one sorting network sorts a tile of
 /// columns with vector min/max. Distinct values have a single sorted order, so the result is
 /// the insertion sort's; a column with equal values goes back to IRAF's quicksort.
-fn sort_row<F: Px, W>(b: &mut RowBuf<F, W>, nimages: usize, nx: usize) {
+fn sort_row<F: Px, W>(b: &mut RowBuf<F, W>, nimages: usize, x0: usize, x1: usize) {
     let stride = nimages + 1;
     let net = F::IS_REAL && (4..=NET_MAX).contains(&nimages);
     b.cols.clear();
-    for x in 0..nx {
+    for x in x0..x1 {
         let n = b.n[x];
         if net && n == nimages {
             b.cols.push(x);
@@ -230,14 +316,7 @@ fn sort_tile<F: Px, W>(b: &mut RowBuf<F, W>, n: usize) {
     });
     for (k, &x) in cols.iter().enumerate() {
         let base = x * stride;
-        let mut prev = (keys[k] >> 32) as u32;
-        let mut tie = false;
-        for j in 1..n {
-            let h = (keys[j * w + k] >> 32) as u32;
-            tie |= h == prev || (prev == MINUS_ZERO && h == MINUS_ZERO + 1);
-            prev = h;
-        }
-        if tie {
+        if column_ties(keys, w, k, n) {
             // Equal values: their order comes from IRAF's quicksort of the original column.
             sort_column(&mut d[base..base + stride], &mut id[base..base + stride], n);
             continue;
@@ -731,6 +810,70 @@ mod sort_tests {
     }
 
     #[test]
+    fn keyed_tiles_equal_the_gathered_and_sorted_columns() {
+        let (n, nx) = (7, 100);
+        let stride = n + 1;
+        let mut b: RowBuf<f32, f32> = RowBuf::new(n, nx);
+        let mut state = 99u64;
+        for (i, row) in b.raw.iter_mut().enumerate() {
+            for (x, v) in row.iter_mut().enumerate() {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                // Pixels 0..10 tie (few distinct values), one has -0 and +0.
+                *v = if x < 10 {
+                    ((state >> 60) % 3) as f32
+                } else {
+                    ((state >> 33) % 100_000) as f32 * 0.01 - 300.0
+                };
+                if x == 3 {
+                    *v = if i % 2 == 0 { 0.0 } else { -0.0 };
+                }
+            }
+        }
+        let p = Params {
+            combine: Combine::Average,
+            reject: Reject::SigClip,
+            mclip: true,
+            nkeep: 1,
+            lsigma: 3.0,
+            hsigma: 3.0,
+            pclip: 0.0,
+            flow: 0.0,
+            fhigh: 0.0,
+            doscale: false,
+            doscale1: false,
+            scales: vec![1.0; n],
+            zeros: vec![0.0; n],
+            wts: vec![1.0; n],
+            dowts: false,
+            noise: vec![[0.0, 1.0, 0.0]; n],
+            nmodel: Vec::new(),
+            thresholds: None,
+            blank: 0.0,
+            grow: 0.0,
+            truncate: false,
+            defects: false,
+        };
+        for x in 0..nx {
+            gather_pixel(&p, &mut b, x, stride);
+        }
+        sort_row(&mut b, n, 0, nx);
+        let (d, id) = (b.d.clone(), b.id.clone());
+        b.d.fill(0.0);
+        b.id.fill(0);
+        keyed_tile(&mut b, n, 0, 64);
+        keyed_tile(&mut b, n, 64, nx);
+        for x in 0..nx {
+            let r = x * stride + 1..(x + 1) * stride;
+            assert_eq!(b.n[x], n);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&b.d[r.clone()]), bits(&d[r.clone()]), "pixel {x}");
+            assert_eq!(&b.id[r.clone()], &id[r], "pixel {x}");
+        }
+    }
+
+    #[test]
     fn network_sort_equals_the_insertion_sort_and_falls_back_on_ties() {
         let n = 9;
         let nx = 150;
@@ -757,7 +900,7 @@ mod sort_tests {
             b.n[x] = n;
         }
         let (d0, id0) = (b.d.clone(), b.id.clone());
-        sort_row(&mut b, n, nx);
+        sort_row(&mut b, n, 0, nx);
         for x in 0..nx {
             let r = x * stride..(x + 1) * stride;
             let (mut d, mut id) = (d0[r.clone()].to_vec(), id0[r.clone()].to_vec());
