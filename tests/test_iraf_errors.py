@@ -30,6 +30,16 @@ STACK = np.random.default_rng(0).normal(100.0, 5.0, (5, 6, 7)).astype(np.float32
         ({"zero": "exposure"}, "zero='exposure'"),
         ({"scale": [1.0, 2.0]}, "scale: expected 5 finite numbers"),
         ({"statsec": "[1:9,1:3]"}, "outside"),
+        ({"statsec": "output [1:3]", "scale": "median"}, "1 axes for 2-D images"),
+        (
+            {"statsec": "overlap", "scale": "median", "offsets": np.array([[0, 0]] * 4 + [[9, 0]])},
+            "no common overlap",
+        ),
+        (
+            {"statsec": "output [30:40,1:5]", "scale": "median", "offsets": np.zeros((5, 2))},
+            "does not reach image 1",
+        ),
+        ({"combine": "nmodel", "gain": -1.0}, "gain must be > 0"),
         ({"offsets": np.zeros((4, 2))}, "offsets: expected"),
         ({"offsets": "spiral"}, "offsets='spiral'"),
     ],
