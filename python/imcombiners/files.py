@@ -26,6 +26,7 @@ from ._threads import get_num_threads
 from ._validation import (
     WORK_DTYPES,
     as_stack,
+    as_weights,
     method_name,
     nonnegative_int,
     positive_int,
@@ -152,7 +153,8 @@ def _keyword_values(frames: FitsStack, value: str, name: str) -> np.ndarray:
     return np.array(out)
 
 
-def _stat_names(*values: Any) -> bool:
+def _needs_statistics(*values: Any) -> bool:
+    """Whether any correction is a statistic name or a callable (measured on the grid)."""
     return any(isinstance(v, str) or callable(v) for v in values)
 
 
@@ -225,11 +227,9 @@ def _measure(
     region: list[tuple[int, int]],
     step: int,
     normalize: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sampled pass: the grid of every frame, its statistics, and the resolved corrections.
-
-    Returns the grid stack, its mask (or None) and the per-frame medians.
-    """
+) -> np.ndarray:
+    """The sampled pass: reads the grid of every frame, resolves the corrections into `plan`
+    and returns the per-frame medians of the grid."""
     grid = frames.read_grid(region, step)
     grid_mask = frames.read_grid_masks(region, step)
     sub = as_stack(grid, name="grid")
@@ -239,7 +239,7 @@ def _measure(
     plan.zero, plan.scale = got.zero, got.scale
     if got.weights is not None:
         plan.weights = got.weights
-    return grid, grid_mask, _grid_medians(sub, m, plan.thresholds)
+    return _grid_medians(sub, m, plan.thresholds)
 
 
 def _grid_medians(
@@ -535,8 +535,8 @@ def _resolve_corrections(
     region = normalization._region(stat_region, frames.shape) or [(0, n) for n in frames.shape]
     step = _auto_step(region) if stat_step is None else positive_int(stat_step, name="stat_step")
     n = len(frames)
-    if _stat_names(given["zero"], given["scale"], given["weights"]):
-        _, _, medians = _measure(
+    if _needs_statistics(given["zero"], given["scale"], given["weights"]):
+        medians = _measure(
             frames, plan, given["zero"], given["scale"], given["weights"], region, step, normalize
         )
         return medians, region, step
@@ -552,8 +552,6 @@ def _resolve_corrections(
     )
     plan.zero, plan.scale = got.zero, got.scale
     if given["weights"] is not None:
-        from ._validation import as_weights
-
         plan.weights = as_weights(given["weights"], n)
     return None, region, step
 
