@@ -144,7 +144,7 @@ def test_unsigned_16_bit_reads_as_astropy_reads(tmp_path):
     np.testing.assert_array_equal(res.data, stack.max(axis=0).astype(np.float32))
 
 
-def test_extension_by_name_and_masks_from_dq_extension_or_files(tmp_path):
+def test_extension_by_name_and_masks_from_dq_extension_or_files(tmp_path, monkeypatch):
     stack = _frames("float32", seed=3)
     rng = np.random.default_rng(9)
     bad = rng.random(stack.shape) < 0.05
@@ -175,6 +175,18 @@ def test_extension_by_name_and_masks_from_dq_extension_or_files(tmp_path):
             progress=False,
         )
         np.testing.assert_array_equal(res.data, expected)
+    # Each file is opened once, its DQ extension included.
+    opened = []
+    real_open = fits.open
+
+    def counting_open(name, *args, **kwargs):
+        opened.append(Path(name).name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(fits, "open", counting_open)
+    imc.combine_files(paths, hdu="SCI", masks="DQ", mem_limit="1MB", progress=False)
+    monkeypatch.undo()
+    assert sorted(opened) == sorted(p.name for p in paths)
     # Without the masks the answer differs: the masks were really used.
     plain = imc.combine_files(paths, hdu="SCI", method="mean", progress=False)
     assert not np.array_equal(plain.data, expected, equal_nan=True)

@@ -33,12 +33,14 @@ def _select_hdu(hdul: Any, hdu: int | str, path: Path) -> Any:
 class _Frame:
     """One open image HDU: its shape, dtype and how to read rows of it."""
 
-    def __init__(self, path: Path, hdu: int | str, *, role: str) -> None:
+    def __init__(self, path: Path, hdu: int | str, *, role: str, opened: Any = None) -> None:
         from astropy.io import fits
 
         self.path = path
+        # A mask HDU of an input shares the input's open file (closed with the input).
+        self._owns = opened is None
         try:
-            self.hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+            self.hdul = fits.open(path, memmap=False, lazy_load_hdus=True) if self._owns else opened
         except OSError as exc:
             raise ValueError(f"{path} cannot be read as FITS: {exc}") from None
         try:
@@ -58,7 +60,8 @@ class _Frame:
                 probe = self.hdu.section[0:1]
                 self.dtype = probe.dtype
         except BaseException:
-            self.hdul.close()
+            if self._owns:
+                self.hdul.close()
             raise
 
     def _raw_layout(self) -> tuple[int, str, bool] | None:
@@ -100,7 +103,8 @@ class _Frame:
             np.bitwise_xor(u, np.uint16(0x0080 if np.little_endian else 0x8000), out=u)
 
     def close(self) -> None:
-        self.hdul.close()
+        if self._owns:
+            self.hdul.close()
 
 
 class FitsStack:
@@ -157,7 +161,7 @@ class FitsStack:
 
     def _open_masks(self, masks: Any) -> list[_Frame]:
         if isinstance(masks, int | str) and not isinstance(masks, bool):
-            frames = [_Frame(p, masks, role="mask") for p in self.paths]
+            frames = [_Frame(f.path, masks, role="mask", opened=f.hdul) for f in self.frames]
         else:
             if len(masks) != len(self.paths):
                 raise ValueError(
