@@ -494,19 +494,6 @@ def table(tools: list[Tool], *, markdown: bool) -> str:
     ours = next((t.seconds for t in tools if t.key == "ours"), None)
     cells = [_cells(t, ours) for t in tools]
     return report.render(cells, COLUMNS, NUMERIC, markdown=markdown)
-    widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in COLUMNS}
-
-    def line(values: dict[str, str]) -> str:
-        parts = [
-            values[col].rjust(widths[col]) if col in NUMERIC else values[col].ljust(widths[col])
-            for col in COLUMNS
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line({col: col for col in COLUMNS})]
-    out.append("  ".join("-" * widths[col] for col in COLUMNS))
-    out.extend(line(c) for c in cells)
-    return "\n".join(out)
 
 
 def summary(tools: dict[str, Tool], size: int) -> list[str]:

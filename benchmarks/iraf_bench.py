@@ -319,19 +319,6 @@ def table(results: list[CaseResult], *, markdown: bool) -> str:
     """The results table, one line per case, as aligned text or Markdown."""
     cells = [_cells(r) for r in results]
     return report.render(cells, COLUMNS, NUMERIC, markdown=markdown)
-    widths = {col: max(len(col), *(len(c[col]) for c in cells)) for col in COLUMNS}
-
-    def line(values: dict[str, str]) -> str:
-        parts = [
-            values[col].rjust(widths[col]) if col in NUMERIC else values[col].ljust(widths[col])
-            for col in COLUMNS
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line({col: col for col in COLUMNS})]
-    out.append("  ".join("-" * widths[col] for col in COLUMNS))
-    out.extend(line(c) for c in cells)
-    return "\n".join(out)
 
 
 def details(results: list[CaseResult], size: int) -> list[str]:
