@@ -24,6 +24,16 @@ for n in (1, 2, 7, 15, 16, 33, 100, 140):
         digest.update(imc.Combiner(ints, mask=mask).combine(method).tobytes())
         digest.update(imc.ndcombine(ints, combine=method).tobytes())
     digest.update(imc.kernels.weighted_average(stack, np.linspace(0, 2, n)).tobytes())
+    if n >= 4:
+        # IRAF layer: vector clipping of whole tiles, and the sorting network.
+        clean = np.nan_to_num(stack, nan=1e4, neginf=0.0)
+        clean[0, ::3] += 900.0
+        for reject in ("sigclip", "ccdclip"):
+            for data in (clean, stack, clean.astype(">f4")):
+                got = imc.iraf.imcombine(data, reject=reject, rdnoise=5.0, lsigma=2.0)
+                digest.update(got.output.tobytes() + got.ncombine.tobytes())
+        got = imc.iraf.imcombine(clean, reject="sigclip", products=("rejmask",))
+        digest.update(got.output.tobytes() + got.rejmask.tobytes())
 print(digest.hexdigest())
 """
 

@@ -16,6 +16,7 @@ pub mod clip;
 pub mod combine;
 pub mod params;
 pub mod px;
+pub mod tile;
 
 use rayon::prelude::*;
 
@@ -64,6 +65,12 @@ struct RowBuf<F, W> {
     keys: Vec<u64>,
     /// The pixels of that tile.
     cols: Vec<usize>,
+    /// Scratch of the tile runs ([`tile`]): value keys, values, and the per-lane results.
+    keys32: Vec<u32>,
+    vals: Vec<f32>,
+    lane_out: [f32; tile::WIDTH],
+    lane_n: [u16; tile::WIDTH],
+    lane_ok: [bool; tile::WIDTH],
 }
 
 impl<F: Px, W: Float> RowBuf<F, W> {
@@ -80,6 +87,11 @@ impl<F: Px, W: Float> RowBuf<F, W> {
             cursor: TileCursor::default(),
             keys: Vec::new(),
             cols: Vec::with_capacity(NET_TILE),
+            keys32: Vec::new(),
+            vals: Vec::new(),
+            lane_out: [0.0; tile::WIDTH],
+            lane_n: [0; tile::WIDTH],
+            lane_ok: [false; tile::WIDTH],
             spare: (
                 Vec::with_capacity(nimages + 1),
                 Vec::with_capacity(nimages + 1),
@@ -89,28 +101,42 @@ impl<F: Px, W: Float> RowBuf<F, W> {
 }
 
 /// Reads row `y` and fills every pixel's column (IRAF's `ic_gdata`): usable values in image
-/// order, scaled, then sorted with their image numbers when `sort`.
+/// order, scaled, then sorted with their image numbers when `sort`. With a tile `plan`, tiles
+/// whose every value is usable are clipped and combined at once instead ([`tile`]); their
+/// pixels are marked done.
+#[allow(clippy::too_many_arguments)]
 fn gather<T: Sample, F: Px>(
     src: &Source<'_, T>,
     p: &Params,
     y: usize,
     nx: usize,
     sort: bool,
+    plan: Option<&tile::Plan>,
     b: &mut RowBuf<F, T::Work>,
 ) {
     let nimages = src.n();
     let stride = nimages + 1;
+    b.done.fill(false);
     src.locate(y * nx, nx, &mut b.cursor);
-    for (i, raw) in b.raw.iter_mut().enumerate() {
-        src.read(i, &b.cursor, T::Work::NAN, raw);
-    }
+    simd::run(ReadRows {
+        src,
+        cursor: &b.cursor,
+        raw: &mut b.raw,
+    });
     // Plain sorted data (no thresholds, no scaling): tiles whose every value is usable go
     // straight from the rows into sort keys, skipping the per-pixel gather.
     let direct = sort && F::IS_REAL && (4..=NET_MAX).contains(&nimages);
     let direct = direct && p.thresholds.is_none() && !p.doscale;
+    let plan = plan.filter(|_| F::IS_REAL);
     let mut x0 = 0;
     while x0 < nx {
         let x1 = (x0 + NET_TILE).min(nx);
+        if let Some(plan) = plan {
+            if clip_tile(p, plan, b, nimages, x0, x1) {
+                x0 = x1;
+                continue;
+            }
+        }
         if direct
             && b.raw
                 .iter()
@@ -127,6 +153,68 @@ fn gather<T: Sample, F: Px>(
         }
         x0 = x1;
     }
+}
+
+/// Reads every image's row at the located cursor into `raw` (missing values NaN), compiled for
+/// the vector instructions at hand (byte-swapping FITS data is then a shuffle per vector).
+struct ReadRows<'a, 'b, T: Sample> {
+    src: &'a Source<'b, T>,
+    cursor: &'a TileCursor,
+    raw: &'a mut [Vec<T::Work>],
+}
+
+impl<T: Sample> Kernel for ReadRows<'_, '_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for (i, raw) in self.raw.iter_mut().enumerate() {
+            self.src.read(i, self.cursor, T::Work::NAN, raw);
+        }
+    }
+}
+
+/// Clips and averages pixels `x0..x1` with a tile run if all their values are usable; lanes the
+/// run leaves to the per-pixel code are gathered and sorted for it. False: nothing was done.
+fn clip_tile<F: Px, W: Float>(
+    p: &Params,
+    plan: &tile::Plan,
+    b: &mut RowBuf<F, W>,
+    n: usize,
+    x0: usize,
+    x1: usize,
+) -> bool {
+    let w = x1 - x0;
+    b.keys32.resize(n * w, 0);
+    b.vals.resize(n * w, 0.0);
+    let usable = simd::run(tile::ClipTile {
+        plan,
+        rows: &b.raw,
+        x0,
+        keys: &mut b.keys32[..n * w],
+        vals: &mut b.vals[..n * w],
+        n,
+        width: w,
+        pairs: cached_pairs(n),
+        out: &mut b.lane_out[..w],
+        count: &mut b.lane_n[..w],
+        ok: &mut b.lane_ok[..w],
+    });
+    if !usable {
+        return false;
+    }
+    for k in 0..w {
+        let x = x0 + k;
+        b.n0[x] = n;
+        if b.lane_ok[k] {
+            b.out[x] = F::r(b.lane_out[k]);
+            b.n[x] = usize::from(b.lane_n[k]);
+            b.done[x] = true;
+        } else {
+            gather_pixel(p, b, x, n + 1);
+            sort_row(b, n, x, x + 1);
+        }
+    }
+    true
 }
 
 /// One pixel's usable values in image order (thresholds, then scaling), as `ic_gdata` keeps them.
@@ -470,7 +558,6 @@ fn sort_column<F: Px>(b: &mut [F], d: &mut [u16], n: usize) {
 /// The rejection step for one gathered row. Pixels whose output the algorithm computed are
 /// written to `b.out` with `b.done` set.
 fn reject_row<F: Px>(p: &Params, nimages: usize, nx: usize, b: &mut RowBuf<F, impl Float>) {
-    b.done.fill(false);
     let minclip = match p.reject {
         Reject::None | Reject::MinMax => 0,
         Reject::CcdClip | Reject::CrReject => 2,
@@ -505,6 +592,10 @@ fn reject_row<F: Px>(p: &Params, nimages: usize, nx: usize, b: &mut RowBuf<F, im
         }
         _ => {
             for x in 0..nx {
+                if done[x] {
+                    // Finished by a tile run.
+                    continue;
+                }
                 let mut c = Col {
                     d: &mut d[x * stride..(x + 1) * stride],
                     id: &mut id[x * stride..(x + 1) * stride],
@@ -616,6 +707,7 @@ pub fn run<T: Sample, F: Px>(
     };
     let npix = ny * nx;
     let grow = p.grow >= 1.0 && p.reject != Reject::None;
+    let plan = tile::Plan::new(p, nimages, want.sigma || want.rejmask);
     let mut image = vec![F::ZERO; npix];
     let mut sigma = want.sigma.then(|| vec![F::ZERO; npix]);
     let mut ncomb = vec![0u16; npix];
@@ -635,7 +727,7 @@ pub fn run<T: Sample, F: Px>(
         (0..ny).into_par_iter().for_each_init(
             || RowBuf::<F, T::Work>::new(nimages, nx),
             |b, y| {
-                gather(src, p, y, nx, p.mclip, b);
+                gather(src, p, y, nx, p.mclip, plan.as_ref(), b);
                 reject_row(p, nimages, nx, b);
                 // SAFETY: row `y` owns the ranges `y*nx..(y+1)*nx` (times N for the mask).
                 unsafe {
@@ -676,7 +768,7 @@ pub fn run<T: Sample, F: Px>(
         (0..ny).into_par_iter().for_each_init(
             || RowBuf::<F, T::Work>::new(nimages, nx),
             |b, y| {
-                gather(src, p, y, nx, p.mclip, b);
+                gather(src, p, y, nx, p.mclip, None, b);
                 remove_grown(&marks, nimages, npix, y, nx, b);
                 b.done.fill(false);
                 let sorted = p.mclip && p.defects;
