@@ -72,47 +72,89 @@ def _fits_frame(path: str, hdu: int | str) -> tuple[np.ndarray, dict]:
 _RAW_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", -32: ">f4", -64: ">f8"}
 
 
+#: FITS header blocks are 2880 bytes of 80-character cards.
+_BLOCK = 2880
+
+
+def _primary_header(path: str):
+    """The primary header of a plain FITS file read straight from its blocks, with the offset
+    of its data: ``(astropy Header, offset)``. None for anything else (gzip, not FITS ...), left
+    to astropy. The header's values are parsed only when looked up."""
+    from astropy.io import fits
+
+    blocks = []
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            if len(block) != _BLOCK or (not blocks and not block.startswith(b"SIMPLE  =")):
+                return None
+            blocks.append(block)
+            if any(block[i : i + 8] == b"END     " for i in range(0, _BLOCK, 80)):
+                break
+    try:
+        header = fits.Header.fromstring(b"".join(blocks).decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return header, _BLOCK * len(blocks)
+
+
+def _image_header(path: str, hdu: int | str):
+    """``(header, data offset)`` of HDU ``hdu`` when it is an uncompressed image HDU, else None."""
+    from astropy.io import fits
+
+    if hdu == 0:
+        got = _primary_header(path)
+        if got is not None:
+            return got
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        try:
+            h = hdul[hdu]
+        except (IndexError, KeyError):
+            raise ValueError(f"{path} has no HDU {hdu!r}") from None
+        if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)):
+            return None
+        if getattr(hdul._file, "compression", None) is not None:
+            return None
+        return h.header, h._data_offset
+
+
 def _fits_layout(
     paths: list[str], hdu: int | str
-) -> tuple[tuple[int, ...], int, bool, list[dict], list[int]] | None:
+) -> tuple[tuple[int, ...], int, bool, list[Mapping], list[int]] | None:
     """``(shape, bitpix, unsigned, headers, data offsets)`` when every image is a plain
     uncompressed image of the same shape and type (unsigned 16-bit via BZERO=32768 too).
 
     None when any file needs astropy's general path (scaling, compression, mixed types).
     """
-    from astropy.io import fits
-
     layout = None
     headers, offsets = [], []
     for path in paths:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"input image {path} does not exist")
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            try:
-                h = hdul[hdu]
-            except (IndexError, KeyError):
-                raise ValueError(f"{path} has no HDU {hdu!r}") from None
-            if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)):
-                return None
-            if getattr(hdul._file, "compression", None) is not None:
-                return None
-            hdr = h.header
-            bitpix = hdr.get("BITPIX")
-            naxis = hdr.get("NAXIS", 0)
-            shape = tuple(hdr.get(f"NAXIS{k}", 0) for k in range(naxis, 0, -1))
-            bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
-            if bitpix not in _RAW_DTYPES or naxis not in (1, 2) or bscale != 1:
-                return None
-            unsigned = bitpix == 16 and bzero == 32768
-            if bzero != 0 and not unsigned:
-                return None
-            this = (shape, bitpix, unsigned)
-            if layout is None:
-                layout = this
-            elif this != layout:
-                return None
-            headers.append(dict(hdr))
-            offsets.append(h._data_offset)
+        got = _image_header(path, hdu)
+        if got is None:
+            return None
+        hdr, offset = got
+        bitpix = hdr.get("BITPIX")
+        naxis = hdr.get("NAXIS", 0)
+        shape = tuple(hdr.get(f"NAXIS{k}", 0) for k in range(naxis, 0, -1))
+        bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
+        if bitpix not in _RAW_DTYPES or naxis not in (1, 2) or bscale != 1:
+            return None
+        if hdr.get("GROUPS", False):
+            return None
+        unsigned = bitpix == 16 and bzero == 32768
+        if bzero != 0 and not unsigned:
+            return None
+        this = (shape, bitpix, unsigned)
+        if layout is None:
+            layout = this
+        elif this != layout:
+            return None
+        if os.path.getsize(path) < offset + abs(bitpix) // 8 * int(np.prod(shape)):
+            return None
+        headers.append(hdr)
+        offsets.append(offset)
     shape, bitpix, unsigned = layout
     return shape, bitpix, unsigned, headers, offsets
 
@@ -224,18 +266,37 @@ def load(
     return Frames(frames, types, hdrs, names, stack)
 
 
+#: What :func:`keyword` returns for a keyword that is not there.
+MISSING = object()
+
+
+def keyword(header: Mapping[str, object], key: str) -> object:
+    """The value of ``key`` in a header, ignoring case; :data:`MISSING` when absent.
+
+    Only that card's value is parsed (an astropy header parses values when they are read).
+    """
+    for k in (key, key.upper()):
+        if k in header:
+            return header[k]
+    up = key.upper()
+    for k in header:
+        if str(k).upper() == up:
+            return header[k]
+    return MISSING
+
+
 def header_value(frames: Frames, key: str, what: str) -> np.ndarray:
     """The numeric keyword ``key`` of every image (for !KEY scales, rdnoise="KEY" ...)."""
     out = []
     for name, h in zip(frames.names, frames.headers, strict=False):
-        upper = {str(k).upper(): v for k, v in h.items()}
-        if key.upper() not in upper:
+        value = keyword(h, key)
+        if value is MISSING:
             raise ValueError(f"{what}: keyword {key!r} not found in the header of {name}")
         try:
-            out.append(float(upper[key.upper()]))
+            out.append(float(value))
         except (TypeError, ValueError):
             raise ValueError(
-                f"{what}: keyword {key!r} of {name} is not a number: {upper[key.upper()]!r}"
+                f"{what}: keyword {key!r} of {name} is not a number: {value!r}"
             ) from None
     return np.array(out, dtype=np.float32)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import ImcombinersWarning
-from ._inputs import Frames, header_value
+from ._inputs import MISSING, Frames, header_value, keyword
 
 STAT_TYPES = ("mode", "median", "mean")
 f32 = np.float32
@@ -235,11 +235,12 @@ def resolve(
     ncombine = np.ones(n, np.float32)
     exptime = np.zeros(n, np.float32)
     for i, h in enumerate(frames.headers):
-        upper = {str(k).upper(): v for k, v in h.items()}
-        if "NCOMBINE" in upper:
-            ncombine[i] = float(upper["NCOMBINE"])
-        if expname and expname.upper() in upper:
-            exptime[i] = float(upper[expname.upper()])
+        value = keyword(h, "NCOMBINE")
+        if value is not MISSING:
+            ncombine[i] = float(value)
+        value = keyword(h, expname) if expname else MISSING
+        if value is not MISSING:
+            exptime[i] = float(value)
     wanted = set()
     for spec in (scale, zero, weight):
         if isinstance(spec, str) and spec.strip().lower() in STAT_TYPES:
