@@ -12,6 +12,7 @@ import numpy as np
 from .. import _core, kernels
 from .._threads import get_num_threads
 from .._threads import threads as imc_threads
+from ..io.mapped import mapped_stack
 from ..placement import place_into_padded
 from . import _inputs, _params, _scaling
 from ._params import MAX_REAL
@@ -294,7 +295,16 @@ def imcombine(
             stack = stack.view(stack.dtype.newbyteorder("="))
         return _core.iraf_combine(stack, mask=mask, swapped=swapped, **core_args)
 
-    if frames.raw is not None and off is None and grow == 0:
+    got = None
+    if frames.raw is not None and off is None and all(b is None for b in bad):
+        # Plain FITS files: the core reads them in place through memory maps.
+        offsets, dtype = frames.raw
+        with mapped_stack(frames.paths, offsets, frames.data[0].shape, dtype) as stack:
+            if stack is not None:
+                got = run(stack, None)
+    if got is not None:
+        image, sigma, ncomb, rej = got
+    elif frames.raw is not None and off is None and grow == 0:
         # Rows are independent without grow: read and combine them in bands.
         image, sigma, ncomb, rej = _run_in_bands(frames, bad, run)
     else:
