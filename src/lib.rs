@@ -7,6 +7,7 @@
 pub mod error;
 pub mod grow;
 pub mod iraf;
+pub mod median_regs;
 pub mod network;
 pub mod pipeline;
 pub mod pool;

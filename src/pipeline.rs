@@ -624,7 +624,7 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
                 } else {
                     match sc.centre {
                         Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
-                        Centre::Median if c % 2 == 0 => {
+                        Centre::Median if c.is_multiple_of(2) => {
                             0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
                         }
                         Centre::Median => value(c / 2, p),

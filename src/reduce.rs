@@ -16,6 +16,7 @@
 use rayon::prelude::*;
 
 use crate::error::CoreError;
+use crate::median_regs::MiddleKey;
 use crate::network::{cached_median_pairs, cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::sample::{Float, Sample};
 use crate::simd;
@@ -350,7 +351,9 @@ fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     // With every sample valid only the middle ranks matter: a pruned network suffices, and
     // every pixel's middle is in the same rows, read whole (vectorised).
     if complete {
-        sort_columns(keys, w, cached_median_pairs(n));
+        if !T::Key::middle_rows(keys, w, n) {
+            sort_columns(keys, w, cached_median_pairs(n));
+        }
         let upper = &keys[n / 2 * w..(n / 2 + 1) * w];
         if lower || n % 2 == 1 {
             let row = &keys[(n - 1) / 2 * w..((n - 1) / 2 + 1) * w];

@@ -8,6 +8,8 @@
 //! 53-bit f64 mantissa for 32-bit integers), so integer outputs such as the lower median can be
 //! converted back without loss.
 
+use crate::median_regs::MiddleKey;
+
 /// A floating workspace type: `f32` or `f64`.
 pub trait Float: Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + 'static {
     const INFINITY: Self;
@@ -19,7 +21,7 @@ pub trait Float: Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + '
     fn from_f64(x: f64) -> Self;
     /// An integer whose order is the order of the (non-NaN) floats: sorting keys needs only
     /// integer min/max, single instructions without NaN handling.
-    type Key: Copy + Ord + Send + Sync + Default + std::fmt::Debug + 'static;
+    type Key: MiddleKey + Send + Sync + std::fmt::Debug + 'static;
     /// The key of `+inf`, larger than the key of every finite value (marks missing samples).
     const INFINITY_KEY: Self::Key;
     /// The order-preserving key of a value that is not NaN.
@@ -106,7 +108,7 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// The same values as workspace values without conversion, when the types coincide.
     fn as_work(values: &[Self]) -> Option<&[Self::Work]>;
     /// The sort key: the value itself for integers, an order-preserving integer for floats.
-    type Key: Copy + Ord + Send + Sync + Default + std::fmt::Debug + 'static;
+    type Key: MiddleKey + Send + Sync + std::fmt::Debug + 'static;
     /// A key at least as large as every valid key (missing samples sort last).
     const MISSING_KEY: Self::Key;
     /// `false` for NaN and +-inf.

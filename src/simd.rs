@@ -60,6 +60,22 @@ unsafe fn run_avx512<K: Kernel>(kernel: K) -> K::Output {
     kernel.run()
 }
 
+/// Runs `kernel` compiled for AVX-512 if the CPU has it (and it is not capped); `None`
+/// otherwise. For kernels that only pay off with 32 vector registers: the caller keeps a
+/// portable way, and only one version is compiled.
+#[inline(always)]
+pub fn run_if_avx512<K: Kernel>(kernel: K) -> Option<K::Output> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if level() == Level::Avx512 {
+            // SAFETY: the CPU reported these features.
+            return Some(unsafe { run_avx512(kernel) });
+        }
+    }
+    let _ = kernel;
+    None
+}
+
 /// Runs `kernel`, compiled for AVX-512 or AVX2 when the CPU supports them.
 #[inline(always)]
 pub fn run<K: Kernel>(kernel: K) -> K::Output {

@@ -339,7 +339,7 @@ pub fn binned_mode<F: BinFloat>(a: &[f64], integer: bool) -> f64 {
         }
         if k - i > best {
             best = k - i;
-            mode = at((i + k) / 2);
+            mode = at(usize::midpoint(i, k));
         }
         if k >= j {
             return mode;

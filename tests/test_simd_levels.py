@@ -24,6 +24,12 @@ for n in (1, 2, 7, 15, 16, 33, 100, 140):
         digest.update(imc.Combiner(ints, mask=mask).combine(method).tobytes())
         digest.update(imc.ndcombine(ints, combine=method).tobytes())
     digest.update(imc.kernels.weighted_average(stack, np.linspace(0, 2, n)).tobytes())
+    # Complete columns: the median networks (in registers with AVX-512 for depths up to 25).
+    full = np.round(rng.normal(0.0, 30.0, (n, 5, 96)))
+    for dtype in (np.float32, np.int32, np.int16):
+        digest.update(imc.kernels.median(full.astype(dtype)).tobytes())
+        digest.update(imc.kernels.lmedian(full.astype(dtype)).tobytes())
+    digest.update(imc.kernels.median((full + 100).astype(np.uint16)).tobytes())
     if n >= 4:
         # IRAF layer: vector clipping of whole tiles, and the sorting network.
         clean = np.nan_to_num(stack, nan=1e4, neginf=0.0)

@@ -208,7 +208,7 @@ fn range_median<F: Px>(d: &[F], nl: usize, n1: usize, blank: F) -> F {
         return blank;
     }
     let n3 = nl + n1 / 2;
-    if n1 % 2 == 0 {
+    if n1.is_multiple_of(2) {
         (d[n3 - 1] + d[n3]) / F::TWO
     } else {
         d[n3]
@@ -571,7 +571,7 @@ pub fn pclip<F: Px>(p: &Params, c: &mut Col<'_, F>, sc: &mut Scratch) -> Option<
     }
     let maxkeep = p.maxkeep(n1);
     let n2 = 1 + n1 / 2;
-    let even = n1 % 2 == 0;
+    let even = n1.is_multiple_of(2);
     let n3 = if p.pclip < 0.0 {
         let base = if even { n2 as f32 - 1.0 } else { n2 as f32 };
         nint(base + p.pclip).max(1) as usize

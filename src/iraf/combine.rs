@@ -126,7 +126,7 @@ pub fn median<F: Px>(p: &Params, d: &mut [F], n: usize, sorted: bool) -> Option<
     }
     if sorted {
         let j1 = n / 2 + 1;
-        return Some(if n % 2 == 0 {
+        return Some(if n.is_multiple_of(2) {
             (d[j1] + d[n / 2]) / F::TWO
         } else {
             d[j1]
@@ -156,7 +156,7 @@ pub fn median<F: Px>(p: &Params, d: &mut [F], n: usize, sorted: bool) -> Option<
         _ => {
             let mid = n.div_ceil(2);
             let lower = wirth(d, n, mid);
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 (lower + wirth(d, n, mid + 1)) / F::TWO
             } else {
                 lower

@@ -518,7 +518,7 @@ fn sort_column<F: Px>(b: &mut [F], d: &mut [u16], n: usize) {
         }
         let mut i = lv[p] - 1;
         let mut j = uv[p];
-        let k = (lv[p] + uv[p]) / 2;
+        let k = usize::midpoint(lv[p], uv[p]);
         b.swap(j, k);
         d.swap(j, k);
         let pivot = b[j];

@@ -122,7 +122,9 @@ impl<W: Float> Kernel for ClipTile<'_, W> {
 
 // `!(r <= limit)` on purpose: IRAF stops rejecting when `r <= limit`, so a NaN residual (a zero
 // ccdclip sigma at the median) is rejected.
-#[allow(clippy::neg_cmp_op_on_partial_ord)]
+// `(lo + hi) / 2` in float32 on purpose: IRAF's median rounds the sum to float32 first
+// (`f32::midpoint` computes in f64 and would round differently).
+#[allow(clippy::neg_cmp_op_on_partial_ord, clippy::manual_midpoint)]
 #[inline(always)]
 fn clip_tile<W: Float>(t: &mut ClipTile<'_, W>) -> bool {
     let (n, w) = (t.n, t.width);

@@ -23,7 +23,7 @@ impl Centre {
         let n = x.len();
         match self {
             Centre::Mean => x.iter().fold(0.0, |a, &v| a + v) / n as f64,
-            Centre::Median if n % 2 == 0 => 0.5 * (x[n / 2 - 1] + x[n / 2]),
+            Centre::Median if n.is_multiple_of(2) => 0.5 * (x[n / 2 - 1] + x[n / 2]),
             Centre::Median => x[n / 2],
             Centre::LMedian => x[(n - 1) / 2],
         }
