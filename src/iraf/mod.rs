@@ -923,30 +923,7 @@ mod sort_tests {
                 }
             }
         }
-        let p = Params {
-            combine: Combine::Average,
-            reject: Reject::SigClip,
-            mclip: true,
-            nkeep: 1,
-            lsigma: 3.0,
-            hsigma: 3.0,
-            pclip: 0.0,
-            flow: 0.0,
-            fhigh: 0.0,
-            doscale: false,
-            doscale1: false,
-            scales: vec![1.0; n],
-            zeros: vec![0.0; n],
-            wts: vec![1.0; n],
-            dowts: false,
-            noise: vec![[0.0, 1.0, 0.0]; n],
-            nmodel: Vec::new(),
-            thresholds: None,
-            blank: 0.0,
-            grow: 0.0,
-            truncate: false,
-            defects: false,
-        };
+        let p = Params::test_default(n);
         for x in 0..nx {
             gather_pixel(&p, &mut b, x, stride);
         }

@@ -128,6 +128,37 @@ pub struct Params {
 }
 
 impl Params {
+    /// Unweighted average after sigclip about the median (nkeep 1, 3 sigma), no scaling,
+    /// thresholds or grow, and a unit noise model: a base for tests to adjust.
+    #[cfg(test)]
+    #[must_use]
+    pub fn test_default(n: usize) -> Params {
+        Params {
+            combine: Combine::Average,
+            reject: Reject::SigClip,
+            mclip: true,
+            nkeep: 1,
+            lsigma: 3.0,
+            hsigma: 3.0,
+            pclip: 0.0,
+            flow: 0.0,
+            fhigh: 0.0,
+            doscale: false,
+            doscale1: false,
+            scales: vec![1.0; n],
+            zeros: vec![0.0; n],
+            wts: vec![1.0; n],
+            dowts: false,
+            noise: vec![[0.0, 1.0, 0.0]; n],
+            nmodel: Vec::new(),
+            thresholds: None,
+            blank: 0.0,
+            grow: 0.0,
+            truncate: false,
+            defects: false,
+        }
+    }
+
     /// The largest number of pixels the rejection must keep, for `n` usable pixels.
     #[must_use]
     pub fn maxkeep(&self, n: usize) -> usize {

@@ -299,30 +299,37 @@ mod tests {
 
     fn params(n: usize, reject: Reject, nkeep: i64, sigma: f32, noise: [f32; 3]) -> Params {
         Params {
-            combine: Combine::Average,
             reject,
-            mclip: true,
             nkeep,
             lsigma: sigma,
             hsigma: sigma,
-            pclip: 0.0,
-            flow: 0.0,
-            fhigh: 0.0,
-            doscale: false,
-            doscale1: false,
-            scales: vec![1.0; n],
-            zeros: vec![0.0; n],
-            wts: vec![1.0; n],
-            dowts: false,
             noise: vec![noise; n],
-            nmodel: Vec::new(),
-            thresholds: None,
-            blank: 0.0,
-            grow: 0.0,
-            truncate: false,
-            defects: false,
+            ..Params::test_default(n)
         }
     }
+
+    /// One tile run on `rows` (`n` rows of `w` pixels): (usable, out, count, ok).
+    fn run_tile(plan: &Plan, rows: &[Vec<f32>], n: usize, w: usize) -> TileResult {
+        let (mut keys, mut vals) = (vec![0u32; n * w], vec![0.0f32; n * w]);
+        let (mut out, mut count, mut ok) = (vec![0.0; w], vec![0u16; w], vec![false; w]);
+        let usable = ClipTile {
+            plan,
+            rows,
+            x0: 0,
+            keys: &mut keys,
+            vals: &mut vals,
+            n,
+            width: w,
+            pairs: cached_pairs(n),
+            out: &mut out,
+            count: &mut count,
+            ok: &mut ok,
+        }
+        .run();
+        (usable, out, count, ok)
+    }
+
+    type TileResult = (bool, Vec<f32>, Vec<u16>, Vec<bool>);
 
     /// The per-pixel pipeline for one column: sorted values, clipping, average.
     /// (None: nothing left.)
@@ -392,24 +399,7 @@ mod tests {
                                 .collect()
                         })
                         .collect();
-                    let mut keys = vec![0u32; n * w];
-                    let mut vals = vec![0.0f32; n * w];
-                    let (mut out, mut count, mut ok) =
-                        (vec![0.0; w], vec![0u16; w], vec![false; w]);
-                    let usable = ClipTile {
-                        plan: &plan,
-                        rows: &rows,
-                        x0: 0,
-                        keys: &mut keys,
-                        vals: &mut vals,
-                        n,
-                        width: w,
-                        pairs: cached_pairs(n),
-                        out: &mut out,
-                        count: &mut count,
-                        ok: &mut ok,
-                    }
-                    .run();
+                    let (usable, out, count, ok) = run_tile(&plan, &rows, n, w);
                     assert!(usable);
                     for k in 0..w {
                         let column: Vec<f32> = rows.iter().map(|r| r[k]).collect();
@@ -442,22 +432,7 @@ mod tests {
         for bad in [f32::NAN, f32::INFINITY, 2.0e18] {
             let mut rows = vec![vec![1.0f32; 3]; 5];
             rows[2][1] = bad;
-            let (mut keys, mut vals) = (vec![0u32; 15], vec![0.0f32; 15]);
-            let (mut out, mut count, mut ok) = ([0.0; 3], [0u16; 3], [false; 3]);
-            let usable = ClipTile {
-                plan: &plan,
-                rows: &rows,
-                x0: 0,
-                keys: &mut keys,
-                vals: &mut vals,
-                n: 5,
-                width: 3,
-                pairs: cached_pairs(5),
-                out: &mut out,
-                count: &mut count,
-                ok: &mut ok,
-            }
-            .run();
+            let (usable, ..) = run_tile(&plan, &rows, 5, 3);
             assert!(!usable);
         }
     }
