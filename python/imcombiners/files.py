@@ -535,10 +535,18 @@ def _resolve_corrections(
     region = normalization._region(stat_region, frames.shape) or [(0, n) for n in frames.shape]
     step = _auto_step(region) if stat_step is None else positive_int(stat_step, name="stat_step")
     n = len(frames)
+    numeric_weights = None
+    if given["weights"] is not None and not isinstance(given["weights"], str):
+        # Numbers (or the values of a "!KEYWORD"): used as given whatever zero and scale are;
+        # checked here, before any statistic is measured.
+        numeric_weights = as_weights(given["weights"], n)
+    _check_weights_use(plan.method, given["weights"])
     if _needs_statistics(given["zero"], given["scale"], given["weights"]):
         medians = _measure(
             frames, plan, given["zero"], given["scale"], given["weights"], region, step, normalize
         )
+        if numeric_weights is not None:
+            plan.weights = numeric_weights
         return medians, region, step
     fake = as_stack(np.empty((n,) + (1,) * len(frames.shape), dtype=np.float32), name="grid")
     got = normalization.resolve(
@@ -551,9 +559,20 @@ def _resolve_corrections(
         normalization.stat_options(fake, normalize=normalize),
     )
     plan.zero, plan.scale = got.zero, got.scale
-    if given["weights"] is not None:
-        plan.weights = as_weights(given["weights"], n)
+    if numeric_weights is not None:
+        plan.weights = numeric_weights
     return None, region, step
+
+
+def _check_weights_use(method: str, weights: Any) -> None:
+    """Weights only go with the (weighted) average, as in `Combiner.combine`."""
+    if weights is not None and method not in ("mean", "weighted_average"):
+        raise ValueError(
+            f"weights are used only by method='mean' or 'weighted_average', not by "
+            f"method={method!r}"
+        )
+    if method == "weighted_average" and weights is None:
+        raise ValueError("weights are required for method='weighted_average'")
 
 
 def _run(
