@@ -22,12 +22,16 @@ The package holds the parts of the command, each in its own module:
 - ``_flags``: the conventional style's flags (and the ``--help`` of the command) and run;
 - ``_demo``: ``imcombine demo``.
 
-`main` (here) picks the style and turns failures into an error line and an exit status.
+`main` (here) picks the style and turns failures into an error line and an exit status. No
+failure prints a Python traceback: an unexpected exception (a bug) is reported on one line as an
+internal error, unless the environment variable ``IMCOMBINERS_TRACEBACK`` is set (then it is
+raised again, with its traceback).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -96,6 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _expected_errors() as exc:
         _error(_describe(exc))
         return FAILED
+    except Exception as exc:  # a bug: still one line, unless a traceback is asked for
+        return _unexpected(exc)
+    except BaseException as exc:  # a Rust panic (PanicException derives from BaseException)
+        if type(exc).__name__ != "PanicException":
+            raise
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    if os.environ.get("IMCOMBINERS_TRACEBACK"):
+        raise exc
+    _error(
+        f"internal error ({type(exc).__name__}): {_describe(exc)}; please report it (set "
+        "IMCOMBINERS_TRACEBACK=1 to see where it happened)"
+    )
+    return FAILED
 
 
 def _error(message: str) -> None:
@@ -103,7 +123,14 @@ def _error(message: str) -> None:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError)
+    errors: tuple[type[BaseException], ...] = (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        OverflowError,
+        MemoryError,
+    )
     with contextlib.suppress(ImportError):
         from astropy.io.fits.verify import VerifyError
 

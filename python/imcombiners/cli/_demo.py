@@ -17,8 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import FAILED, OK, PROG
-from ._options import _mem_limit_of, _thread_count
+from ._options import _int_in_range, _mem_limit_of, _thread_count, _threads_of
 from ._report import _report_files_result
+
+#: The largest demo: the synthetic stack is held in memory (1000 frames of 8192 x 8192 would
+#: be 134 GB; the bounds only keep absurd values from reaching the allocator).
+MAX_DEMO_FRAMES, MAX_DEMO_SIZE = 1000, 16384
 
 
 def _demo_parser() -> argparse.ArgumentParser:
@@ -76,10 +80,9 @@ def _write_bias_frames(stack: np.ndarray, folder: Path) -> list[str]:
 def _run_demo(argv: Sequence[str]) -> int:
     parser = _demo_parser()
     args = parser.parse_args(argv)
-    if args.frames < 3 or args.size < 16:
-        parser.error("--frames must be >= 3 and --size >= 16")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
+    _int_in_range(args.frames, "--frames", 3, MAX_DEMO_FRAMES)
+    _int_in_range(args.size, "--size", 16, MAX_DEMO_SIZE)
+    _threads_of(args.threads)
     from ..demo import synthesise_bias_stack
 
     n, size, read_noise = args.frames, args.size, 5.0

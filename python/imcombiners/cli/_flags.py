@@ -15,7 +15,18 @@ from typing import Any
 from ._errors import OK, PROG, USAGE, CliError
 from ._files import _check_inputs, _check_outputs, _read_list, expand_inputs
 from ._iraf_params import _IRAF_PRODUCTS, _iraf_defaults, _iraf_syntax
-from ._options import _hdu_of, _mem_limit_of, _thread_count
+from ._options import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_THREADS,
+    MAXITERS_MAX,
+    _count_or_fraction,
+    _hdu_of,
+    _int_in_range,
+    _mem_limit_of,
+    _thread_count,
+    _threads_of,
+)
 from ._report import _report_files_result
 
 # Conventional-style product flags -> the product of imc.combine_files they name.
@@ -172,7 +183,9 @@ def _flag_parser() -> argparse.ArgumentParser:
         metavar="SIGMA",
         help="clipping limits: LOW HIGH, or one value for both (default 3)",
     )
-    rej.add_argument("--maxiters", type=int, help="most clipping passes (default 5)")
+    rej.add_argument(
+        "--maxiters", type=int, help=f"most clipping passes, 0 to {MAXITERS_MAX} (default 5)"
+    )
     rej.add_argument(
         "--cenfunc", choices=("median", "mean"), help="clipping centre (default median)"
     )
@@ -190,7 +203,7 @@ def _flag_parser() -> argparse.ArgumentParser:
     rej.add_argument("--grow", type=float, help="also reject neighbours within this radius")
 
     run = parser.add_argument_group("running")
-    run.add_argument("--threads", type=int, metavar="N", help="worker threads")
+    run.add_argument("--threads", type=int, metavar="N", help=f"worker threads, 1 to {MAX_THREADS}")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
@@ -255,6 +268,20 @@ def _rejector(args: argparse.Namespace) -> Any:
     return None
 
 
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Refuse (usage error) numbers outside what the options allow, before any work."""
+    _threads_of(args.threads)
+    _int_in_range(args.maxiters, "--maxiters", 0, MAXITERS_MAX)
+    _int_in_range(args.nkeep, "--nkeep", INT64_MIN, INT64_MAX)
+    nlow = _count_or_fraction(args.nlow, "--nlow") or 0.0
+    nhigh = _count_or_fraction(args.nhigh, "--nhigh") or 0.0
+    if nlow >= 1 and nhigh >= 1 and nlow + nhigh >= 2.0**63:
+        raise CliError(
+            f"--nlow + --nhigh must be at most {INT64_MAX} (2**63-1), got {nlow:g} + {nhigh:g}",
+            USAGE,
+        )
+
+
 def _names_output(argv: Sequence[str]) -> bool:
     return any(
         a in ("-o", "--output", "-h", "--help") or a.startswith(("--output=", "-o")) for a in argv
@@ -270,8 +297,7 @@ def _run_flags(argv: Sequence[str]) -> int:
         )
     parser = _flag_parser()
     args = parser.parse_intermixed_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
+    _check_ranges(args)
     import imcombiners as imc
 
     paths = expand_inputs(args.inputs)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ._errors import CliError
-from ._options import _hdu_of
+from ._options import INT64_MAX, INT64_MIN, _hdu_of, _int_in_range
 
 # IMCOMBINE parameters the IRAF style accepts, with how their values are read.
 _IRAF_KINDS: dict[str, str] = {
@@ -116,7 +116,7 @@ def iraf_value(name: str, text: str) -> Any:
         return None
     try:
         if kind == "int":
-            return int(s)
+            return _int_in_range(int(s), f"{name}=", INT64_MIN, INT64_MAX)
         return float(s)
     except ValueError:
         what = {"int": "an integer", "real": "a number", "indef": "a number or INDEF"}[kind]

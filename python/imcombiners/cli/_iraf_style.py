@@ -25,7 +25,7 @@ from ._iraf_params import (
     _unquote,
     iraf_value,
 )
-from ._options import _thread_count
+from ._options import _thread_count, _threads_of
 from ._report import _report_iraf_result
 
 
@@ -94,8 +94,7 @@ def _parse_iraf(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], dic
 
 def _run_iraf(argv: Sequence[str]) -> int:
     opts, positional, raw = _parse_iraf(argv)
-    if opts.threads is not None and opts.threads < 1:
-        raise CliError("--threads must be >= 1", USAGE)
+    _threads_of(opts.threads)
     inputs = [_unquote(raw.pop("input"))] if "input" in raw else []
     output = _unquote(raw.pop("output")) if "output" in raw else None
     if output is None:
