@@ -102,3 +102,58 @@ def test_weights_with_a_method_that_ignores_them_are_refused(tmp_path):
         )
     with pytest.raises(ValueError, match="weights are required"):
         imc.combine_files(paths, method="weighted_average", progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# C: grow radii beyond the image (issue 13, item 11)
+
+
+@pytest.mark.parametrize("grow", [1e6, 1e300])
+def test_a_grow_beyond_the_image_equals_the_image_diagonal(tmp_path, grow):
+    stack = _stack(seed=3)
+    paths = _write(tmp_path, stack)
+    rule = imc.SigClip(sigma=2.0)
+    # Any radius reaching past the image diagonal (~30 pixels) grows over the whole frame.
+    expected = imc.Combiner(stack).combine("mean", rejectors=rule, grow=40.0)
+    res = imc.combine_files(paths, rejectors=rule, grow=grow, method="mean", progress=False)
+    np.testing.assert_array_equal(res.data, expected, strict=True)
+    assert f"grow radius {grow:g}" in str(res.header["HISTORY"])
+
+
+def test_a_grow_within_the_image_is_unchanged(tmp_path):
+    stack = _stack(seed=4)
+    paths = _write(tmp_path, stack)
+    rule = imc.SigClip(sigma=2.0)
+    expected = imc.Combiner(stack).combine("median", rejectors=rule, grow=5.5)
+    res = imc.combine_files(paths, mem_limit=60_000, rejectors=rule, grow=5.5, progress=False)
+    assert res.bands > 1
+    np.testing.assert_array_equal(res.data, expected, strict=True)
+
+
+@pytest.mark.parametrize("grow", [float("nan"), float("inf"), -1.0, -1e-300])
+def test_a_bad_grow_is_refused_naming_grow(tmp_path, grow):
+    paths = _write(tmp_path, _stack())
+    with pytest.raises(ValueError, match="grow"):
+        imc.combine_files(paths, rejectors=imc.SigClip(), grow=grow, progress=False)
+
+
+def test_a_budget_too_small_for_the_grow_halo_names_grow(tmp_path):
+    paths = _write(tmp_path, _stack())
+    with pytest.raises(ValueError, match=r"mem_limit .*grow=10 adds 10 rows"):
+        imc.combine_files(
+            paths, mem_limit=20_000, rejectors=imc.SigClip(), grow=10.0, progress=False
+        )
+
+
+def test_a_large_grow_does_not_read_the_image_once_per_thin_band(tmp_path, monkeypatch):
+    from imcombiners import files
+
+    stack = _stack(seed=6)
+    paths = _write(tmp_path, stack)
+    rule = imc.SigClip(sigma=2.0)
+    monkeypatch.setattr(files, "_BAND_TARGET", 1000)  # bands of ~2 rows without grow
+    assert imc.combine_files(paths, rejectors=rule, progress=False).bands > 10
+    res = imc.combine_files(paths, rejectors=rule, grow=1e6, progress=False)
+    assert res.bands == 1  # every band would read the whole image: one band does it once
+    expected = imc.Combiner(stack).combine("median", rejectors=rule, grow=40.0)
+    np.testing.assert_array_equal(res.data, expected, strict=True)

@@ -417,7 +417,9 @@ def combine_files(
         Bad-pixel masks, nonzero = do not use: an HDU of every input (``"DQ"``, ``"BPM"``, a
         number), or one mask file per input (a list, a glob or an ``"@list"``).
     grow : float, optional
-        Grow radius of the rejection (bands overlap by ``ceil(grow)`` rows for it).
+        Grow radius of the rejection, finite and >= 0 (bands overlap by ``ceil(grow)`` rows
+        for it). A radius beyond the image diagonal grows over the whole frame, as the
+        diagonal (plus one pixel) does, and is clamped to it.
     ddof : int, default 0
         Delta degrees of freedom of ``method="variance"``.
     stat_region, stat_step, normalize
@@ -616,9 +618,14 @@ def _run(
     if "low" in wanted or "high" in wanted:
         sample += 16
     per_row = n * row_items * sample + row_items * 8 * (2 + len(wanted))
-    halo = 0 if plan.grow is None else math.ceil(plan.grow)
-    rows = band_rows(budget, fixed, per_row, ny, halo)
-    rows = max(1, min(rows, _BAND_TARGET // max(1, n * row_items * frames.dtype.itemsize)))
+    given_grow = plan.grow
+    plan.grow = _grow_within(plan.grow, spatial)
+    halo = 0 if plan.grow is None else min(math.ceil(plan.grow), ny - 1)
+    rows = band_rows(budget, fixed, per_row, ny, halo, grow=given_grow)
+    # Bands of about _BAND_TARGET bytes, but not much thinner than their halo (each band reads
+    # its halo again: with a large grow, thin bands would read the image many times over).
+    target = max(_BAND_TARGET // max(1, n * row_items * frames.dtype.itemsize), 2 * halo)
+    rows = max(1, min(rows, target))
     bounds = [(y, min(ny, y + rows)) for y in range(0, ny, rows)]
     logger.info(
         "combining %d frames of %s %s in %d band(s) of up to %d rows (mem_limit %s)",
@@ -635,7 +642,7 @@ def _run(
         [p.name for p in frames.paths],
         method=plan.method,
         exptimes=_exptimes(frames),
-        steps=_steps(plan),
+        steps=_steps(plan, given_grow),
         zero=plan.zero,
         scale=plan.scale,
         weights=plan.weights,
@@ -822,15 +829,28 @@ def _exptimes(frames: FitsStack) -> list[float] | None:
     return out
 
 
-def _steps(plan: _Plan) -> list[str]:
+def _steps(plan: _Plan, grow: float | None) -> list[str]:
     steps = []
     if plan.thresholds is not None:
         steps.append(f"thresholds: samples outside {list(plan.thresholds)} not used")
     for r in plan.rules:
         steps.append(f"rejection: {r!r}")
-    if plan.grow is not None:
-        steps.append(f"grow radius {plan.grow:g}")
+    if grow is not None:
+        steps.append(f"grow radius {grow:g}")
     return steps
+
+
+def _grow_within(grow: float | None, spatial: tuple[int, ...]) -> float | None:
+    """The grow radius clamped to the image: one past its diagonal.
+
+    No two pixels of the image are farther apart than the diagonal, so every radius beyond it
+    grows a rejection over the whole frame; the clamped radius gives the same result, with
+    work and band overlap that depend on the image, not on the radius.
+    """
+    if grow is None:
+        return None
+    reach = math.sqrt(sum((n - 1) ** 2 for n in spatial)) + 1.0
+    return min(grow, reach)
 
 
 def _frame_infos(

@@ -70,7 +70,14 @@ def format_bytes(n: float) -> str:
 
 
 def band_rows(
-    budget: int, fixed: int, per_row: int, n_rows: int, halo: int, *, name: str = "mem_limit"
+    budget: int,
+    fixed: int,
+    per_row: int,
+    n_rows: int,
+    halo: int,
+    *,
+    name: str = "mem_limit",
+    grow: float | None = None,
 ) -> int:
     """How many rows (along the first spatial axis) one band may hold.
 
@@ -86,6 +93,15 @@ def band_rows(
         Rows in the image.
     halo : int
         Extra rows read on each side of a band (for ``grow``).
+    name : str, default "mem_limit"
+        The parameter named in the error.
+    grow : float, optional
+        The grow radius the halo serves, named in the error when there is a halo.
+
+    Returns
+    -------
+    int
+        Rows per band, 1 to ``n_rows``.
 
     Raises
     ------
@@ -93,7 +109,9 @@ def band_rows(
         When not even one row fits.
     """
     available = budget - fixed
-    rows = available // per_row - 2 * halo if per_row > 0 else n_rows
+    if per_row <= 0 or available // per_row >= n_rows:
+        return n_rows  # the whole image in one band: no halo to read
+    rows = available // per_row - 2 * halo
     if rows < 1:
         need = fixed + (1 + 2 * halo) * per_row
         raise ValueError(
@@ -101,5 +119,10 @@ def band_rows(
             f"at least {format_bytes(need)} are needed (outputs, statistics grid and "
             f"reserve take {format_bytes(fixed)}, each row of all frames "
             f"{format_bytes(per_row)})"
+            + (
+                f"; grow={grow:g} adds {halo} rows above and below each band"
+                if halo and grow is not None
+                else ""
+            )
         )
     return int(min(rows, n_rows))
