@@ -59,8 +59,17 @@ def _error_line(capsys) -> str:
     [
         (["--combine", "mean", "--scale", "median"], {"method": "mean", "scale": "median"}),
         (
-            ["--combine", "weighted_average", "--zero", "mean", "--reject", "sigclip"],
-            {"method": "weighted_average", "zero": "mean", "rejectors": imc.SigClip()},
+            [
+                "--combine",
+                "weighted_average",
+                "--zero",
+                "mean",
+                "--reject",
+                "sigclip",
+                "--sigma",
+                "1.8",
+            ],
+            {"method": "weighted_average", "zero": "mean", "rejectors": imc.SigClip(sigma=1.8)},
         ),
     ],
 )
@@ -179,3 +188,24 @@ def test_the_program_prints_no_traceback(frames, tmp_path, argv):
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("imcombine: error: ")
     assert not Path(out).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs named *.fits.gz are gzip-compressed in both styles (issue 13, item 3)
+
+
+@pytest.mark.parametrize("style", ["flags", "iraf"])
+def test_gz_outputs_are_compressed(frames, tmp_path, style):
+    out, sigma = tmp_path / "out.fits.gz", tmp_path / "sig.fits.gz"
+    if style == "flags":
+        argv = [*frames, "-o", str(out), "--sigma-out", str(sigma), "--combine", "mean", "-q"]
+        expected = imc.Combiner(_stack(frames)).combine("mean")
+    else:
+        argv = [",".join(frames), str(out), f"sigmas={sigma}", "combine=average", "-q"]
+        expected = imc.iraf.imcombine(frames, combine="average").output
+    assert cli.main(argv) == 0
+    for path in (out, sigma):
+        assert path.read_bytes()[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(fits.getdata(out), expected)
+    assert fits.getdata(sigma).shape == SHAPE
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -93,7 +93,8 @@ class FilesResult:
     ----------
     data : numpy.ndarray
         The combined image. With an ``output`` file, a read-only memory map of the data in
-        that file (big-endian, as FITS stores it), so the image is never held twice.
+        that file (big-endian, as FITS stores it), so the image is never held twice; for a
+        ``*.gz`` output, of the uncompressed data written before compression.
     header : astropy.io.fits.Header
         The output header: the first input's header, NCOMBINE, IMCMBnnn, EXPTIME, HISTORY.
     products : dict of str to numpy.ndarray
@@ -169,10 +170,7 @@ def _products(products: Any, output: Path | None) -> dict[str, Path | None]:
         for k in products:
             dest = None
             if output is not None and isinstance(k, str):
-                stem = (
-                    output.name[: -len(".fits")] if output.name.endswith(".fits") else output.name
-                )
-                dest = output.with_name(f"{stem}_{k.lower()}.fits")
+                dest = _product_path(output, k.lower())
             items.append((k, dest))
     else:
         raise TypeError(
@@ -186,6 +184,15 @@ def _products(products: Any, output: Path | None) -> dict[str, Path | None]:
             raise ValueError(f"products: unknown product {k!r}; choose from {', '.join(PRODUCTS)}")
         out[key] = dest
     return out
+
+
+def _product_path(output: Path, product: str) -> Path:
+    """``out.fits`` -> ``out_sigma.fits``; ``out.fits.gz`` -> ``out_sigma.fits.gz``."""
+    name = output.name
+    gz = name.lower().endswith(".gz")
+    base = name[: -len(".gz")] if gz else name
+    stem = base[: -len(".fits")] if base.endswith(".fits") else base
+    return output.with_name(f"{stem}_{product}.fits" + (".gz" if gz else ""))
 
 
 class _Progress:
@@ -394,8 +401,9 @@ def combine_files(
         The images: a list of paths, a glob pattern (``"raw/bias*.fits"``, sorted) or an
         ``"@list.txt"`` file naming one path per line.
     output : str or os.PathLike, optional
-        Write the combined image here (FITS, float32 or float64). Without it the result is
-        only returned.
+        Write the combined image here (FITS, float32 or float64; gzip-compressed when the
+        name ends in ``.gz``, e.g. ``master.fits.gz``). Without it the result is only
+        returned.
     hdu : int or str, default 0
         The HDU holding the image in every file (number or EXTNAME).
     mem_limit : int or str, default "1GB"
@@ -428,8 +436,9 @@ def combine_files(
         Extra results among ``"sigma"``, ``"variance"`` (of the samples combined, ddof=1),
         ``"nrej"``, ``"ncombine"``, ``"low"``, ``"high"`` (per-pixel counts) and
         ``"rejmask"`` (per-frame rejection cube). Names alone are written beside ``output``
-        (``out_sigma.fits`` ...) or, without ``output``, returned in ``products``; a dict
-        maps names to paths (None: keep in memory).
+        (``out_sigma.fits`` ..., ``out_sigma.fits.gz`` for ``out.fits.gz``) or, without
+        ``output``, returned in ``products``; a dict maps names to paths (None: keep in
+        memory).
     progress : bool or callable, default True
         A progress bar over bands on multi-band combines; False for none; a callable is called
         as ``progress(done, total)`` after every band.
@@ -453,7 +462,10 @@ def combine_files(
     Notes
     -----
     Inputs are only read. Outputs go to temporary files renamed at the end, so an error or
-    Ctrl-C leaves no partial file. Messages about each frame go to the ``imcombiners`` logger.
+    Ctrl-C leaves no partial file. A run killed outright (SIGKILL, a crash) cannot remove its
+    hidden temporary files (``.<name>.imc-...partial``); the next run writing to the same
+    folder on the same host removes those whose process has ended. Messages about each frame
+    go to the ``imcombiners`` logger.
 
     Examples
     --------
@@ -512,6 +524,11 @@ def _check_destinations(
     for name, dest in dests:
         if dest is None:
             continue
+        if dest.name.lower().endswith(".fz"):
+            raise ValueError(
+                f"{name}: cannot write {dest}: tile-compressed (.fz) files are not written; "
+                "name it *.fits, or *.fits.gz for a gzip-compressed file"
+            )
         r = dest.resolve()
         if r in resolved_inputs:
             raise ValueError(f"{name}: {dest} is one of the inputs; inputs are never written to")

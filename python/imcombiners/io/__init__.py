@@ -5,11 +5,12 @@ from __future__ import annotations
 from .memory import format_bytes, parse_mem_limit
 from .paths import resolve_paths
 from .reader import FitsStack
-from .writer import FitsImageWriter, image_header, write_fits
+from .writer import FitsImageWriter, clean_stale_partials, image_header, write_fits
 
 __all__ = [
     "FitsImageWriter",
     "FitsStack",
+    "clean_stale_partials",
     "format_bytes",
     "image_header",
     "parse_mem_limit",

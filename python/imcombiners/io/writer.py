@@ -4,16 +4,39 @@ A `FitsImageWriter` creates a temporary file beside the destination, writes the 
 then receives blocks of rows (of one frame, for cubes) at their place in the data unit. Only
 `commit` moves the finished file to its name; `abort` (or any exception, Ctrl-C included, in a
 ``with`` block) deletes it, so a failed run leaves no partial output.
+
+A destination named ``*.gz`` (``master.fits.gz``) is written gzip-compressed, as astropy reads
+it: the plain FITS file is written to the temporary file as above, and `commit` streams it
+through gzip into a second temporary file, which is renamed to the destination. Memory stays
+bounded (the data pass through in chunks); the plain temporary file is deleted at once (its
+data stay readable through `FitsImageWriter.mapped` until the map is released). Tile-compressed
+names (``*.fz``) are refused.
+
+Temporary files are hidden and named
+``.<name>.imc-<host>-<pid>-<start>-<random>.partial``: a hash of the host name, the id of the
+process writing them and its start time. A process killed outright (SIGKILL, a crash, a power
+cut) cannot delete its temporary files, so every new writer first removes those of earlier runs
+in its folder (`clean_stale_partials`): only files matching that pattern exactly, written on
+this host, whose process has ended (or whose id now belongs to a process started later). Files
+of running processes, of other hosts (a shared folder) and any other file are left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import hashlib
+import logging
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger("imcombiners")
 
 BLOCK = 2880
 
@@ -32,6 +55,108 @@ STRUCTURAL = frozenset(
     {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BZERO", "BSCALE"}
     | {"BLANK", "CHECKSUM", "DATASUM", "END", "ZIMAGE", "ZBITPIX", "ZNAXIS", "ZCMPTYPE", "ZTILE"}
 )
+
+
+#: Bytes read and compressed at a time when writing ``*.gz`` files.
+_GZIP_CHUNK = 4 * 2**20
+
+#: The start of a temporary name keeps at most this much of the destination name.
+_NAME_KEEP = 100
+
+#: A short hash of the host name, in the temporary names (folders may be shared by hosts).
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+_TEMP_NAME = re.compile(
+    r"^\..+\.imc-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,20})-(?P<start>[0-9]{1,20})-"
+    r"[A-Za-z0-9_]+\.partial$"
+)
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of a process, from /proc; None without."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2 :].split()
+        return fields[0], int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_OWN_START: dict[int, int] = {}
+
+
+def _own_start() -> int:
+    pid = os.getpid()
+    if pid not in _OWN_START:  # per pid: a forked child has its own
+        stat = _proc_stat(pid)
+        _OWN_START[pid] = 0 if stat is None else stat[1]
+    return _OWN_START[pid]
+
+
+def _temp_name(name: str, pid: int, random: str, *, start: int = 0, host: str = _HOST) -> str:
+    """The temporary name of a file written to ``name`` by process ``pid``."""
+    return f".{name[:_NAME_KEEP]}.imc-{host}-{pid}-{start}-{random}.partial"
+
+
+def _temp_prefix(name: str) -> str:
+    """The start of this process's temporary names for ``name`` (the random part follows)."""
+    return _temp_name(name, os.getpid(), "", start=_own_start())[: -len(".partial")]
+
+
+def _owner_gone(host: str, pid: int, start: int) -> bool:
+    """Whether the process that named a temporary file has certainly ended."""
+    if host != _HOST or pid <= 0:
+        return False  # another host's process (cannot be checked), or not a process id
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # it exists, run by another user
+    except (OSError, OverflowError, ValueError):
+        return False
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False  # no /proc: alive as far as we can tell
+    state, started = stat
+    if state in ("Z", "X"):
+        return True  # killed, not yet reaped: it writes nothing any more
+    return start != 0 and started != start  # the id now belongs to a newer process
+
+
+def clean_stale_partials(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed runs left in ``folder``.
+
+    Only hidden files named as `FitsImageWriter` names its temporary files, written on this
+    host by a process that has ended, are deleted (see the module notes).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to clean (a missing or unreadable folder is skipped).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: e.name):
+        m = _TEMP_NAME.match(entry.name)
+        if m is None:
+            continue
+        with contextlib.suppress(OSError):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if _owner_gone(m["host"], int(m["pid"]), int(m["start"])):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+                logger.info("removed %s, left by an earlier run that was killed", entry.path)
+    return removed
 
 
 def _umask() -> int:
@@ -88,6 +213,12 @@ class FitsImageWriter:
         Cards to add (layout keywords are set by the writer).
     overwrite : bool
         Replace an existing file on `commit`; else `FileExistsError` at once.
+
+    Notes
+    -----
+    A ``path`` ending in ``.gz`` is written gzip-compressed (see the module notes); one ending
+    in ``.fz`` (tile compression) is refused with `ValueError`. Creating a writer first deletes
+    the temporary files killed runs left in the destination folder (`clean_stale_partials`).
     """
 
     def __init__(
@@ -100,6 +231,14 @@ class FitsImageWriter:
         overwrite: bool = False,
     ) -> None:
         self.path = Path(path)
+        suffix = self.path.name.lower()
+        if suffix.endswith(".fz"):
+            raise ValueError(
+                f"cannot write {self.path}: tile-compressed (.fz) files are not written; name "
+                "it *.fits, or *.fits.gz for a gzip-compressed file"
+            )
+        self._gzip = suffix.endswith(".gz")
+        self._map: np.ndarray | None = None
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
         if not self.path.parent.is_dir():
@@ -113,8 +252,9 @@ class FitsImageWriter:
         self._data_offset = len(text)
         n_bytes = int(np.prod(self.shape, dtype=np.int64)) * self._stored.itemsize
         self._end = self._data_offset + -(-n_bytes // BLOCK) * BLOCK
+        clean_stale_partials(self.path.parent)
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
+            prefix=_temp_prefix(self.path.name), suffix=".partial", dir=self.path.parent
         )
         self._tmp = Path(tmp)
         self._fd: int | None = fd
@@ -145,31 +285,84 @@ class FitsImageWriter:
             buf, offset = buf[done:], offset + done
 
     def commit(self) -> Path:
-        """Close the file and give it its name; returns the path."""
+        """Close the file and give it its name (compressed, for ``*.gz``); returns the path."""
         if self._fd is None:
             raise ValueError(f"the writer of {self.path} is closed")
-        os.fchmod(self._fd, 0o666 & ~_umask())  # mkstemp made it private; files are not
-        os.close(self._fd)
-        self._fd = None
-        if self.path.exists() and not self.overwrite:
-            self._tmp.unlink(missing_ok=True)
-            raise FileExistsError(f"{self.path} appeared while writing; nothing was replaced")
-        os.replace(self._tmp, self.path)
+        mode = 0o666 & ~_umask()  # mkstemp made the file private; outputs are not
+        final = self._tmp
+        try:
+            if self._gzip:
+                final = self._compress(mode)
+                if self._bzero is None:  # the data stay readable once the plain file is gone
+                    self._map = self._map_data(self._tmp)
+                os.close(self._fd)
+                self._fd = None
+                self._tmp.unlink()
+            else:
+                os.fchmod(self._fd, mode)
+                os.close(self._fd)
+                self._fd = None
+            if self.path.exists() and not self.overwrite:
+                raise FileExistsError(f"{self.path} appeared while writing; nothing was replaced")
+            os.replace(final, self.path)
+        except BaseException:
+            self.abort()
+            final.unlink(missing_ok=True)
+            self._map = None
+            raise
         return self.path
 
-    def mapped(self) -> np.ndarray:
-        """A read-only memory map of the committed file's data (big-endian, as stored)."""
-        if self._fd is not None:
-            raise ValueError(f"{self.path} is not committed yet")
-        if self._bzero is not None:
-            raise TypeError("unsigned data are stored with an offset; read them with astropy")
+    def _compress(self, mode: int) -> Path:
+        """Stream the plain temporary file through gzip into a second one; returns its path."""
+        assert self._fd is not None
+        fd, name = tempfile.mkstemp(
+            prefix=_temp_prefix(self.path.name), suffix=".partial", dir=self.path.parent
+        )
+        out = Path(name)
+        try:
+            with (
+                os.fdopen(fd, "wb") as raw,
+                gzip.GzipFile(
+                    filename=self.path.name[: -len(".gz")], mode="wb", fileobj=raw, mtime=0
+                ) as packed,
+            ):
+                offset = 0
+                while offset < self._end:
+                    chunk = os.pread(self._fd, min(_GZIP_CHUNK, self._end - offset), offset)
+                    if not chunk:
+                        raise OSError(f"{self._tmp} ended at byte {offset} of {self._end}")
+                    packed.write(chunk)
+                    offset += len(chunk)
+            os.chmod(out, mode)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        return out
+
+    def _map_data(self, path: Path) -> np.ndarray:
         return np.memmap(
-            self.path,
+            path,
             dtype=self._stored.newbyteorder(">"),
             mode="r",
             offset=self._data_offset,
             shape=self.shape,
         )
+
+    def mapped(self) -> np.ndarray:
+        """A read-only memory map of the committed file's data (big-endian, as stored).
+
+        For a ``*.gz`` file, a map of the uncompressed data (of the deleted plain temporary
+        file, whose space the system reclaims when the map is released).
+        """
+        if self._fd is not None:
+            raise ValueError(f"{self.path} is not committed yet")
+        if self._bzero is not None:
+            raise TypeError("unsigned data are stored with an offset; read them with astropy")
+        if self._gzip:
+            if self._map is None:
+                raise ValueError(f"{self.path} was not committed")
+            return self._map
+        return self._map_data(self.path)
 
     def abort(self) -> None:
         """Delete the temporary file (nothing is written to ``path``)."""
