@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._params import iraf_type
+from ._params import MAX_INT, iraf_type
 
 
 @dataclass
@@ -29,7 +29,9 @@ class Frames:
     stack: np.ndarray | None = None
     paths: list[Path] = field(default_factory=list)
     #: For plain big-endian FITS images: where each image's pixels start in its file and their
-    #: stored dtype, so that rows can be read in bands (`data` then holds memory maps).
+    #: stored dtype. Their pixels are then read from the files when needed (`read_rows`,
+    #: `BandReader`, `read_stack`), and `data` holds read-only stand-ins of the right shape and
+    #: dtype whose values are all 0: never read pixels from them.
     raw: tuple[list[int], np.dtype] | None = None
 
 
@@ -61,6 +63,10 @@ def _fits_frame(path: str, hdu: int | str) -> tuple[np.ndarray, dict]:
         except (IndexError, KeyError):
             raise ValueError(f"{path} has no HDU {hdu!r}") from None
         header = dict(h.header)
+        if getattr(hdul._file, "compression", None) is None and h.header.get("NAXIS", 0) > 0:
+            naxes = [int(h.header.get(f"NAXIS{k}", 0)) for k in range(1, h.header["NAXIS"] + 1)]
+            bitpix = abs(int(h.header.get("BITPIX", 8)))
+            _check_size(path, h._data_offset + bitpix // 8 * int(np.prod(naxes, dtype=np.int64)))
         data = h.data
         if data is None:
             raise ValueError(f"{path} HDU {hdu!r} holds no image")
@@ -151,12 +157,41 @@ def _fits_layout(
             layout = this
         elif this != layout:
             return None
-        if os.path.getsize(path) < offset + abs(bitpix) // 8 * int(np.prod(shape)):
-            return None
+        _check_size(path, offset + abs(bitpix) // 8 * int(np.prod(shape, dtype=np.int64)))
         headers.append(hdr)
         offsets.append(offset)
     shape, bitpix, unsigned = layout
     return shape, bitpix, unsigned, headers, offsets
+
+
+def _truncated(path: str | os.PathLike, need: int) -> ValueError:
+    """The error for a file shorter than the image its header describes."""
+    try:
+        size = f"{os.path.getsize(path)} bytes"
+    except OSError as e:
+        size = f"unreadable ({e.strerror})"
+    return ValueError(
+        f"{os.fspath(path)}: the file ends before its image data: its header and pixels need "
+        f"{need} bytes, the file has {size} (truncated, or changed during the run?)"
+    )
+
+
+def _check_size(path: str | os.PathLike, need: int) -> None:
+    """A ValueError naming ``path`` when the file is shorter than ``need`` bytes."""
+    if os.path.getsize(path) < need:
+        raise _truncated(path, need)
+
+
+def _pread(fd: int, path: str | os.PathLike, view: memoryview, pos: int, need: int) -> None:
+    """Fills ``view`` from byte ``pos`` of the open file ``fd``, or raises the ValueError of
+    `_truncated` (``need``: the bytes the whole image needs) when the file ends too soon.
+
+    Reading with pread (not a memory map) makes a file shrunk by another process an error
+    here, never a bus error.
+    """
+    got = os.preadv(fd, [view], pos)
+    if got != view.nbytes:
+        raise _truncated(path, need)
 
 
 def _read_fits_stack(
@@ -166,11 +201,12 @@ def _read_fits_stack(
     stack = np.empty((len(paths), *shape), dtype=_RAW_DTYPES[bitpix])
 
     def read(i: int) -> None:
-        with open(paths[i], "rb") as f:
-            f.seek(offsets[i])
-            view = memoryview(stack[i].reshape(-1).view(np.uint8))
-            if f.readinto(view) != view.nbytes:
-                raise ValueError(f"{paths[i]}: the file ends before its image data")
+        view = memoryview(stack[i].reshape(-1).view(np.uint8))
+        fd = os.open(paths[i], os.O_RDONLY)
+        try:
+            _pread(fd, paths[i], view, offsets[i], offsets[i] + view.nbytes)
+        finally:
+            os.close(fd)
 
     # Two readers: the copies and the first touch of the new pages run in parallel.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -182,28 +218,82 @@ def _read_fits_stack(
     return stack
 
 
+def read_stack(frames: Frames) -> np.ndarray:
+    """The whole ``(N, ...)`` stack of plain FITS images (``frames.raw``), read with pread.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when one ends before its image data.
+    """
+    offsets, dtype = frames.raw
+    stack = np.empty((len(offsets), *frames.data[0].shape), dtype)
+
+    def read(i: int) -> None:
+        read_rows(frames, i, 0, stack.shape[1], stack[i])
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(read, range(len(offsets))))
+    return stack
+
+
+def read_rows(frames: Frames, i: int, y0: int, y1: int, out: np.ndarray, fd: int = -1) -> None:
+    """Rows ``y0:y1`` of plain FITS image ``i`` (``frames.raw``) into ``out``.
+
+    Rows are indices of the first axis (pixels for a 1-D image, as for the bands). ``fd`` is
+    the open file, or -1 to open it here.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it ends before its image data.
+    """
+    offsets, dtype = frames.raw
+    shape = frames.data[i].shape
+    row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    need = offsets[i] + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    path = frames.paths[i]
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    if view.nbytes != (y1 - y0) * row_bytes:
+        raise ValueError(f"read_rows: {view.nbytes} bytes of buffer for {y1 - y0} rows")
+    own = fd < 0
+    if own:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        _pread(fd, path, view, offsets[i] + y0 * row_bytes, need)
+    finally:
+        if own:
+            os.close(fd)
+
+
 class BandReader:
     """Reads rows ``y0:y1`` of every image of plain FITS files into a reused buffer."""
 
     def __init__(self, frames: Frames, rows: int) -> None:
         offsets, dtype = frames.raw
-        self.offsets = offsets
+        self.frames = frames
         self.shape = frames.data[0].shape
-        self.row_bytes = dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self.buffer = np.empty((len(offsets), rows, *self.shape[1:]), dtype)
-        self.fds = [os.open(p, os.O_RDONLY) for p in frames.paths]
+        self.fds: list[int] = []
+        try:
+            for p in frames.paths:
+                self.fds.append(os.open(p, os.O_RDONLY))
+        except BaseException:
+            self.close()
+            raise
 
     def read(self, y0: int, y1: int) -> np.ndarray:
+        """Rows ``y0:y1`` of every image, ``(N, y1 - y0, ...)`` (a view of the buffer)."""
         band = self.buffer[:, : y1 - y0]
-        for i, (fd, off) in enumerate(zip(self.fds, self.offsets, strict=True)):
-            view = memoryview(band[i].reshape(-1).view(np.uint8))
-            if os.preadv(fd, [view], off + y0 * self.row_bytes) != view.nbytes:
-                raise ValueError("an input file ends before its image data")
+        for i, fd in enumerate(self.fds):
+            read_rows(self.frames, i, y0, y1, band[i], fd)
         return band
 
     def close(self) -> None:
+        """Closes the files."""
         for fd in self.fds:
             os.close(fd)
+        self.fds = []
 
 
 def load(
@@ -233,12 +323,12 @@ def load(
                 names = [os.path.basename(p) for p in str_paths]
                 paths = [Path(p) for p in input]
                 if not unsigned:
-                    # Memory maps for the statistics; the combine reads rows in bands.
+                    # Nothing is read yet: the statistics and the combine read the rows they
+                    # need from the files (with pread: a file shrunk meanwhile is a clear
+                    # error, where a memory map would die of a bus error).
                     dtype = np.dtype(_RAW_DTYPES[bitpix])
-                    data = [
-                        np.memmap(p, dtype=dtype, mode="r", offset=off, shape=shape)
-                        for p, off in zip(str_paths, offsets, strict=True)
-                    ]
+                    stand_in = np.broadcast_to(np.zeros((), dtype), shape)
+                    data = [stand_in] * len(paths)
                     types = [iraf_type(dtype)] * len(names)
                     return Frames(data, types, hdrs, names, None, paths, raw=(offsets, dtype))
                 stack = _read_fits_stack(str_paths, shape, bitpix, unsigned, offsets)
@@ -372,9 +462,16 @@ def offsets_of(spec: object, frames: Frames) -> np.ndarray | None:
         words = spec.split()
         kind = words[0].lower()
         if kind == "grid":
-            nums = [int(w) for w in words[1:]]
+            try:
+                nums = [int(w) for w in words[1:]]
+            except ValueError:
+                nums = []
             if len(nums) < 2 or len(nums) % 2:
-                raise ValueError(f"offsets={spec!r}: expected 'grid n1 s1 [n2 s2]'")
+                raise ValueError(f"offsets={spec!r}: expected 'grid n1 s1 [n2 s2]' (integers)")
+            if any(not 1 <= c <= MAX_INT for c in nums[::2]):
+                raise ValueError(f"offsets={spec!r}: the grid counts must be in 1..{MAX_INT}")
+            if any(abs(step) > MAX_INT for step in nums[1::2]):
+                raise ValueError(f"offsets={spec!r}: the grid steps must be within +-{MAX_INT}")
             off = np.zeros((n, ndim), dtype=np.int64)
             for i in range(n):
                 k = i
@@ -393,7 +490,13 @@ def offsets_of(spec: object, frames: Frames) -> np.ndarray | None:
                 raise ValueError("offsets='wcs': the images are not shifted by whole pixels")
             return np.round(off).astype(np.int64)[:, ::-1]
         raise ValueError(f"offsets={spec!r}: expected none, grid, wcs or an (N, ndim) array")
-    off = np.asarray(spec)
+    expected = f"offsets: expected ({n}, {ndim}) whole numbers within +-{MAX_INT} (x first)"
+    try:
+        off = np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{expected}, got {spec!r}") from None
     if off.shape != (n, ndim) or not np.all(np.isfinite(off)) or np.any(off != np.round(off)):
-        raise ValueError(f"offsets: expected ({n}, {ndim}) whole numbers (x first), got {off!r}")
+        raise ValueError(f"{expected}, got {spec!r}")
+    if np.any(np.abs(off) > MAX_INT):
+        raise ValueError(f"{expected}, got {spec!r}")
     return off.astype(np.int64)[:, ::-1]

@@ -8,6 +8,7 @@ numbers from a file, array or keyword multiply (scale) or add (zero) and are not
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import ImcombinersWarning
-from ._inputs import MISSING, Frames, header_value, keyword
+from ._inputs import MISSING, Frames, header_value, keyword, read_rows
 
 STAT_TYPES = ("mode", "median", "mean")
 f32 = np.float32
@@ -130,7 +131,45 @@ def stat_regions(
     return regions
 
 
-def _grid_samples(frame: np.ndarray, bad: np.ndarray | None, region, thresholds) -> np.ndarray:
+def _grid_step(shape: tuple[int, ...], region) -> int:
+    """IRAF's grid step (as the core chooses it): the smallest j in 1..10 giving fewer than
+    100000 samples of ``region`` (numpy (start, stop) per axis; None = whole image), else 10."""
+    sizes = [n for n in shape] if region is None else [b - a for a, b in region]
+    for j in range(1, 11):
+        if int(np.prod([-(-n // j) for n in sizes], dtype=np.int64)) < 100_000:
+            return j
+    return 10
+
+
+def _stat_frame(frames: Frames, i: int, region) -> tuple[np.ndarray, int]:
+    """``(pixels, step)`` of image ``i`` for its statistics on IRAF's grid.
+
+    Plain FITS images (``frames.raw``) are read from their files here: only the rows the grid
+    samples, into an image-sized buffer whose other rows are never touched (so never read, and
+    never given memory). Other inputs are their arrays. ``step`` is 0 (the core's automatic
+    step) for those, and the step whose rows were read for files.
+    """
+    if frames.raw is None:
+        return frames.data[i], 0
+    shape = frames.data[i].shape
+    step = _grid_step(shape, region)
+    out = np.empty(shape, frames.raw[1])
+    if len(shape) == 1:
+        read_rows(frames, i, 0, shape[0], out)
+        return out, step
+    y0, y1 = (0, shape[0]) if region is None else region[0]
+    fd = os.open(frames.paths[i], os.O_RDONLY)
+    try:
+        for y in range(y0, y1, step):
+            read_rows(frames, i, y, y + 1, out[y : y + 1], fd)
+    finally:
+        os.close(fd)
+    return out, step
+
+
+def _grid_samples(
+    frame: np.ndarray, bad: np.ndarray | None, region, thresholds, step: int = 0
+) -> np.ndarray:
     stack = frame[None]
     swapped = not stack.dtype.isnative
     if swapped:
@@ -146,7 +185,7 @@ def _grid_samples(frame: np.ndarray, bad: np.ndarray | None, region, thresholds)
         mask=mask,
         thresholds=thresholds,
         region=region,
-        step=0,
+        step=step,
         swapped=swapped,
     ).astype(np.float32)
 
@@ -165,9 +204,10 @@ def image_stats(
     """The mode, median and/or mean of every image on IRAF's statistics grid."""
     out = {k: np.zeros(len(frames.data), np.float32) for k in which}
     regions = stat_regions(statsec, [f.shape for f in frames.data], offsets)
-    for i, (f, b) in enumerate(zip(frames.data, bad, strict=False)):
+    for i, b in enumerate(bad):
         region = regions[i]
-        a = _grid_samples(f, b, region, thresholds)
+        f, step = _stat_frame(frames, i, region)
+        a = _grid_samples(f, b, region, thresholds, step)
         if a.size == 0:
             raise ValueError(f"no usable pixels for statistics in {frames.names[i]}")
         # IRAF sorts the sample only when a median or mode is wanted, and takes the mean (a
@@ -210,10 +250,18 @@ def _values(
         raise ValueError(
             f"{name}={spec!r}: expected none, mode, median, mean, exposure, @file or !KEY"
         )
-    values = np.asarray(spec, dtype=np.float64)
-    if values.shape != (n,) or not np.all(np.isfinite(values)):
-        raise ValueError(f"{name}: expected {n} finite numbers, got {spec!r}")
-    return "file", values.astype(np.float32)
+    try:
+        values = np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        values = None
+    expected = f"{name}: expected {n} finite numbers within IRAF's real range"
+    if values is None or values.shape != (n,):
+        raise ValueError(f"{expected}, got {spec!r}")
+    with np.errstate(over="ignore"):
+        real = values.astype(np.float32)
+    if not np.all(np.isfinite(real)):
+        raise ValueError(f"{expected}, got {spec!r}")
+    return "file", real
 
 
 def resolve(

@@ -12,7 +12,6 @@ import numpy as np
 from .. import _core, kernels
 from .._threads import get_num_threads
 from .._threads import threads as imc_threads
-from ..io.mapped import mapped_stack
 from ..placement import place_into_padded
 from . import _inputs, _params, _scaling
 from ._params import MAX_REAL
@@ -61,15 +60,18 @@ def _noise_values(value: object, frames: _inputs.Frames, name: str) -> np.ndarra
     n = len(frames.data)
     if isinstance(value, str):
         try:
-            return np.full(n, float(value), np.float32)
+            return np.full(n, float(value))
         except ValueError:
             return _inputs.header_value(frames, value.strip().lstrip("!"), name)
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        return np.full(n, float(arr), np.float32)
-    if arr.shape != (n,):
-        raise ValueError(f"{name}: expected a number, a keyword or {n} values")
-    return arr.astype(np.float32)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is not None and arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr is None or arr.shape != (n,):
+        raise ValueError(f"{name}: expected a number, a keyword or {n} values, got {value!r}")
+    return arr
 
 
 def _to_outtype(image: np.ndarray, outtype: str) -> np.ndarray:
@@ -175,16 +177,24 @@ def imcombine(
     products = tuple(products)
     for p in products:
         _params.choice("products", p, _params.PRODUCTS)
-    if not isinstance(nkeep, (int, np.integer)) or isinstance(nkeep, bool):
-        raise ValueError(f"nkeep={nkeep!r} must be an integer")
-    grow = float(grow)
-    if not grow >= 0:
-        raise ValueError(f"grow={grow!r} must be >= 0")
+    # Every number is checked here, before any pixel is read, whether or not it is used.
+    nkeep = _params.int_param("nkeep", nkeep, -_params.MAX_INT, _params.MAX_INT)
+    nlow = _params.minmax_count("nlow", nlow)
+    nhigh = _params.minmax_count("nhigh", nhigh)
+    grow = _params.grow_radius(grow)
     ls = _params.sigma_limit("lsigma", lsigma)
     hs = _params.sigma_limit("hsigma", hsigma)
-    sigscale = 0.0 if sigscale is None else float(sigscale)
-    if not sigscale >= 0:
-        raise ValueError(f"sigscale={sigscale!r} must be >= 0")
+    if sigscale is None:
+        sigscale = 0.0
+    sigscale = min(_params.real("sigscale", sigscale, low=0.0, allow="inf"), MAX_REAL)
+    _params.pclip_value(pclip)
+    blank = _params.blank_value(blank, outtype)
+    maskvalue = _params.integer("maskvalue", maskvalue, -(2**63), 2**63 - 1)
+    threads = _params.threads_count(threads)
+    hdu = _params.hdu_spec(hdu)
+    lo = -MAX_REAL if lthreshold is None else _params.real("lthreshold", lthreshold, allow="inf")
+    hi = MAX_REAL if hthreshold is None else _params.real("hthreshold", hthreshold, allow="inf")
+    thresholds = None if lthreshold is None and hthreshold is None else (lo, hi)
 
     frames = _inputs.load(input, hdu, headers)
     n = len(frames.data)
@@ -192,9 +202,6 @@ def imcombine(
     double = calc == "double"
     truncate = _params.is_integer_calc(calc)
     bad = _inputs.bad_pixels(masks, frames, masktype, maskvalue)
-    lo = -MAX_REAL if lthreshold is None else float(lthreshold)
-    hi = MAX_REAL if hthreshold is None else float(hthreshold)
-    thresholds = None if lthreshold is None and hthreshold is None else (lo, hi)
 
     _scaling.parse_statsec(statsec, frames.data[0].shape)  # checked even when unused
     off = _inputs.offsets_of(offsets, frames)
@@ -251,7 +258,7 @@ def imcombine(
     shortcut = _median_shortcut(
         combine, reject, n, flow, fhigh, products, has_mask, thresholds, factors
     )
-    nthreads = get_num_threads() if threads is None else int(threads)
+    nthreads = get_num_threads() if threads is None else threads
     want_sigma = "sigma" in products
     want_rej = any(p in products for p in ("rejmask", "expmask"))
     core_args = dict(
@@ -259,7 +266,7 @@ def imcombine(
         combine=combine,
         reject=reject,
         mclip=use_mclip,
-        nkeep=int(nkeep),
+        nkeep=nkeep,
         lsigma=ls,
         hsigma=hs,
         pclip=pcount,
@@ -274,7 +281,7 @@ def imcombine(
         noise=noise,
         nmodel=nmodel,
         thresholds=thresholds,
-        blank=float(blank),
+        blank=blank,
         grow=grow,
         truncate=truncate,
         defects=bool(iraf_defects),
@@ -293,19 +300,14 @@ def imcombine(
         swapped = not stack.dtype.isnative
         if swapped:
             stack = stack.view(stack.dtype.newbyteorder("="))
-        return _core.iraf_combine(stack, mask=mask, swapped=swapped, **core_args)
+        # A disc past the image diagonal removes the same pixels as one just past it.
+        args = {**core_args, "grow": _params.bounded_grow(grow, stack.shape[1:])}
+        return _core.iraf_combine(stack, mask=mask, swapped=swapped, **args)
 
-    got = None
-    if frames.raw is not None and off is None and all(b is None for b in bad):
-        # Plain FITS files: the core reads them in place through memory maps.
-        offsets, dtype = frames.raw
-        with mapped_stack(frames.paths, offsets, frames.data[0].shape, dtype) as stack:
-            if stack is not None:
-                got = run(stack, None)
-    if got is not None:
-        image, sigma, ncomb, rej = got
-    elif frames.raw is not None and off is None and grow == 0:
-        # Rows are independent without grow: read and combine them in bands.
+    if frames.raw is not None and off is None and grow == 0:
+        # Plain FITS files. Rows are independent without grow: read and combine them in bands
+        # (read with pread, not memory-mapped, so that a file shrunk by another process during
+        # the run is a ValueError naming it, not a bus error; it is as fast here).
         image, sigma, ncomb, rej = _run_in_bands(frames, bad, run)
     else:
         image, sigma, ncomb, rej = run(*_stack_of(frames, bad, off))
@@ -396,15 +398,19 @@ def _run_in_bands(frames: _inputs.Frames, bad: list, run) -> tuple:
 def _stack_of(frames: _inputs.Frames, bad: list, off) -> tuple[np.ndarray, np.ndarray | None]:
     """One (N, ...) array for the core and its bad-pixel mask (uint8) or None."""
     any_bad = any(b is not None for b in bad)
+    raw = None if frames.raw is None else _inputs.read_stack(frames)
     if off is not None:
         masks = [
             np.zeros(f.shape, bool) if b is None else b
             for f, b in zip(frames.data, bad, strict=False)
         ]
-        data = [np.asarray(f, dtype=f.dtype.newbyteorder("=")) for f in frames.data]
+        pixels = frames.data if raw is None else list(raw)
+        data = [np.asarray(f, dtype=f.dtype.newbyteorder("=")) for f in pixels]
         stack, pmask = place_into_padded(data, off, masks=masks)
         return stack, pmask.view(np.uint8)
-    if frames.stack is not None:
+    if raw is not None:
+        stack = raw
+    elif frames.stack is not None:
         stack = frames.stack
     else:
         dtype = np.result_type(*[f.dtype.newbyteorder("=") for f in frames.data])
