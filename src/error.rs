@@ -16,6 +16,10 @@ pub enum CoreError {
     Value { name: &'static str, message: String },
     /// The thread pool could not be built.
     ThreadPool(String),
+    /// A bug: a panic inside the core, caught before it reached the caller.
+    Internal(String),
+    /// The call was cancelled (an interrupt arrived while it ran).
+    Cancelled,
 }
 
 impl fmt::Display for CoreError {
@@ -28,6 +32,12 @@ impl fmt::Display for CoreError {
             } => write!(f, "{name} has shape {actual}, expected {expected}"),
             CoreError::Value { name, message } => write!(f, "{name}: {message}"),
             CoreError::ThreadPool(msg) => write!(f, "could not start the thread pool: {msg}"),
+            CoreError::Internal(msg) => write!(
+                f,
+                "internal error in the imcombiners core ({msg}); please report it with the call \
+                 that caused it"
+            ),
+            CoreError::Cancelled => write!(f, "the call was cancelled by an interrupt"),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! and is tested with `cargo test --no-default-features`; the `python` feature adds the `PyO3`
 //! module `imcombiners._core` (bindings only, in `python/`).
 
+pub mod cancel;
 pub mod error;
 pub mod grow;
 pub mod iraf;

@@ -15,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use crate::cancel;
 use crate::error::CoreError;
 use crate::median_regs::MiddleKey;
 use crate::network::{cached_median_pairs, cached_pairs, sort_columns, NETWORK_MAX_N};
@@ -136,6 +137,9 @@ fn accumulate<T: Sample, O: Sample<Work = T::Work>>(
     out.par_chunks_mut(st).enumerate().for_each_init(
         || AccumulateScratch::<T::Work>::new(st),
         |scratch, (t, chunk)| {
+            if cancel::requested() {
+                return;
+            }
             simd::run((src, scratch, t * st, chunk, weights, sum_only));
         },
     );
@@ -223,6 +227,9 @@ fn extreme<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut 
             (TileCursor::default(), v.clone(), v)
         },
         |(cur, row, best), (t, chunk)| {
+            if cancel::requested() {
+                return;
+            }
             simd::run((src, cur, row, best, t * st, chunk, max));
         },
     );
@@ -283,6 +290,9 @@ fn middle<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut [
     out.par_chunks_mut(tile).enumerate().for_each_init(
         || MiddleScratch::<T>::new(n, tile),
         |scratch, (t, chunk)| {
+            if cancel::requested() {
+                return;
+            }
             simd::run((src, scratch, t * tile, chunk, lower));
         },
     );
@@ -435,12 +445,18 @@ pub fn variance<T: Sample>(
             .zip(mean.par_chunks_mut(tile))
             .enumerate()
             .for_each_init(init, |s, (t, (v, m))| {
+                if cancel::requested() {
+                    return;
+                }
                 simd::run((src, s, t * tile, ddof, v, Some(m)));
             });
     } else {
         var.par_chunks_mut(tile)
             .enumerate()
             .for_each_init(init, |s, (t, v)| {
+                if cancel::requested() {
+                    return;
+                }
                 simd::run((src, s, t * tile, ddof, v, None));
             });
     }

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._validation import positive_int
+from ._validation import MAX_THREADS, positive_int
 from .errors import ImcombinersWarning
 
 ENV_VAR = "IMCOMBINERS_NUM_THREADS"
@@ -32,10 +32,11 @@ def _from_environment() -> int:
     if raw is None or raw.strip() == "":
         return _available_cpus()
     try:
-        return positive_int(int(raw), name=ENV_VAR)
+        return positive_int(int(raw), name=ENV_VAR, high=MAX_THREADS)
     except (TypeError, ValueError):
         warnings.warn(
-            f"{ENV_VAR}={raw!r} is not a whole number >= 1; using {_available_cpus()} threads",
+            f"{ENV_VAR}={raw!r} is not a whole number from 1 to {MAX_THREADS}; using "
+            f"{_available_cpus()} threads",
             ImcombinersWarning,
             stacklevel=2,
         )
@@ -66,7 +67,7 @@ def set_num_threads(n: int) -> None:
     Parameters
     ----------
     n : int
-        Number of threads, at least 1.
+        Number of threads, from 1 to 1024.
 
     Examples
     --------
@@ -77,7 +78,7 @@ def set_num_threads(n: int) -> None:
     >>> imc.set_num_threads(old)
     """
     global _default
-    _default = positive_int(n, name="n")
+    _default = positive_int(n, name="n", high=MAX_THREADS)
 
 
 @contextmanager
@@ -87,7 +88,7 @@ def threads(n: int) -> Iterator[int]:
     Parameters
     ----------
     n : int
-        Number of threads, at least 1.
+        Number of threads, from 1 to 1024.
 
     Examples
     --------
@@ -95,7 +96,7 @@ def threads(n: int) -> Iterator[int]:
     ...     imc.get_num_threads()
     1
     """
-    token = _override.set(positive_int(n, name="n"))
+    token = _override.set(positive_int(n, name="n", high=MAX_THREADS))
     try:
         yield get_num_threads()
     finally:

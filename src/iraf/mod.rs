@@ -20,6 +20,7 @@ pub mod tile;
 
 use rayon::prelude::*;
 
+use crate::cancel;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns};
 use crate::pipeline::Shared;
@@ -727,6 +728,9 @@ pub fn run<T: Sample, F: Px>(
         (0..ny).into_par_iter().for_each_init(
             || RowBuf::<F, T::Work>::new(nimages, nx),
             |b, y| {
+                if cancel::requested() {
+                    return;
+                }
                 gather(src, p, y, nx, p.mclip, plan.as_ref(), b);
                 reject_row(p, nimages, nx, b);
                 // SAFETY: row `y` owns the ranges `y*nx..(y+1)*nx` (times N for the mask).
@@ -768,6 +772,9 @@ pub fn run<T: Sample, F: Px>(
         (0..ny).into_par_iter().for_each_init(
             || RowBuf::<F, T::Work>::new(nimages, nx),
             |b, y| {
+                if cancel::requested() {
+                    return;
+                }
                 gather(src, p, y, nx, p.mclip, None, b);
                 remove_grown(&marks, nimages, npix, y, nx, b);
                 b.done.fill(false);

@@ -24,6 +24,18 @@ pub fn view_of<'a, T: Element + Copy>(
     array: &'a PyReadonlyArrayDyn<'_, T>,
     swapped: bool,
 ) -> PyResult<StackView<'a, T>> {
+    // rust-numpy divides byte strides by the item size: a stride that is not a multiple of it
+    // (a field of a packed record array) or a misaligned pointer would be read as other bytes.
+    // Python copies such arrays first (`_validation.aligned`); refuse any that still arrive.
+    let size = std::mem::size_of::<T>() as isize;
+    let byte_strides = array.strides();
+    let misaligned = !(array.data() as usize).is_multiple_of(std::mem::align_of::<T>());
+    if misaligned || byte_strides.iter().any(|s| s % size != 0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "array with byte strides {byte_strides:?} is not aligned to its {size}-byte items; \
+             pass np.ascontiguousarray(array)"
+        )));
+    }
     let v = array.as_array();
     let strides = v.strides();
     // SAFETY: shape and element strides come from the live, read-borrowed NumPy array, so every

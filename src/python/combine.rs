@@ -8,7 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::arrays::{to_numpy, view_of, with_view, StackArg};
-use crate::pool;
+use super::run::detached;
 use crate::reduce::{self, Method};
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
@@ -29,16 +29,15 @@ where
 {
     let keep = keep_dtype && T::IS_INTEGER && mask.is_none() && method.selects_a_sample();
     let src = Source::new(view, mask)?;
+    let samples = src.n() * src.npix();
     if keep {
-        let out = py.detach(|| {
-            pool::install(threads, || reduce::combine::<T, T>(&src, method, weights))
+        let out = detached(py, threads, samples, || {
+            reduce::combine::<T, T>(&src, method, weights)
         })??;
         to_numpy(py, out, spatial)
     } else {
-        let out = py.detach(|| {
-            pool::install(threads, || {
-                reduce::combine::<T, T::Work>(&src, method, weights)
-            })
+        let out = detached(py, threads, samples, || {
+            reduce::combine::<T, T::Work>(&src, method, weights)
         })??;
         to_numpy(py, out, spatial)
     }
@@ -89,8 +88,10 @@ where
     T::Work: Element,
 {
     let src = Source::new(view, mask)?;
-    let (var, mean) =
-        py.detach(|| pool::install(threads, || reduce::variance(&src, ddof, return_mean)))??;
+    let samples = src.n() * src.npix();
+    let (var, mean) = detached(py, threads, samples, || {
+        reduce::variance(&src, ddof, return_mean)
+    })??;
     let var = to_numpy(py, var, spatial)?;
     match mean {
         Some(mean) => Ok((var, to_numpy(py, mean, spatial)?)

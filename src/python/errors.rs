@@ -1,6 +1,6 @@
 //! The one mapping from core errors to Python exceptions.
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::PyErr;
 
 use crate::error::CoreError;
@@ -11,7 +11,10 @@ impl From<CoreError> for PyErr {
             CoreError::Shape { .. } | CoreError::Value { .. } => {
                 PyValueError::new_err(err.to_string())
             }
-            CoreError::ThreadPool(_) => PyRuntimeError::new_err(err.to_string()),
+            CoreError::ThreadPool(_) | CoreError::Internal(_) => {
+                PyRuntimeError::new_err(err.to_string())
+            }
+            CoreError::Cancelled => PyKeyboardInterrupt::new_err(err.to_string()),
         }
     }
 }

@@ -7,8 +7,8 @@ use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 use super::arrays::{to_numpy, view_of, with_view, StackArg};
+use super::run::detached;
 use crate::iraf::{self, Combine, Params, Px, Reject, Want};
-use crate::pool;
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
 
@@ -30,7 +30,9 @@ fn run_typed<'py, T: Sample, F: Px + Element>(
     let spatial = view.spatial().to_vec();
     let nimages = view.n();
     let src = Source::new(view, mask)?;
-    let out = py.detach(|| pool::install(threads, || iraf::run::<T, F>(&src, p, want)))??;
+    let out = detached(py, threads, nimages * src.npix(), || {
+        iraf::run::<T, F>(&src, p, want)
+    })??;
     let mut rej_shape = spatial.clone();
     rej_shape.push(nimages);
     Ok((

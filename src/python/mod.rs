@@ -5,4 +5,5 @@ pub mod combine;
 pub mod errors;
 pub mod iraf;
 pub mod reject;
+pub mod run;
 pub mod stats;

@@ -7,7 +7,7 @@ use numpy::{PyReadonlyArrayDyn, ToPyArray};
 use pyo3::prelude::*;
 
 use super::arrays::{to_numpy, view_of, with_view, StackArg};
-use crate::pool;
+use super::run::detached;
 use crate::stack::Source;
 use crate::stats::{self, Clip, Region, Sampling, Statistic};
 
@@ -60,10 +60,9 @@ pub fn frame_stats<'py>(
     let mask_view = mask.as_ref().map(|m| view_of(m, false)).transpose()?;
     let (values, counts) = with_view!(stack, swapped, |view| {
         let src = Source::new(view, mask_view)?;
-        py.detach(|| {
-            pool::install(threads, || {
-                stats::frame_statistics(&src, &sampling, &stats, clip)
-            })
+        let samples = src.n() * src.npix();
+        detached(py, threads, samples, || {
+            stats::frame_statistics(&src, &sampling, &stats, clip)
         })??
     });
     let n = counts.len();
