@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::cancel;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::reduce::Method;
@@ -131,10 +132,15 @@ struct Scratch<W: Float> {
     values: Vec<f64>,
     spare: Vec<f64>,
     column: Vec<W::Key>,
-    acc: Vec<f64>,
-    wsum: Vec<f64>,
-    nkept: Vec<u32>,
-    squares: Vec<f64>,
+    sums: Sums,
+    /// Per pixel: samples equal to `low` cut below the survivors, and samples equal to `upp`
+    /// among the survivors (see `mark_kept`).
+    low_skip: Vec<u32>,
+    upp_keep: Vec<u32>,
+    /// Some pixel of the tile has a rank cut inside a run of equal values.
+    any_tied: bool,
+    marks: Vec<u8>,
+    seen: Vec<(u32, u32)>,
     fast: FirstPass,
 }
 
@@ -150,10 +156,17 @@ impl<W: Float> Scratch<W> {
             values: Vec::with_capacity(n),
             spare: Vec::with_capacity(n),
             column: Vec::with_capacity(n),
-            acc: vec![0.0; tile],
-            wsum: vec![0.0; tile],
-            nkept: vec![0; tile],
-            squares: vec![0.0; tile],
+            sums: Sums {
+                acc: vec![0.0; tile],
+                wsum: vec![0.0; tile],
+                nkept: vec![0; tile],
+                squares: vec![0.0; tile],
+            },
+            low_skip: vec![0; tile],
+            upp_keep: vec![0; tile],
+            any_tied: false,
+            marks: Vec::new(),
+            seen: Vec::new(),
             fast: FirstPass::default(),
         }
     }
@@ -233,6 +246,9 @@ where
     (0..ntiles).into_par_iter().for_each_init(
         || Scratch::<T::Work>::new(n, tile),
         |scratch, t| {
+            if cancel::requested() {
+                return;
+            }
             let start = t * tile;
             let w = tile.min(npix - start);
             simd::run(TileJob {
@@ -333,6 +349,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
 
     // Pixels whose outcome the vectorised first pass settles (single SigClip or MinMaxClip).
     let fast = n <= NETWORK_MAX_N && first_pass::<_, T::Work>(plan, keys, count, w, n, &mut s.fast);
+    s.any_tied = false;
 
     // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
     // per-element output and, for each frame, of the mask.
@@ -404,6 +421,27 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         };
         s.low[p] = low;
         s.upp[p] = upp;
+        // Rank cuts inside runs of equal values (min/max clipping on integer data): count the
+        // equal values cut below `lo` and kept up to `hi`, for `mark_kept`.
+        let valid = count[p] as usize;
+        let (mut skip, mut keep_up) = (0u32, 0u32);
+        if hi > lo {
+            let mut r = lo;
+            while r > 0 && at(r - 1) == low {
+                r -= 1;
+                skip += 1;
+            }
+            let mut r = hi;
+            while r > lo && at(r - 1) == upp {
+                r -= 1;
+                keep_up += 1;
+            }
+            if skip > 0 || (hi < valid && at(hi) == upp) {
+                s.any_tied = true;
+            }
+        }
+        s.low_skip[p] = skip;
+        s.upp_keep[p] = keep_up;
         if let (Some(comb), Some(m)) = (&out.combined, method) {
             let v = match m {
                 Method::Median => Some(middle_of(lo, hi, false, at)),
@@ -452,7 +490,129 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         return;
     }
     let (low, upp) = (&s.low[..w], &s.upp[..w]);
-    let (acc, wsum, nkept) = (&mut s.acc[..w], &mut s.wsum[..w], &mut s.nkept[..w]);
+    if s.any_tied {
+        mark_kept(
+            rows,
+            w,
+            low,
+            upp,
+            &s.low_skip[..w],
+            &s.upp_keep[..w],
+            &mut s.marks,
+            &mut s.seen,
+        );
+        let rule = Marked {
+            kept: &s.marks[..n * w],
+            w,
+        };
+        row_pass(rows, w, plan, out, start, method, ddof, &rule, &mut s.sums);
+    } else {
+        let rule = Bounds { low, upp };
+        row_pass(rows, w, plan, out, start, method, ddof, &rule, &mut s.sums);
+    }
+}
+
+/// Which valid samples of a tile survived, asked in frame order.
+trait KeepRule {
+    /// Whether sample `v` of frame `i` at tile pixel `p` survived (`v` may be NaN: missing).
+    fn keep(&self, i: usize, p: usize, v: f64) -> bool;
+}
+
+/// Survivors are the valid samples within `[low, upp]` (no cut falls inside a run of ties).
+struct Bounds<'a> {
+    low: &'a [f64],
+    upp: &'a [f64],
+}
+
+impl KeepRule for Bounds<'_> {
+    #[inline(always)]
+    fn keep(&self, _i: usize, p: usize, v: f64) -> bool {
+        v >= self.low[p] && v <= self.upp[p]
+    }
+}
+
+/// Survivors marked one by one (a rank cut fell inside a run of equal values).
+struct Marked<'a> {
+    kept: &'a [u8],
+    w: usize,
+}
+
+impl KeepRule for Marked<'_> {
+    #[inline(always)]
+    fn keep(&self, i: usize, p: usize, _v: f64) -> bool {
+        self.kept[i * self.w + p] != 0
+    }
+}
+
+/// Marks the survivors when a rank cut splits equal values. In (value, frame) order, the first
+/// `low_skip[p]` samples equal to `low[p]` (lowest frame numbers) were cut at the low end and
+/// only the first `upp_keep[p]` samples equal to `upp[p]` survive at the high end.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn mark_kept<W: Float>(
+    rows: &[W],
+    w: usize,
+    low: &[f64],
+    upp: &[f64],
+    low_skip: &[u32],
+    upp_keep: &[u32],
+    marks: &mut Vec<u8>,
+    seen: &mut Vec<(u32, u32)>,
+) {
+    marks.clear();
+    marks.resize(rows.len(), 0);
+    seen.clear();
+    seen.resize(w, (0, 0));
+    for (row, mrow) in rows.chunks_exact(w).zip(marks.chunks_exact_mut(w)) {
+        for p in 0..w {
+            let v = row[p].to_f64();
+            let (l, u) = (low[p], upp[p]);
+            let keep = if v > l && v < u {
+                true
+            } else if v == l {
+                let t = seen[p].0;
+                seen[p].0 += 1;
+                t >= low_skip[p] && (l < u || t - low_skip[p] < upp_keep[p])
+            } else if v == u {
+                let t = seen[p].1;
+                seen[p].1 += 1;
+                t < upp_keep[p]
+            } else {
+                false
+            };
+            mrow[p] = u8::from(keep);
+        }
+    }
+}
+
+/// Accumulators of the row pass, one entry per tile pixel.
+struct Sums {
+    acc: Vec<f64>,
+    wsum: Vec<f64>,
+    nkept: Vec<u32>,
+    squares: Vec<f64>,
+}
+
+/// Row pass, in frame order: the mask, the per-frame counts and the combines that add up rows
+/// (mean, sum, weighted average, variance), over the samples `rule` keeps.
+#[inline(always)]
+// The loops index the row, the bounds and the accumulators by pixel together.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn row_pass<W: Float, O: Sample<Work = W>, K: KeepRule>(
+    rows: &[W],
+    w: usize,
+    plan: &Plan<'_>,
+    out: &Outputs<O, W>,
+    start: usize,
+    method: Option<Method>,
+    ddof: Option<f64>,
+    rule: &K,
+    sums: &mut Sums,
+) {
+    let (acc, wsum, nkept) = (
+        &mut sums.acc[..w],
+        &mut sums.wsum[..w],
+        &mut sums.nkept[..w],
+    );
     acc.fill(0.0);
     wsum.fill(0.0);
     nkept.fill(0);
@@ -466,7 +626,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             for p in 0..w {
                 let x = row[p];
                 let v = x.to_f64();
-                let keep = v >= low[p] && v <= upp[p];
+                let keep = rule.keep(i, p, v);
                 mrow[p] = u8::from(x.is_finite() && !keep);
             }
         }
@@ -475,7 +635,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             for p in 0..w {
                 let x = row[p];
                 let v = x.to_f64();
-                let keep = v >= low[p] && v <= upp[p];
+                let keep = rule.keep(i, p, v);
                 valid += u64::from(x.is_finite());
                 rejected += u64::from(x.is_finite() && !keep);
             }
@@ -486,7 +646,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             Some(Method::WeightedAverage) => {
                 for p in 0..w {
                     let v = row[p].to_f64();
-                    let keep = v >= low[p] && v <= upp[p];
+                    let keep = rule.keep(i, p, v);
                     acc[p] += if keep { wi * v } else { 0.0 };
                     wsum[p] += if keep { wi } else { 0.0 };
                 }
@@ -494,7 +654,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             Some(Method::Mean | Method::Sum) => {
                 for p in 0..w {
                     let v = row[p].to_f64();
-                    let keep = v >= low[p] && v <= upp[p];
+                    let keep = rule.keep(i, p, v);
                     acc[p] += if keep { v } else { 0.0 };
                     nkept[p] += u32::from(keep);
                 }
@@ -502,7 +662,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             _ if ddof.is_some() => {
                 for p in 0..w {
                     let v = row[p].to_f64();
-                    let keep = v >= low[p] && v <= upp[p];
+                    let keep = rule.keep(i, p, v);
                     acc[p] += if keep { v } else { 0.0 };
                     wsum[p] += if keep { 1.0 } else { 0.0 };
                 }
@@ -515,12 +675,12 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         for (m, &c) in acc.iter_mut().zip(wsum.iter()) {
             *m = if c > 0.0 { *m / c } else { f64::NAN };
         }
-        let squares = &mut s.squares[..w];
+        let squares = &mut sums.squares[..w];
         squares.fill(0.0);
-        for row in rows.chunks_exact(w) {
+        for (i, row) in rows.chunks_exact(w).enumerate() {
             for p in 0..w {
                 let v = row[p].to_f64();
-                let keep = v >= low[p] && v <= upp[p];
+                let keep = rule.keep(i, p, v);
                 let d = v - acc[p];
                 squares[p] += if keep { d * d } else { 0.0 };
             }
@@ -534,7 +694,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             } else {
                 f64::NAN
             };
-            *o = O::from_work(T::Work::from_f64(v));
+            *o = O::from_work(W::from_f64(v));
         }
     }
     if let (Some(comb), Some(m)) = (&out.combined, method) {
@@ -544,7 +704,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
             Method::WeightedAverage => {
                 for ((o, &a), &c) in comb.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
                     let v = if c > 0.0 { a / c } else { f64::NAN };
-                    *o = O::from_work(T::Work::from_f64(v));
+                    *o = O::from_work(W::from_f64(v));
                 }
             }
             Method::Mean | Method::Sum => {
@@ -554,7 +714,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                         (_, true) => a,
                         (_, false) => a / f64::from(c),
                     };
-                    *o = O::from_work(T::Work::from_f64(v));
+                    *o = O::from_work(W::from_f64(v));
                 }
             }
             _ => {}
@@ -683,10 +843,15 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
                 if c > 0 {
                     rep.nit = 1;
                     let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
-                    if k_lo + k_hi >= c {
-                        if k_lo + k_hi > 0 {
+                    let total = k_lo.saturating_add(k_hi);
+                    if total >= c {
+                        if total > 0 {
                             rep.flags |= flags::NKEEP;
                         }
+                    } else if !mm.keep_ties {
+                        // Exactly k_lo and k_hi samples go, ties split by frame number.
+                        f.lo[p] = k_lo as u32;
+                        f.hi[p] = (c - k_hi) as u32;
                     } else {
                         // Keep everything equal to the kept extremes (ties included).
                         let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));

@@ -580,20 +580,19 @@ def minmax_count(value, n_frames, *, name="n"):
     raise ValueError(f"{name} must be 0, a fraction in (0, 1) or an integer >= 1, got {value}")
 
 
-def minmax(stack, *, mask=None, n_min=1, n_max=1):
+def minmax(stack, *, mask=None, n_min=1, n_max=1, keep_ties=False):
     """Reject the lowest and highest usable samples of each element (``MinMaxClip``).
 
     With k_lo = minmax_count(n_min, N) and k_hi = minmax_count(n_max, N) (N = the stack's
     original size, so the counts are the same at every element) and the n usable samples
     of one element sorted ascending as ``s[0..n-1]``::
 
-        if k_lo + k_hi < n:   keep lo <= x <= hi with lo = s[k_lo], hi = s[n - 1 - k_hi]
+        if k_lo + k_hi < n:   reject the first k_lo and the last k_hi samples in
+                              (value, frame number) order: exactly k_lo + k_hi go
         else:                 reject nothing, flag NKEEP (never empties an element)
 
-    A sample equal to a kept bound is kept (the seed: "Values equal to a bound are kept"),
-    so with ties fewer than k_lo (k_hi) samples may go: 1, 1, 2, 3, 3 with (1, 1) rejects
-    nothing. This is the package's rule; the oracle used to reject exactly k by (value,
-    frame) order, which no seed number pins. One pass.
+    With ``keep_ties`` the older bound rule: keep lo <= x <= hi with lo = s[k_lo],
+    hi = s[n - 1 - k_hi], so ties with a kept bound stay. One pass.
 
     Returns ``(mask_rej, None, low, upp, nit, output_flags)``: ``low``/``upp`` are the
     lowest/highest retained values; ``nit`` is 1 (0 where nothing was usable).
@@ -618,9 +617,12 @@ def minmax(stack, *, mask=None, n_min=1, n_max=1):
         nit[idx] = 1
         s = np.sort(x[frames])
         keep = use.copy()
-        if k_lo + k_hi < frames.size:
-            # Bound rule, not "exactly k by (value, frame) order": ties with a kept bound stay.
+        if k_lo + k_hi < frames.size and keep_ties:
             keep &= (x >= s[k_lo]) & (x <= s[frames.size - 1 - k_hi])
+        elif k_lo + k_hi < frames.size:
+            order = frames[np.lexsort((frames, x[frames]))]  # by value, then frame number
+            keep[order[:k_lo]] = False
+            keep[order[frames.size - k_hi :]] = False
         elif k_lo + k_hi > 0:
             flags[idx] |= OUTPUT_NKEEP
         mask_rej[column] = use & ~keep

@@ -169,8 +169,12 @@ def test_constant_stack_loses_nothing(kind, dtype):
     }[kind]
     for rule in rules:
         got = getattr(imck, kind)(stack, **params(rule))
-        assert not got.mask_rej.any(), rule
-        np.testing.assert_array_equal(got.output_flags, 0)
+        if kind == "minmax":
+            # Exactly n_min + n_max samples go even when all are equal (as IRAF's minmax).
+            k = sum(int(11 * c + 0.001) if 0 < c < 1 else int(c) for c in (rule.n_min, rule.n_max))
+            np.testing.assert_array_equal(got.mask_rej.sum(axis=0), k)
+        else:
+            assert not got.mask_rej.any(), rule
         assert_like_oracle(got, oracle(kind, rule, stack), f"{rule} {dtype}")
         out = imc.Combiner(stack).combine("mean", rejectors=rule)
         np.testing.assert_array_equal(out, 42)
@@ -192,7 +196,7 @@ def test_sigclip_mad_on_quantised_data_rejects_off_centre_values():
         ("sigclip", [0, 0, 0, 0, 0]),  # n too small to clip at sigma 3
         ("ccdclip", [0, 0, 0, 0, 1]),
         ("linearclip", [0, 0, 0, 0, 1]),
-        ("minmax", [0, 0, 0, 0, 1]),  # the 10s tie with the kept lower bound
+        ("minmax", [1, 0, 0, 0, 1]),  # exactly one low: frame 0 goes first among the tied 10s
         ("pclip", [0, 0, 0, 0, 0]),  # zero rank spread
     ],
 )
@@ -318,12 +322,42 @@ def test_pclip_iraf_examples():
     assert not imck.pclip(y, frac=1).mask_rej.any()
 
 
-def test_minmax_ties_with_a_kept_bound_stay():
-    np.testing.assert_array_equal(imck.minmax(column([1, 1, 2, 3, 3])).mask_rej[:, 0], 0)
-    np.testing.assert_array_equal(imck.minmax(column([1, 1, 1, 9])).mask_rej[:, 0], [0, 0, 0, 1])
-    got = imck.minmax(column([1, 2, 3]), n_min=2, n_max=0)
+def test_minmax_ties_with_a_kept_bound_stay_with_keep_ties():
+    def tied(x, **kw):
+        return imck.minmax(column(x), keep_ties=True, **kw).mask_rej[:, 0]
+
+    np.testing.assert_array_equal(tied([1, 1, 2, 3, 3]), 0)
+    np.testing.assert_array_equal(tied([1, 1, 1, 9]), [0, 0, 0, 1])
+    got = imck.minmax(column([1, 2, 3]), n_min=2, n_max=0, keep_ties=True)
     np.testing.assert_array_equal(got.mask_rej[:, 0], [1, 1, 0])
     assert (got.low[0], got.upp[0]) == (3, 3)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_minmax_rejects_exactly_the_count_with_ties_split_by_frame(dtype):
+    """Issue 13 item 4: ties are split by frame number (lower frame = lower sample)."""
+    got = imck.minmax(column([3, 1, 1, 2, 3, 3], dtype), n_min=1, n_max=2).mask_rej[:, 0]
+    np.testing.assert_array_equal(got, [0, 1, 0, 0, 1, 1])
+    got = imck.minmax(column([5, 5, 5, 5], dtype), n_min=1, n_max=1).mask_rej[:, 0]
+    np.testing.assert_array_equal(got, [1, 0, 0, 1])
+    # The combine after it uses the survivors: median of (1, 2, 3) and the mean of the middle.
+    stack = column([3, 1, 1, 2, 3, 3], dtype)
+    rule = imc.MinMaxClip(n_min=1, n_max=2)
+    assert imc.Combiner(stack).combine("mean", rejectors=rule)[0] == 2.0
+    assert imc.Combiner(stack).combine("median", rejectors=rule)[0] == 2.0
+    chained = imc.Combiner(stack).reject(rule)
+    assert chained.combine("mean")[0] == 2.0
+
+
+def test_minmax_on_integer_biases_equals_iraf_style_count():
+    """Issue 13 item 4: on uint16 data the number rejected is always n_min + n_max."""
+    rng = np.random.default_rng(4)
+    stack = rng.integers(1000, 1004, size=(9, 32, 32)).astype(np.uint16)
+    cmb = imc.Combiner(stack).reject(imc.MinMaxClip(n_min=1, n_max=1))
+    np.testing.assert_array_equal(cmb.mask_rej.sum(axis=0), 2)
+    want = np.sort(stack.astype(np.float64), axis=0)[1:-1].mean(axis=0)
+    got = imc.Combiner(stack).combine("mean", rejectors=imc.MinMaxClip(n_min=1, n_max=1))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_nit_is_int32_and_counts_past_255():
@@ -380,7 +414,10 @@ def test_sample_flags_hand_made():
     stack, mask = _flag_stack()
     before = stack.copy(), mask.copy()
     cmb = imc.Combiner(stack, mask).reject(
-        imc.MinMaxClip(n_min=0, n_max=1), grow=1, thresholds=(0, 100), diagnostics="full"
+        imc.MinMaxClip(n_min=0, n_max=1, keep_ties=True),
+        grow=1,
+        thresholds=(0, 100),
+        diagnostics="full",
     )
     # 1 input mask, 2 non-finite, 4 threshold, 8 rejected, 16 grown, 32 excluded on entry.
     want = np.array(
@@ -402,7 +439,7 @@ def test_sample_flags_hand_made():
 
     # The oracle's sample_flags gives the same array.
     outside = (stack < 0) | (stack > 100)
-    result = reference.minmax(stack, mask=mask | outside, n_min=0, n_max=1)
+    result = reference.minmax(stack, mask=mask | outside, n_min=0, n_max=1, keep_ties=True)
     _, added = reference.grow(result, 1, stack=stack, mask=mask | outside)
     oracle_flags = reference.sample_flags(
         stack, mask=mask, threshold=outside, rejected=result[0], grown=added
@@ -410,7 +447,7 @@ def test_sample_flags_hand_made():
     np.testing.assert_array_equal(oracle_flags[:, 0, :], want)
 
     # Step 2: everything excluded before it carries 32; the input mask keeps 1, NaN keeps 2.
-    cmb.reject(imc.MinMaxClip(n_min=1, n_max=0), diagnostics="full")
+    cmb.reject(imc.MinMaxClip(n_min=1, n_max=0, keep_ties=True), diagnostics="full")
     want2 = np.array(
         [
             [33, 0, 0, 32],

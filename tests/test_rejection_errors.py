@@ -20,7 +20,7 @@ NAN, INF = math.nan, math.inf
 INVALID = [
     (imc.SigClip, {"sigma": -1.0}, ValueError, "sigma"),
     (imc.SigClip, {"sigma": NAN}, ValueError, "sigma"),
-    (imc.SigClip, {"sigma": INF}, ValueError, "sigma"),
+    (imc.SigClip, {"sigma": -INF}, ValueError, "sigma"),
     (imc.SigClip, {"sigma": (1.0, -2.0)}, ValueError, "sigma"),
     (imc.SigClip, {"sigma": (NAN, 3.0)}, ValueError, "sigma"),
     (imc.SigClip, {"sigma": (1.0, 2.0, 3.0)}, ValueError, "sigma"),
@@ -125,6 +125,24 @@ def test_valid_limits_are_accepted():
     imc.PClip(frac=-1e-3, sigma=(0.0, 0.0), nkeep=0)
     imc.PClip(frac=7)
     assert imc.LinearClip().low == imc.LinearClip().upp == INF  # the default is a no-op
+
+
+@pytest.mark.parametrize("rule", [imc.SigClip, imc.CcdClip])
+def test_infinite_sigma_turns_that_side_off(rule):
+    """Issue 13 item 12: sigma=inf means no clipping on that side (as astropy's sigma_clip)."""
+    base = [9, 10, 11, 10, 10, 10, 9, 11, 10, 10, 10, 10, 9, 11]
+    high = np.array([*base, 1e4], dtype=np.float64).reshape(-1, 1)
+    low = np.array([-1e4, *base], dtype=np.float64).reshape(-1, 1)
+
+    def rejected(stack, sigma):
+        return imc.Combiner(stack).reject(rule(sigma=sigma)).mask_rej[:, 0]
+
+    assert rejected(high, 3.0)[-1]
+    assert rejected(low, 3.0)[0]
+    assert not rejected(high, (3.0, INF)).any()  # ... but not on a side turned off
+    assert not rejected(low, (INF, 3.0)).any()
+    assert not rejected(high, INF).any()
+    assert not rejected(low, INF).any()
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ import numpy as np
 from . import _core
 from ._threads import get_num_threads
 from ._validation import Stack, as_weights
+from .errors import warn
 from .flags import OutputFlags
-from .rejectors import CcdClip, Rejector
+from .rejectors import CcdClip, MinMaxClip, Rejector, SigClip
 
 
 class RejectResult(NamedTuple):
@@ -49,6 +50,47 @@ def as_rejector_list(rejectors: Any, *, name: str = "rejectors") -> list[Rejecto
     raise TypeError(f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}")
 
 
+def _largest_deviation(rule: SigClip, n: int) -> float:
+    """The largest ``|x - c| / s`` any ``n`` samples can reach under ``rule`` (std spread).
+
+    About the mean (Samuelson's inequality, divisor ``n - ddof``) it is
+    ``sqrt((n - 1) * (n - ddof) / n)``; about a median one sample can carry the whole sum of
+    squares, so ``sqrt(n - ddof)``.
+    """
+    dof = n - rule.ddof
+    if dof <= 0:
+        return 0.0
+    if rule.cenfunc == "mean":
+        return float(np.sqrt((n - 1) * dof / n))
+    return float(np.sqrt(dof))
+
+
+def warn_if_inert(rejectors: Sequence[Rejector], n: int) -> None:
+    """Warn (once per call) about rules that cannot reject anything on a stack of ``n`` frames."""
+    for rule in rejectors:
+        if isinstance(rule, MinMaxClip):
+            k_lo, k_hi = (
+                int(n * k + 0.001) if 0 < k < 1 else int(k) for k in (rule.n_min, rule.n_max)
+            )
+            if k_lo + k_hi >= n and k_lo + k_hi > 0:
+                warn(
+                    f"MinMaxClip(n_min={rule.n_min:g}, n_max={rule.n_max:g}) asks for "
+                    f"{k_lo} + {k_hi} = {k_lo + k_hi} rejections on a stack of {n} frames; an "
+                    f"element is never emptied, so nothing is rejected (n_min + n_max must be "
+                    f"below {n})"
+                )
+        elif isinstance(rule, SigClip) and rule.stdfunc == "std":
+            reach = _largest_deviation(rule, n)
+            sigma = min(rule.sigma)
+            if sigma >= reach:
+                warn(
+                    f"SigClip(sigma={sigma:g}, cenfunc={rule.cenfunc!r}, ddof={rule.ddof}) cannot "
+                    f"reject anything on a stack of {n} frames: no sample can lie more than "
+                    f"{reach:.4g} spreads from the centre there (sigma must be below {reach:.4g}, "
+                    f"or use more frames or stdfunc='mad')"
+                )
+
+
 def run(
     stack: Stack,
     rejectors: list[Rejector],
@@ -64,6 +106,7 @@ def run(
     return_mask: bool = False,
 ) -> dict[str, Any]:
     """One call of the fused reject-and-combine pass (validated arguments)."""
+    warn_if_inert(rejectors, stack.array.shape[0])
     w = None
     if combine == "weighted_average":
         w = as_weights(weights, stack.array.shape[0])

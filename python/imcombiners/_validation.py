@@ -6,6 +6,7 @@ Errors name the argument, say what was expected and show what arrived. Wrong typ
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, NamedTuple
 
@@ -80,7 +81,8 @@ class Stack(NamedTuple):
     """A validated stack ready for the core."""
 
     array: np.ndarray
-    """The caller's data in native byte order (a view, never a copy)."""
+    """The caller's data in native byte order (a view; a copy only when the items are not aligned,
+    see `aligned`)."""
     swapped: bool
     """True when the caller's data were in foreign byte order (the core swaps on read)."""
     dtype: np.dtype
@@ -95,6 +97,19 @@ class Stack(NamedTuple):
     @property
     def is_integer(self) -> bool:
         return self.dtype.kind in "iu"
+
+
+def aligned(a: np.ndarray) -> np.ndarray:
+    """``a`` itself, or an aligned contiguous copy when the core could not address its items.
+
+    A field of a packed record array has byte strides that are not a multiple of the item size
+    (and may start at an odd address); the core reads whole items, so such arrays are copied
+    (the caller's array is not touched).
+    """
+    size = a.dtype.itemsize
+    if a.flags.aligned and all(s % size == 0 for s in a.strides):
+        return a
+    return np.ascontiguousarray(a)
 
 
 def as_stack(arr: Any, *, name: str) -> Stack:
@@ -112,6 +127,7 @@ def as_stack(arr: Any, *, name: str) -> Stack:
         )
     if a.shape[0] == 0:
         raise ValueError(f"{name} holds no frames: shape {a.shape} has N = 0")
+    a = aligned(a)
     swapped = not a.dtype.isnative
     if swapped:
         # Reinterpret the bytes as native (no copy); the core swaps each sample as it reads.
@@ -168,22 +184,32 @@ def as_weights(weights: Any, n: int, *, name: str = "weights") -> np.ndarray:
     return w
 
 
-def nonnegative_int(value: Any, *, name: str) -> int:
-    """A whole number >= 0 (``bool`` is refused)."""
+#: Largest whole number a count parameter takes (the core's 64-bit range).
+MAX_INT = 2**63 - 1
+#: Largest number of passes of an iterative rule.
+MAX_ITERS = 2**31 - 1
+#: Most kernel threads (the core refuses more).
+MAX_THREADS = 1024
+
+
+def _whole(value: Any, *, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return int(value)
 
 
-def positive_int(value: Any, *, name: str) -> int:
-    """A whole number >= 1 (``bool`` is refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
+def nonnegative_int(value: Any, *, name: str, high: int = MAX_INT) -> int:
+    """A whole number from 0 to ``high`` (``bool`` is refused)."""
+    return _whole(value, name=name, low=0, high=high)
+
+
+def positive_int(value: Any, *, name: str, high: int = MAX_INT) -> int:
+    """A whole number from 1 to ``high`` (``bool`` is refused)."""
+    return _whole(value, name=name, low=1, high=high)
 
 
 #: Rejection centres and their aliases.
@@ -232,14 +258,20 @@ def real(value: Any, *, name: str, low: float | None = None, low_open: bool = Fa
 
 
 def sigma_pair(value: Any, *, name: str = "sigma") -> tuple[float, float]:
-    """A clipping multiplier or a ``(lower, upper)`` pair, each finite and >= 0."""
+    """A clipping multiplier or a ``(lower, upper)`` pair, each >= 0 (``inf``: that side off)."""
     if isinstance(value, tuple | list | np.ndarray):
         if len(value) != 2:
             raise ValueError(f"{name} must be a number or a (lower, upper) pair, got {value!r}")
         pair = (value[0], value[1])
     else:
         pair = (value, value)
-    return (real(pair[0], name=name, low=0.0), real(pair[1], name=name, low=0.0))
+    out = []
+    for side in pair:
+        if isinstance(side, numbers.Real) and not isinstance(side, bool) and side == math.inf:
+            out.append(math.inf)  # no clipping on that side
+        else:
+            out.append(real(side, name=name, low=0.0))
+    return (out[0], out[1])
 
 
 def per_frame(value: Any, n: int, *, name: str, positive: bool = False) -> np.ndarray | None:
@@ -263,12 +295,20 @@ def per_frame(value: Any, n: int, *, name: str, positive: bool = False) -> np.nd
 
 
 def thresholds_pair(value: Any, *, name: str = "thresholds") -> tuple[float, float] | None:
-    """``None`` or a ``(low, high)`` pair with low <= high (either may be +-inf)."""
+    """``None`` or a ``(low, high)`` pair of real numbers with low <= high (either may be +-inf)."""
     if value is None:
         return None
     if not isinstance(value, tuple | list) or len(value) != 2:
         raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
-    low, high = (float(value[0]), float(value[1]))
+    bounds = []
+    for side, v in zip(("low", "high"), value, strict=True):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(
+                f"{name} must be a (low, high) pair of real numbers (use -inf or inf for an "
+                f"open side), got {side} = {v!r} ({type(v).__name__})"
+            )
+        bounds.append(float(v))
+    low, high = bounds
     if np.isnan(low) or np.isnan(high) or low > high:
         raise ValueError(f"{name} must satisfy low <= high, got {value!r}")
     return (low, high)

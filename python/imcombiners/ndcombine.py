@@ -66,6 +66,7 @@ def ndcombine(
     upp: float | None = None,
     n_min: float | None = None,
     n_max: float | None = None,
+    keep_ties: bool | None = None,
     frac: float | None = None,
 ) -> np.ndarray:
     """Combine a stack along axis 0 in one call, with optional rejection.
@@ -101,7 +102,7 @@ def ndcombine(
     normalize : bool, default True
         Statistics relative to the first frame.
     sigma, maxiters, cenfunc, stdfunc, nkeep, maxrej, revert_on_nkeep, gain, rdnoise, snoise,
-    zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, frac
+    zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, keep_ties, frac
         Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
         `PClip`).
 
@@ -137,6 +138,7 @@ def ndcombine(
         "upp": upp,
         "n_min": n_min,
         "n_max": n_max,
+        "keep_ties": keep_ties,
         "frac": frac,
     }
     if reject is None:

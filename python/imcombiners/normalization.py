@@ -14,7 +14,16 @@ import numpy as np
 
 from . import _core
 from ._threads import get_num_threads
-from ._validation import Stack, as_mask, as_stack, per_frame, positive_int, real, thresholds_pair
+from ._validation import (
+    MAX_ITERS,
+    Stack,
+    as_mask,
+    as_stack,
+    per_frame,
+    positive_int,
+    real,
+    thresholds_pair,
+)
 
 #: The statistics a string ``zero=``, ``scale=`` or ``weights=`` may name.
 STATISTICS = ("mean", "median", "mode", "sigclip_mean", "sigclip_median")
@@ -51,7 +60,9 @@ def stat_options(
         step=step,
         normalize=bool(normalize),
         sigma=real(sigma, name="sigma", low=0.0, low_open=True),
-        maxiters=None if maxiters is None else positive_int(maxiters, name="maxiters"),
+        maxiters=None
+        if maxiters is None
+        else positive_int(maxiters, name="maxiters", high=MAX_ITERS),
     )
 
 

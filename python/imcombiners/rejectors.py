@@ -39,7 +39,7 @@ def _set(obj: Any, name: str, value: Any) -> None:
 
 
 def _iterative_checks(obj: Any) -> None:
-    _set(obj, "maxiters", v.positive_int(obj.maxiters, name="maxiters"))
+    _set(obj, "maxiters", v.positive_int(obj.maxiters, name="maxiters", high=v.MAX_ITERS))
     _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
     if obj.maxrej is not None:
         _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
@@ -310,12 +310,19 @@ class LinearClip(Rejector):
         }
 
 
+#: Largest sample count a rule takes (exact as a float; far beyond any stack).
+_MAX_COUNT = 2**53
+
+
 def _count(value: Any, *, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a count or a fraction, got {type(value).__name__}")
+    if value < 0 or value > _MAX_COUNT or not math.isfinite(value):
+        raise ValueError(
+            f"{name} must be a count (a whole number from 1 to 2**53) or a fraction of the stack "
+            f"(0 <= {name} < 1), got {value}"
+        )
     value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if value >= 1 and not value.is_integer():
         raise ValueError(f"{name} must be a whole count (>= 1) or a fraction (< 1), got {value}")
     return value
@@ -327,11 +334,24 @@ class MinMaxClip(Rejector):
 
     A value >= 1 is a number of samples; a value between 0 and 1 is a fraction of the stack
     depth N, converted as IRAF does: ``int(N * fraction + 0.001)``. With ``k_lo`` and ``k_hi``
-    samples to go at ``n`` survivors sorted as ``x``::
+    samples to go at ``n`` survivors sorted by (value, frame number)::
 
-        kept where  x[k_lo] <= x <= x[n - 1 - k_hi]
+        kept: the samples of ranks k_lo .. n - 1 - k_hi
 
-    so samples equal to a kept bound are kept.
+    Exactly ``k_lo + k_hi`` samples are rejected, as IRAF's minmax does; among equal values the
+    lower frame number counts as the lower sample (it goes first at the low end and last at the
+    high end). When ``k_lo + k_hi >= n`` nothing is rejected at that element (it is never emptied)
+    and the NKEEP flag is set; a call where that holds for the whole stack warns.
+
+    Parameters
+    ----------
+    n_min, n_max : float, default 1
+        Samples to reject at the low and the high end: a count (a whole number >= 1, at most
+        2**53) or a fraction of N (0 <= value < 1).
+    keep_ties : bool, default False
+        The older tie-keeping rule: keep every sample equal to a kept extreme
+        (``x[k_lo] <= x <= x[n - 1 - k_hi]``), so on integer data fewer than ``k_lo + k_hi``
+        samples may go.
 
     Examples
     --------
@@ -344,13 +364,21 @@ class MinMaxClip(Rejector):
 
     n_min: float = 1
     n_max: float = 1
+    keep_ties: bool = False
 
     def __post_init__(self) -> None:
         _set(self, "n_min", _count(self.n_min, name="n_min"))
         _set(self, "n_max", _count(self.n_max, name="n_max"))
+        if not isinstance(self.keep_ties, bool):
+            raise TypeError(f"keep_ties must be True or False, got {type(self.keep_ties).__name__}")
 
     def _spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "n_min": self.n_min, "n_max": self.n_max}
+        return {
+            "kind": self.kind,
+            "n_min": self.n_min,
+            "n_max": self.n_max,
+            "keep_ties": self.keep_ties,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

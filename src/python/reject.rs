@@ -9,9 +9,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyDictMethods};
 
 use super::arrays::{to_numpy, view_of, with_view, StackArg};
+use super::run::detached;
 use crate::grow;
 use crate::pipeline::{self, Combine, Plan};
-use crate::pool;
 use crate::reduce::Method;
 use crate::reject::{
     CcdClip, Centre, Count, Limits, LinearClip, MinMaxClip, PClip, Rejector, SigClip, Spread,
@@ -103,6 +103,7 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
         "minmax" => Rejector::MinMax(MinMaxClip {
             n_min: count(d, "n_min")?,
             n_max: count(d, "n_max")?,
+            keep_ties: item(d, "keep_ties")?,
         }),
         "pclip" => Rejector::PClip(PClip {
             frac: item(d, "frac")?,
@@ -132,8 +133,10 @@ where
     let shape = view.shape();
     let spatial = view.spatial().to_vec();
     let src = Source::new(view, mask)?;
-    let products =
-        py.detach(|| pool::install(threads, || pipeline::run::<T, T::Work>(&src, plan)))??;
+    let samples = src.n() * src.npix();
+    let products = detached(py, threads, samples, || {
+        pipeline::run::<T, T::Work>(&src, plan)
+    })??;
     let out = PyDict::new(py);
     if let Some(c) = products.combined {
         out.set_item("combined", to_numpy(py, c, &spatial)?)?;
@@ -247,7 +250,8 @@ pub fn grow_mask<'py>(
         )));
     }
     let data: Vec<u8> = view.iter().copied().collect();
-    let grown =
-        py.detach(|| pool::install(threads, || grow::grow(&data, shape[0], &shape[1..], radius)))??;
+    let grown = detached(py, threads, data.len(), || {
+        grow::grow(&data, shape[0], &shape[1..], radius)
+    })??;
     to_numpy(py, grown, &shape)
 }

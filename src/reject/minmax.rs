@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! k_lo = n_min, k_hi = n_max  (counts), or int(N * f + 0.001) for fractions f of the stack depth N
-//! kept where   x[k_lo] <= x <= x[n - 1 - k_hi]     (x sorted, n survivors)
+//! kept:  ranks k_lo .. n - k_hi of the n survivors sorted by (value, frame number)
 //! ```
-//! Values equal to a kept bound are kept, so with ties fewer samples may go. When
-//! `k_lo + k_hi >= n` nothing is rejected (an element is never emptied) and NKEEP is flagged.
+//! Exactly `k_lo + k_hi` samples go; among equal values the lower frame number counts as the
+//! lower sample (IRAF also rejects exactly that many). With `keep_ties` the older rule applies:
+//! kept where `x[k_lo] <= x <= x[n - 1 - k_hi]`, so values equal to a kept bound stay and fewer
+//! samples may go. When `k_lo + k_hi >= n` nothing is rejected (an element is never emptied) and
+//! NKEEP is flagged.
 
 use super::{Report, Survivors};
 
@@ -33,6 +36,8 @@ impl Count {
 pub struct MinMaxClip {
     pub n_min: Count,
     pub n_max: Count,
+    /// Keep every sample equal to a kept extreme (fewer than `k_lo + k_hi` may go).
+    pub keep_ties: bool,
 }
 
 impl MinMaxClip {
@@ -48,17 +53,23 @@ impl MinMaxClip {
             flags: 0,
             bounds: None,
         };
-        if n == 0 || k_lo + k_hi == 0 {
+        if n == 0 || (k_lo == 0 && k_hi == 0) {
             return report;
         }
-        if k_lo + k_hi >= n {
+        let total = k_lo.saturating_add(k_hi);
+        if total >= n {
             // Never empty an element: reject nothing and say so.
             report.flags |= super::flags::NKEEP;
             return report;
         }
-        let kept = s.kept();
-        let (low, high) = (kept[k_lo], kept[n - 1 - k_hi]);
-        s.keep_within(low, high);
+        if self.keep_ties {
+            let kept = s.kept();
+            let (low, high) = (kept[k_lo], kept[n - 1 - k_hi]);
+            s.keep_within(low, high);
+        } else {
+            s.lo += k_lo;
+            s.hi -= k_hi;
+        }
         report
     }
 }
