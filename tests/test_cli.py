@@ -646,3 +646,22 @@ def test_threads_option_reaches_the_combine(u16, tmp_path, monkeypatch, style):
         argv = [*u16, str(tmp_path / "o.fits"), "combine=median", "--threads", "1", "-q"]
     assert cli.main(argv) == 0
     assert seen == [1]
+
+
+def test_both_styles_agree_on_minmax_with_integer_ties(tmp_path):
+    """Issue 13 item 4: minmax rejects exactly nlow + nhigh in both styles (ties on uint16)."""
+    rng = np.random.default_rng(13)
+    paths = []
+    for i in range(7):
+        p = tmp_path / f"bias{i}.fits"
+        fits.writeto(p, rng.integers(1000, 1005, size=(64, 64)).astype(np.uint16))
+        paths.append(str(p))
+    iraf_out, flag_out = tmp_path / "iraf.fits", tmp_path / "flags.fits"
+    argv = [*paths, str(iraf_out), "combine=median", "reject=minmax", "nlow=1", "nhigh=1"]
+    assert cli.main([*argv, "-q"]) == 0
+    flags = ["-o", str(flag_out), "--combine", "median", "--reject", "minmax"]
+    assert cli.main([*paths, *flags, "--nlow", "1", "--nhigh", "1", "-q"]) == 0
+    got, want = _read(flag_out), _read(iraf_out)
+    np.testing.assert_array_equal(got, want)
+    stack = np.sort(_stack(paths).astype(np.float64), axis=0)[1:-1]
+    np.testing.assert_array_equal(got, np.median(stack, axis=0))

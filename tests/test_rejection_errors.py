@@ -281,3 +281,32 @@ def test_mask_of_wrong_shape(stack, kind, shape):
         imc.ndcombine(stack, reject=kind, mask=mask)
     with pytest.raises(ValueError, match="mask"):
         imc.Combiner(stack, mask)
+
+
+def test_rules_that_cannot_reject_warn_once_naming_the_limit(tmp_path):
+    """Issue 13 item 5: nlow + nhigh >= N, and sigma beyond what N samples can reach."""
+    import warnings
+
+    from astropy.io import fits
+
+    stack = np.random.default_rng(5).normal(100, 5, (10, 8, 8)).astype(np.float32)
+    with pytest.warns(imc.ImcombinersWarning, match=r"below 10\b"):
+        imc.Combiner(stack).combine("mean", rejectors=imc.MinMaxClip(n_min=5, n_max=5))
+    with pytest.warns(imc.ImcombinersWarning, match=r"sigma must be below 3\b"):
+        imc.Combiner(stack).combine("mean", rejectors=imc.SigClip(sigma=3, cenfunc="mean"))
+    with pytest.warns(imc.ImcombinersWarning, match="cannot reject"):
+        imc.ndcombine(stack[:9], combine="median", reject="sigclip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning where rejection is possible
+        imc.Combiner(stack).combine("mean", rejectors=imc.SigClip(sigma=3))  # sqrt(10) > 3
+        imc.Combiner(stack).combine("mean", rejectors=imc.MinMaxClip(n_min=4, n_max=5))
+    paths = []
+    for i, frame in enumerate(stack):
+        paths.append(tmp_path / f"f{i}.fits")
+        fits.writeto(paths[-1], frame)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        imc.combine_files(
+            paths, rejectors=imc.MinMaxClip(n_min=9, n_max=1), mem_limit="1MB", progress=False
+        )
+    assert sum(issubclass(w.category, imc.ImcombinersWarning) for w in seen) == 1

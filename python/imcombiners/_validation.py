@@ -107,9 +107,11 @@ def aligned(a: np.ndarray) -> np.ndarray:
     (the caller's array is not touched).
     """
     size = a.dtype.itemsize
-    if a.flags.aligned and all(s % size == 0 for s in a.strides):
+    # An axis of length 1 is never stepped along, so its stride does not matter.
+    steps = zip(a.strides, a.shape, strict=True)
+    if a.flags.aligned and all(s % size == 0 for s, n in steps if n > 1):
         return a
-    return np.ascontiguousarray(a)
+    return np.array(a, order="C", copy=True)  # not ascontiguousarray: it may return `a` itself
 
 
 def as_stack(arr: Any, *, name: str) -> Stack:

@@ -494,6 +494,7 @@ def combine_files(
     out_path = None if output is None else Path(os.fspath(output))
     wanted = _products(products, out_path)
     paths = resolve_paths(inputs)
+    _rejection.warn_if_inert(plan.rules, len(paths))  # once per call, not once per band
     _check_destinations(out_path, wanted, paths, overwrite)
     if isinstance(masks, str) and (masks.startswith("@") or _GLOB_CHARS & set(masks)):
         masks = resolve_paths(masks, what="masks")

@@ -30,7 +30,13 @@ pub fn view_of<'a, T: Element + Copy>(
     let size = std::mem::size_of::<T>() as isize;
     let byte_strides = array.strides();
     let misaligned = !(array.data() as usize).is_multiple_of(std::mem::align_of::<T>());
-    if misaligned || byte_strides.iter().any(|s| s % size != 0) {
+    let shape = array.shape();
+    // An axis of length 1 is never stepped along: its stride does not matter.
+    let odd_stride = byte_strides
+        .iter()
+        .zip(shape)
+        .any(|(s, &n)| n > 1 && s % size != 0);
+    if misaligned || odd_stride {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "array with byte strides {byte_strides:?} is not aligned to its {size}-byte items; \
              pass np.ascontiguousarray(array)"
