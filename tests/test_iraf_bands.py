@@ -6,9 +6,10 @@ from __future__ import annotations
 import importlib
 import itertools
 
-import imcombiners as imc
 import numpy as np
 import pytest
+
+import imcombiners as imc
 
 imcombine_module = importlib.import_module("imcombiners.iraf.imcombine")
 
@@ -70,9 +71,7 @@ def _write_stack(tmp_path, stack, headers=None):
     return paths
 
 
-@pytest.mark.parametrize(
-    "dtype", [np.float32, np.int16, np.int32, np.float64, np.uint8]
-)
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.int32, np.float64, np.uint8])
 def test_files_equal_the_whole_stack(tmp_path, dtype):
     rng = np.random.default_rng(8)
     stack = rng.normal(100.0, 10.0, (11, 19, 70))
@@ -88,9 +87,7 @@ def test_files_equal_the_whole_stack(tmp_path, dtype):
         (0, 1),
     )
     for combine, reject, wanted, grow in cases:
-        params = dict(
-            combine=combine, reject=reject, rdnoise=3.0, grow=grow, products=wanted
-        )
+        params = dict(combine=combine, reject=reject, rdnoise=3.0, grow=grow, products=wanted)
         from_files = imc.iraf.imcombine(paths, **params)
         whole = imc.iraf.imcombine(stack, **params)
         for name in ("output", *wanted):
