@@ -781,7 +781,11 @@ pub fn mavsigclip_row<F: Px>(
     }
     if n2 <= 1 {
         if p.combine.is_median() {
-            out.copy_from_slice(&meds);
+            // No clipping happens; two values still give the lower one for lmedian.
+            for (x, o) in out.iter_mut().enumerate() {
+                let c = row.col(x);
+                *o = lmed(p, c.d, 1, c.n, meds[x]);
+            }
             return true;
         }
         return false;
