@@ -361,6 +361,13 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         Some(Combine::Variance { ddof }) => Some(ddof),
         _ => None,
     };
+    // The row pass below (and with it the tie counts) is needed only for these products.
+    let needs_rows = matches!(
+        method,
+        Some(Method::Mean | Method::Sum | Method::WeightedAverage)
+    ) || ddof.is_some()
+        || out.mask.is_some()
+        || out.counts.is_some();
     for p in 0..w {
         let settled = fast && s.fast.done[p];
         let (lo, hi, rep, mut fl);
@@ -425,7 +432,7 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         // equal values cut below `lo` and kept up to `hi`, for `mark_kept`.
         let valid = count[p] as usize;
         let (mut skip, mut keep_up) = (0u32, 0u32);
-        if hi > lo {
+        if needs_rows && hi > lo {
             let mut r = lo;
             while r > 0 && at(r - 1) == low {
                 r -= 1;
@@ -480,12 +487,6 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
     }
 
     // Row pass, in frame order: the survivors are the valid samples within [low, upp].
-    let needs_rows = matches!(
-        method,
-        Some(Method::Mean | Method::Sum | Method::WeightedAverage)
-    ) || ddof.is_some()
-        || out.mask.is_some()
-        || out.counts.is_some();
     if !needs_rows {
         return;
     }
