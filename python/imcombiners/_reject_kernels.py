@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _rejection
-from ._validation import as_mask, as_stack, method_name, nonnegative_int, thresholds_pair
+from . import _plan
+from ._rejection import RejectResult
+from ._validation import as_mask, as_stack, nonnegative_int, thresholds_pair
 from .rejectors import Rejector
 
 
@@ -37,18 +38,18 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         rule = cls(**{k: v for k, v in kwargs.items() if k in fields})
         return rule, kwargs.get("mask"), thresholds_pair(kwargs.get("thresholds"))
 
-    def reject(arr: Any, **kwargs: Any) -> _rejection.RejectResult:
+    def reject(arr: Any, **kwargs: Any) -> RejectResult:
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
-        return _rejection.step(stack, [rule], mask=as_mask(mask, stack), thresholds=thresholds)
+        m = as_mask(mask, stack)
+        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds, diagnostics="simple")
+        return _plan.reject(plan, stack, m, input_mask=m).result
 
     def reject_mask(arr: Any, **kwargs: Any) -> np.ndarray:
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
-        out = _rejection.run(
-            stack, [rule], mask=as_mask(mask, stack), thresholds=thresholds, return_mask=True
-        )
-        return out["mask"].view(bool)
+        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds)
+        return _plan.rejected_mask(plan, stack, as_mask(mask, stack))
 
     def reject_combine(
         arr: Any, combine: str = "mean", *, weights: Any = None, **kwargs: Any
@@ -59,18 +60,18 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
             kwargs.pop("ddof", None)
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
-        method = method_name(combine, name="combine")
         m = as_mask(mask, stack)
-        if weights is not None and method == "mean":
-            method = "weighted_average"
-        if method == "weighted_average" and weights is None:
-            raise ValueError("weights are required for combine='weighted_average'")
-        if weights is not None and method != "weighted_average":
-            raise ValueError(f"weights are used only by the (weighted) average, not by {method!r}")
-        out = _rejection.run(
-            stack, [rule], mask=m, combine=method, weights=weights, thresholds=thresholds, ddof=ddof
+        plan = _plan.build(
+            stack,
+            m,
+            method=combine,
+            rejectors=[rule],
+            weights=weights,
+            ddof=ddof,
+            thresholds=thresholds,
+            method_param="combine",
         )
-        return out["combined"]
+        return _plan.execute(plan, stack, m).combined
 
     extra = [
         inspect.Parameter("mask", inspect.Parameter.KEYWORD_ONLY, default=None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -11,7 +12,6 @@ from . import _core
 from ._threads import get_num_threads
 from ._validation import Stack, as_weights
 from .errors import warn
-from .flags import OutputFlags
 from .rejectors import CcdClip, MinMaxClip, Rejector, SigClip
 
 
@@ -112,7 +112,7 @@ def run(
         w = as_weights(weights, stack.array.shape[0])
     return _core.reject(
         stack.array,
-        [_spec(r, zero, scale) for r in rejectors],
+        [core_rule(r, zero, scale) for r in rejectors],
         combine=combine,
         mask=mask,
         weights=w,
@@ -127,12 +127,12 @@ def run(
     )
 
 
-def _spec(rule: Rejector, zero: np.ndarray | None, scale: np.ndarray | None) -> dict[str, Any]:
-    """The rule's core parameters; a CCD noise model follows the zero/scale correction."""
-    spec = rule._spec()
+def core_rule(rule: Rejector, zero: np.ndarray | None, scale: np.ndarray | None) -> Rejector:
+    """The rule as the core reads it: a CCD noise model follows the zero/scale correction."""
     if isinstance(rule, CcdClip):
-        spec["zero_ref"], spec["scale_ref"], spec["rdnoise"] = rule.noise_terms(zero, scale)
-    return spec
+        zero_ref, scale_ref, rdnoise = rule.noise_terms(zero, scale)
+        return dataclasses.replace(rule, zero_ref=zero_ref, scale_ref=scale_ref, rdnoise=rdnoise)
+    return rule
 
 
 def values(stack: Stack) -> np.ndarray:
@@ -159,36 +159,3 @@ def grow(mask_rej: np.ndarray, radius: float) -> np.ndarray:
         np.ascontiguousarray(mask_rej).view(np.uint8), float(radius), threads=get_num_threads()
     )
     return grown.view(bool)
-
-
-def step(
-    stack: Stack,
-    rejectors: list[Rejector],
-    *,
-    mask: np.ndarray | None,
-    thresholds: tuple[float, float] | None = None,
-    grow_radius: float | None = None,
-    zero: np.ndarray | None = None,
-    scale: np.ndarray | None = None,
-) -> RejectResult:
-    """Reject with diagnostics and the per-sample mask; grow it when asked."""
-    out = run(
-        stack,
-        rejectors,
-        mask=mask,
-        thresholds=thresholds,
-        zero=zero,
-        scale=scale,
-        diagnostics=True,
-        return_mask=True,
-    )
-    mask_rej = out["mask"].view(bool)
-    flags = out["flags"]
-    if grow_radius is not None:
-        grown = grow(mask_rej, grow_radius)
-        # Grown samples count only where they were still in use.
-        added = grown & ~mask_rej & usable(stack, mask, thresholds)
-        mask_rej = mask_rej | added
-        flags = flags | (np.any(added, axis=0).astype(np.uint8) * np.uint8(OutputFlags.GROW))
-    std = out.get("std") if rejectors and rejectors[-1].has_spread else None
-    return RejectResult(mask_rej, std, out["low"], out["upp"], out["nit"], flags)

@@ -6,24 +6,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _rejection, kernels, normalization
-from ._validation import (
-    as_mask,
-    as_stack,
-    method_name,
-    nonnegative_int,
-    real,
-    thresholds_pair,
-)
-from .flags import SampleFlags
-
-_DIAGNOSTICS = (None, "simple", "full")
-
-
-def _diagnostics_level(value: Any) -> str | None:
-    if value not in _DIAGNOSTICS:
-        raise ValueError(f"diagnostics must be None, 'simple' or 'full', got {value!r}")
-    return value
+from . import _plan, _rejection, normalization
+from ._validation import as_mask, as_stack, nonnegative_int, thresholds_pair
 
 
 class Step(NamedTuple):
@@ -206,93 +190,29 @@ class Combiner:
         Combiner
             ``self``, for chaining ``.reject(...).combine(...)``.
         """
-        level = _diagnostics_level(diagnostics) or "simple"
-        rejectors = _rejection.as_rejector_list(rejector, name="rejector")
-        thresholds = thresholds_pair(thresholds)
-        radius = _grow_radius(grow)
-        self._step(rejectors, radius, thresholds, level, self.zero, self.scale)
+        level = _plan.diagnostics_level(diagnostics) or "simple"
+        rules = _rejection.as_rejector_list(rejector, name="rejector")
+        plan = _plan.Plan(
+            method=None,
+            rules=tuple(rules),
+            thresholds=thresholds_pair(thresholds),
+            zero=self.zero,
+            scale=self.scale,
+            grow=_plan.grow_radius(grow),
+            diagnostics=level,
+        )
+        self._record(plan, _plan.reject(plan, self._stack, self._mask, input_mask=self._input_mask))
         return self
 
-    def _step(
-        self,
-        rejectors: list[Any],
-        radius: float | None,
-        thresholds: tuple[float, float] | None,
-        level: str,
-        zero: np.ndarray | None = None,
-        scale: np.ndarray | None = None,
-    ) -> None:
-        """One rejection step on the current mask: run it, keep its results, log it."""
-        before = self._mask
-        result = _rejection.step(
-            self._stack,
-            rejectors,
-            mask=before,
-            thresholds=thresholds,
-            grow_radius=radius,
-            zero=zero,
-            scale=scale,
-        )
-        self._record(result, before, thresholds, level, rejectors, radius)
-        self.history.append(
-            Step(tuple(rejectors), radius, thresholds, int(np.count_nonzero(result.mask_rej)))
-        )
-
-    def _record(
-        self,
-        result: _rejection.RejectResult,
-        before: np.ndarray | None,
-        thresholds: tuple[float, float] | None,
-        level: str,
-        rejectors: list[Any],
-        radius: float | None,
-    ) -> None:
-        mask_rej = result.mask_rej
-        new = mask_rej if before is None else (before.view(bool) | mask_rej)
-        if thresholds is not None:
-            # Samples outside the thresholds stay out of every later combine too.
-            new = new | _outside(self._stack, thresholds)
-        self._mask = new.view(np.uint8)
-        self.mask_rej = mask_rej
-        self.last_reject = result
-        self.output_flags = result.output_flags
-        self.sample_flags = None
-        if level == "full":
-            self.sample_flags = self._sample_flags(result, before, thresholds, rejectors, radius)
-
-    def _sample_flags(
-        self,
-        result: _rejection.RejectResult,
-        before: np.ndarray | None,
-        thresholds: tuple[float, float] | None,
-        rejectors: list[Any],
-        radius: float | None,
-    ) -> np.ndarray:
-        data = _rejection.values(self._stack)
-        flags = np.zeros(data.shape, dtype=np.uint8)
-        if self._input_mask is not None:
-            flags |= self._input_mask.view(bool) * np.uint8(SampleFlags.INPUT_MASK)
-        if data.dtype.kind == "f":
-            flags |= ~np.isfinite(data) * np.uint8(SampleFlags.NONFINITE)
-        if thresholds is not None:
-            outside = (data < thresholds[0]) | (data > thresholds[1])
-            flags |= outside * np.uint8(SampleFlags.THRESHOLD)
-        # PREVIOUS: not usable when this step's rejection started (input mask, non-finite,
-        # thresholds, or an earlier step).
-        entry = (flags & np.uint8(SampleFlags.INPUT_MASK | SampleFlags.NONFINITE)) != 0
-        entry |= (flags & np.uint8(SampleFlags.THRESHOLD)) != 0
-        if before is not None:
-            entry |= before.view(bool)
-        flags |= entry * np.uint8(SampleFlags.PREVIOUS)
-        # Samples the rule itself rejected versus those grow added.
-        plain = result.mask_rej
-        if radius is not None:
-            plain = _rejection.run(
-                self._stack, rejectors, mask=before, thresholds=thresholds, return_mask=True
-            )["mask"].view(bool)
-        flags |= plain * np.uint8(SampleFlags.REJECTED)
-        flags |= (result.mask_rej & ~plain) * np.uint8(SampleFlags.GROW)
-        return flags
+    def _record(self, plan: _plan.Plan, step: _plan.Step) -> None:
+        """Keep a rejection step's results and log it in `history`."""
+        self._mask = step.mask
+        self.mask_rej = step.result.mask_rej
+        self.last_reject = step.result
+        self.output_flags = step.result.output_flags
+        self.sample_flags = step.sample_flags
+        n_rejected = int(np.count_nonzero(step.result.mask_rej))
+        self.history.append(Step(plan.rules, plan.grow, plan.thresholds, n_rejected))
 
     def combine(
         self,
@@ -353,84 +273,27 @@ class Combiner:
         -------
         ndarray of shape (*spatial)
         """
-        name = method_name(method)
-        level = _diagnostics_level(diagnostics)
-        ddof = nonnegative_int(ddof, name="ddof")
-        rules = _rejection.as_rejector_list(rejectors)
-        thresholds = thresholds_pair(thresholds)
-        radius = _grow_radius(grow)
         if zero is None and scale is None:
             zero, scale = self.zero, self.scale
-        options = normalization.stat_options(
-            self._stack, stat_region=stat_region, normalize=normalize
-        )
-        resolved = normalization.resolve(
-            self._stack, self._mask, thresholds, zero, scale, weights, options
-        )
-        zero, scale = resolved.zero, resolved.scale
-        if resolved.weights is not None:
-            weights = resolved.weights
-        if weights is not None and name == "mean":
-            name = "weighted_average"
-        if zero is not None or scale is not None:
-            return self._combine_corrected(
-                name, rules, thresholds, zero, scale, weights, ddof, radius, level
-            )
-        if not rules and thresholds is None and radius is None:
-            return kernels._combine_by_name(
-                self._stack, name, mask=self._mask, weights=weights, ddof=ddof, keep_dtype=False
-            )
-        if level is None and radius is None:
-            _check_weights_use(name, weights)
-            out = _rejection.run(
-                self._stack,
-                rules,
-                mask=self._mask,
-                combine=name,
-                weights=weights,
-                thresholds=thresholds,
-                ddof=ddof,
-            )
-            return out["combined"]
-        if rules or radius is not None:
-            self.reject(rules, grow=radius, thresholds=thresholds, diagnostics=level or "simple")
-            mask = self._mask
-        else:
-            mask = _threshold_mask(self._stack, self._mask, thresholds)
-        return kernels._combine_by_name(
-            self._stack, name, mask=mask, weights=weights, ddof=ddof, keep_dtype=False
-        )
-
-    def _combine_corrected(
-        self,
-        name: str,
-        rules: list[Any],
-        thresholds: tuple[float, float] | None,
-        zero: np.ndarray | None,
-        scale: np.ndarray | None,
-        weights: Any,
-        ddof: int,
-        radius: float | None,
-        level: str | None,
-    ) -> np.ndarray:
-        """Combine with a zero/scale correction: always through the fused pipeline."""
-        _check_weights_use(name, weights)
-        mask = self._mask
-        if rules and (level is not None or radius is not None):
-            self._step(rules, radius, thresholds, level or "simple", zero, scale)
-            mask, rules = self._mask, []
-        out = _rejection.run(
+        plan = _plan.build(
             self._stack,
-            rules,
-            mask=mask,
-            combine=name,
+            self._mask,
+            method=method,
+            rejectors=rejectors,
             weights=weights,
+            ddof=ddof,
             thresholds=thresholds,
             zero=zero,
             scale=scale,
-            ddof=ddof,
+            grow=grow,
+            diagnostics=diagnostics,
+            stat_region=stat_region,
+            normalize=normalize,
         )
-        return out["combined"]
+        outcome = _plan.execute(plan, self._stack, self._mask, input_mask=self._input_mask)
+        if outcome.step is not None:
+            self._record(plan, outcome.step)
+        return outcome.combined
 
     def variance(
         self, ddof: int = 0, return_mean: bool = False
@@ -452,16 +315,14 @@ class Combiner:
         mean : ndarray of shape (*spatial)
             Only with ``return_mean=True``.
         """
-        ddof = nonnegative_int(ddof, name="ddof")
-        if self.zero is None and self.scale is None:
-            return kernels._variance(
-                self._stack, ddof=ddof, return_mean=bool(return_mean), mask=self._mask
-            )
-        corrected = {"mask": self._mask, "zero": self.zero, "scale": self.scale, "ddof": ddof}
-        var = _rejection.run(self._stack, [], combine="variance", **corrected)["combined"]
-        if not return_mean:
-            return var
-        return var, _rejection.run(self._stack, [], combine="mean", **corrected)["combined"]
+        return _plan.variance(
+            self._stack,
+            self._mask,
+            ddof=nonnegative_int(ddof, name="ddof"),
+            return_mean=bool(return_mean),
+            zero=self.zero,
+            scale=self.scale,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -474,32 +335,3 @@ def _nddata_sequence(obj: Any) -> bool:
     from .ccddata import is_nddata_sequence
 
     return is_nddata_sequence(obj)
-
-
-def _check_weights_use(name: str, weights: Any) -> None:
-    if weights is not None and name != "weighted_average":
-        raise ValueError(
-            f"weights are used only by the (weighted) average, not by combine={name!r}"
-        )
-    if name == "weighted_average" and weights is None:
-        raise ValueError("weights are required for combine='weighted_average'")
-
-
-def _grow_radius(grow: Any) -> float | None:
-    return None if grow is None else real(grow, name="grow", low=0.0)
-
-
-def _outside(stack: Any, thresholds: tuple[float, float]) -> np.ndarray:
-    """bool (N, *spatial): finite samples outside the closed thresholds interval."""
-    data = _rejection.values(stack)
-    return (data < thresholds[0]) | (data > thresholds[1])
-
-
-def _threshold_mask(
-    stack: Any, mask: np.ndarray | None, thresholds: tuple[float, float] | None
-) -> np.ndarray | None:
-    if thresholds is None:
-        return mask
-    outside = _outside(stack, thresholds)
-    combined = outside if mask is None else (mask.view(bool) | outside)
-    return combined.view(np.uint8)

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _rejection, normalization
+from . import _core, _plan, _rejection, normalization
 from ._threads import get_num_threads
 from ._validation import (
     WORK_DTYPES,
+    as_mask,
     as_stack,
     as_weights,
     method_name,
@@ -334,25 +335,21 @@ def _combine_band(
     if plan.rules and not diagnostics:
         # The Combiner's fused call (see Combiner.combine), also counting each frame's
         # rejections in the core. (Without grow the band has no halo rows.)
-        name = plan.method
-        if plan.weights is not None and name == "mean":
-            name = "weighted_average"
-        got = _core.reject(
-            cmb._stack.array,
-            [_rejection._spec(r, plan.zero, plan.scale) for r in plan.rules],
-            combine=name,
-            mask=cmb._mask,
-            weights=None if name != "weighted_average" else plan.weights,
+        band_stack = as_stack(band, name="band")
+        band_mask = as_mask(mask, band_stack)
+        core_plan = _plan.build(
+            band_stack,
+            band_mask,
+            method=plan.method,
+            rejectors=plan.rules,
+            weights=plan.weights,
+            ddof=plan.ddof,
             thresholds=plan.thresholds,
             zero=plan.zero,
             scale=plan.scale,
-            ddof=float(plan.ddof),
-            frame_counts=True,
-            swapped=cmb._stack.swapped,
-            threads=get_num_threads(),
         )
-        counts = (got["frame_rejected"].astype(np.int64), got["frame_valid"].astype(np.int64))
-        return got["combined"], cmb, counts
+        combined, counts = _plan.fused_with_counts(core_plan, band_stack, band_mask)
+        return combined, cmb, counts
     out = cmb.combine(
         plan.method,
         thresholds=plan.thresholds,

@@ -15,86 +15,28 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _rejection
+from . import _plan, _rejection
 from ._reject_kernels import make as _make_rule_kernels
-from ._threads import get_num_threads
-from ._validation import (
-    SAMPLE_SELECTING,
-    Stack,
-    as_mask,
-    as_stack,
-    as_weights,
-    nonnegative_int,
-    real,
-)
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, SigClip
+from ._validation import as_mask, as_stack, as_weights, nonnegative_int, real
+from .registry import RULES
 
 __all__ = [
-    "ccdclip",
-    "ccdclip_combine",
-    "ccdclip_mask",
     "grow_mask",
-    "linearclip",
-    "linearclip_combine",
-    "linearclip_mask",
     "lmedian",
     "maximum",
     "mean",
     "median",
     "minimum",
-    "minmax",
-    "minmax_combine",
-    "minmax_mask",
-    "pclip",
-    "pclip_combine",
-    "pclip_mask",
-    "sigclip",
-    "sigclip_combine",
-    "sigclip_mask",
     "sum",
     "variance",
     "weighted_average",
 ]
 
 
-def _reduce(
-    stack: Stack,
-    method: str,
-    *,
-    mask: np.ndarray | None = None,
-    weights: np.ndarray | None = None,
-    keep_dtype: bool = False,
-) -> np.ndarray:
-    """Call the core for a validated stack (shared by the kernels, Combiner and ndcombine)."""
-    return _core.combine(
-        stack.array,
-        method,
-        mask=mask,
-        weights=weights,
-        swapped=stack.swapped,
-        keep_dtype=keep_dtype,
-        threads=get_num_threads(),
-    )
-
-
-def _variance(
-    stack: Stack, *, ddof: int, return_mean: bool, mask: np.ndarray | None = None
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Variance (and mean) of a validated stack through the core."""
-    return _core.variance(
-        stack.array,
-        ddof=float(ddof),
-        return_mean=return_mean,
-        mask=mask,
-        swapped=stack.swapped,
-        threads=get_num_threads(),
-    )
-
-
 def _simple(arr: Any, method: str, mask: Any, *, keep_dtype: bool = False) -> np.ndarray:
     stack = as_stack(arr, name="arr")
     m = as_mask(mask, stack)
-    return _reduce(stack, method, mask=m, keep_dtype=keep_dtype)
+    return _plan.execute(_plan.Plan(method=method, keep_dtype=keep_dtype), stack, m).combined
 
 
 def median(arr: Any, *, mask: Any = None) -> np.ndarray:
@@ -272,7 +214,8 @@ def variance(
     """
     stack = as_stack(arr, name="arr")
     ddof = nonnegative_int(ddof, name="ddof")
-    return _variance(stack, ddof=ddof, return_mean=bool(return_mean), mask=as_mask(mask, stack))
+    m = as_mask(mask, stack)
+    return _plan.variance(stack, m, ddof=ddof, return_mean=bool(return_mean))
 
 
 def weighted_average(arr: Any, weights: Any, *, mask: Any = None) -> np.ndarray:
@@ -303,35 +246,8 @@ def weighted_average(arr: Any, weights: Any, *, mask: Any = None) -> np.ndarray:
     """
     stack = as_stack(arr, name="arr")
     w = as_weights(weights, stack.array.shape[0])
-    return _reduce(stack, "weighted_average", mask=as_mask(mask, stack), weights=w)
-
-
-def _combine_by_name(
-    stack: Stack,
-    method: str,
-    *,
-    mask: np.ndarray | None,
-    weights: Any,
-    ddof: Any,
-    keep_dtype: bool,
-) -> np.ndarray:
-    """Combine a validated stack with a canonical method name (Combiner and ndcombine)."""
-    ddof = nonnegative_int(ddof, name="ddof")  # checked whatever the method, like every option
-    if method == "variance":
-        if weights is not None:
-            raise ValueError("weights are used only by the weighted average, not by variance")
-        return _variance(stack, ddof=ddof, return_mean=False, mask=mask)
-    if method == "weighted_average" and weights is None:
-        raise ValueError("weights are required for combine='weighted_average' (one per frame)")
-    if weights is not None:
-        if method not in ("mean", "weighted_average"):
-            raise ValueError(
-                f"weights are used only by the (weighted) average, not by combine={method!r}"
-            )
-        w = as_weights(weights, stack.array.shape[0])
-        return _reduce(stack, "weighted_average", mask=mask, weights=w)
-    keep = keep_dtype and mask is None and method in SAMPLE_SELECTING
-    return _reduce(stack, method, mask=mask, keep_dtype=keep)
+    plan = _plan.Plan(method="weighted_average", weights=w)
+    return _plan.execute(plan, stack, as_mask(mask, stack)).combined
 
 
 def grow_mask(mask: Any, radius: float) -> np.ndarray:
@@ -365,8 +281,14 @@ def grow_mask(mask: Any, radius: float) -> np.ndarray:
     return _rejection.grow(m, real(radius, name="radius", low=0.0))
 
 
-sigclip, sigclip_mask, sigclip_combine = _make_rule_kernels(SigClip, __name__)
-ccdclip, ccdclip_mask, ccdclip_combine = _make_rule_kernels(CcdClip, __name__)
-linearclip, linearclip_mask, linearclip_combine = _make_rule_kernels(LinearClip, __name__)
-minmax, minmax_mask, minmax_combine = _make_rule_kernels(MinMaxClip, __name__)
-pclip, pclip_mask, pclip_combine = _make_rule_kernels(PClip, __name__)
+def _rule_kernels() -> list[str]:
+    """Define ``<rule>``, ``<rule>_mask`` and ``<rule>_combine`` for every registered rule."""
+    names = []
+    for entry in RULES.values():
+        for func in _make_rule_kernels(entry.cls, __name__):
+            globals()[func.__name__] = func
+            names.append(func.__name__)
+    return names
+
+
+__all__ += _rule_kernels()

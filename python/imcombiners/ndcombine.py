@@ -6,26 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _rejection, kernels
-from ._validation import as_mask, as_stack, method_name, thresholds_pair
-from .combiner import Combiner
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from . import _plan
+from ._validation import as_mask, as_stack
+from .registry import RULES, rule_class
+from .rejectors import Rejector
 
-#: ``reject=`` names and the rule each builds.
-REJECT_NAMES: dict[str, type[Rejector]] = {
-    "sigclip": SigClip,
-    "ccdclip": CcdClip,
-    "linearclip": LinearClip,
-    "minmax": MinMaxClip,
-    "pclip": PClip,
-}
+#: ``reject=`` names and the rule each builds (read from `imcombiners.registry`).
+REJECT_NAMES: dict[str, type[Rejector]] = {name: entry.cls for name, entry in RULES.items()}
 
 
 def _rule(reject: str, options: dict[str, Any]) -> Rejector:
-    if not isinstance(reject, str) or reject.lower() not in REJECT_NAMES:
-        valid = ", ".join([*REJECT_NAMES, "None"])
-        raise ValueError(f"reject {reject!r} is not a rejection method; valid names are: {valid}")
-    cls = REJECT_NAMES[reject.lower()]
+    cls = rule_class(reject)
     fields = set(cls.__dataclass_fields__)
     given = {k: v for k, v in options.items() if v is not None}
     unused = set(given) - fields
@@ -68,6 +59,7 @@ def ndcombine(
     n_max: float | None = None,
     keep_ties: bool | None = None,
     frac: float | None = None,
+    **rule_options: Any,
 ) -> np.ndarray:
     """Combine a stack along axis 0 in one call, with optional rejection.
 
@@ -105,6 +97,8 @@ def ndcombine(
     zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, keep_ties, frac
         Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
         `PClip`).
+    **rule_options
+        Options of other rules in `imcombiners.registry`, by their field names.
 
     Returns
     -------
@@ -118,7 +112,10 @@ def ndcombine(
     >>> imc.ndcombine(x, combine="mean", reject="minmax", n_min=0, n_max=1)
     array([10.])
     """
-    name = method_name(combine, name="combine")
+    known = {f for entry in RULES.values() for f in entry.fields}
+    odd = sorted(set(rule_options) - known)
+    if odd:
+        raise TypeError(f"ndcombine() got unexpected keyword arguments: {odd}")
     options = {
         "sigma": sigma,
         "maxiters": maxiters,
@@ -140,34 +137,33 @@ def ndcombine(
         "n_max": n_max,
         "keep_ties": keep_ties,
         "frac": frac,
+        **rule_options,
     }
+    rules: list[Rejector] = []
     if reject is None:
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
             raise ValueError(f"{given} are rejection options, but reject=None")
-        plain = thresholds is None and grow is None and zero is None and scale is None
-        if plain and not isinstance(weights, str):
-            s = as_stack(stack, name="stack")
-            m = as_mask(mask, s)
-            return kernels._combine_by_name(
-                s, name, mask=m, weights=weights, ddof=ddof, keep_dtype=True
-            )
-        rules: list[Rejector] = []
     else:
-        if reject.lower() == "sigclip" if isinstance(reject, str) else False:
-            options["ddof"] = ddof
+        if "ddof" in rule_class(reject).__dataclass_fields__:
+            options["ddof"] = ddof  # one ddof: the rule's spread and the variance method
         rules = [_rule(reject, options)]
-    thresholds = thresholds_pair(thresholds)
-    cmb = Combiner(stack, mask=mask)
-    return cmb.combine(
-        name,
+    s = as_stack(stack, name="stack")
+    m = as_mask(mask, s)
+    plan = _plan.build(
+        s,
+        m,
+        method=combine,
+        rejectors=rules,
+        weights=weights,
+        ddof=ddof,
         thresholds=thresholds,
         zero=zero,
         scale=scale,
-        rejectors=_rejection.as_rejector_list(rules) or None,
-        weights=weights,
-        ddof=ddof,
         grow=grow,
         stat_region=stat_region,
         normalize=normalize,
+        keep_dtype=True,
+        method_param="combine",
     )
+    return _plan.execute(plan, s, m).combined

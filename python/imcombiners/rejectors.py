@@ -27,11 +27,9 @@ class Rejector:
 
     __slots__ = ()
     kind: ClassVar[str] = ""
+    """The rule's name in `imcombiners.registry` (``reject=`` and ``--reject`` values)."""
     has_spread: ClassVar[bool] = False
-
-    def _spec(self) -> dict[str, Any]:
-        """The parameters as the compiled core reads them."""
-        raise NotImplementedError  # every concrete rule overrides this
+    """True when the rule measures a spread (reported as ``std`` in the diagnostics)."""
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -48,16 +46,6 @@ def _iterative_checks(obj: Any) -> None:
             f"revert_on_nkeep must be True or False, got {type(obj.revert_on_nkeep).__name__}"
         )
     _set(obj, "cenfunc", v.centre_name(obj.cenfunc))
-
-
-def _limits(obj: Any) -> dict[str, Any]:
-    return {
-        "maxiters": obj.maxiters,
-        "nkeep": obj.nkeep,
-        "maxrej": obj.maxrej,
-        "revert_on_nkeep": obj.revert_on_nkeep,
-        "cenfunc": obj.cenfunc,
-    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,17 +104,6 @@ class SigClip(Rejector):
         if self.stdfunc == "mad" and self.ddof != 0:
             raise ValueError("ddof applies to stdfunc='std' only; use ddof=0 with 'mad'")
         _iterative_checks(self)
-
-    def _spec(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sigma_lower": self.sigma[0],
-            "sigma_upper": self.sigma[1],
-            "ddof": float(self.ddof),
-            "stdfunc": self.stdfunc,
-            **_limits(self),
-        }
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcdClip(Rejector):
@@ -241,20 +218,6 @@ class CcdClip(Rejector):
         )
         return (zero_ref, scale_ref, rdnoise)
 
-    def _spec(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sigma_lower": self.sigma[0],
-            "sigma_upper": self.sigma[1],
-            "gain": self.gain,
-            "rdnoise": self.noise_terms()[2],
-            "snoise": self.snoise,
-            "zero_ref": self.noise_terms()[0],
-            "scale_ref": self.noise_terms()[1],
-            **_limits(self),
-        }
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinearClip(Rejector):
     """Keep the samples inside an affine envelope around the centre.
@@ -298,17 +261,6 @@ class LinearClip(Rejector):
             else:
                 _set(self, name, v.real(value, name=name, low=0.0))
         _iterative_checks(self)
-
-    def _spec(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "low_scale": self.low_scale,
-            "low": self.low,
-            "upp_scale": self.upp_scale,
-            "upp": self.upp,
-            **_limits(self),
-        }
-
 
 #: Largest sample count a rule takes (exact as a float; far beyond any stack).
 _MAX_COUNT = 2**53
@@ -372,15 +324,6 @@ class MinMaxClip(Rejector):
         if not isinstance(self.keep_ties, bool):
             raise TypeError(f"keep_ties must be True or False, got {type(self.keep_ties).__name__}")
 
-    def _spec(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "n_min": self.n_min,
-            "n_max": self.n_max,
-            "keep_ties": self.keep_ties,
-        }
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PClip(Rejector):
     """IRAF-style percentile clipping: one pass, spread from a ranked sample.
@@ -413,12 +356,3 @@ class PClip(Rejector):
         _set(self, "frac", frac)
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "nkeep", v.nonnegative_int(self.nkeep, name="nkeep"))
-
-    def _spec(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "frac": self.frac,
-            "sigma_lower": self.sigma[0],
-            "sigma_upper": self.sigma[1],
-            "nkeep": self.nkeep,
-        }

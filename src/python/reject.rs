@@ -19,18 +19,13 @@ use crate::reject::{
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
 
-fn item<'py, T>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T>
-where
-    T: pyo3::conversion::FromPyObjectOwned<'py>,
-{
-    let value = d
-        .get_item(key)?
-        .ok_or_else(|| PyValueError::new_err(format!("rejector parameter {key:?} is missing")))?;
-    value.extract::<T>().map_err(Into::into)
-}
+// Each rule crosses from Python as the frozen dataclass itself (`imcombiners.rejectors`): the
+// structs below read its attributes by name (`#[derive(FromPyObject)]`), so a field missing or of
+// the wrong type is a `TypeError` naming it. `kind` (a class attribute) picks the struct.
 
-fn centre(d: &Bound<'_, PyDict>) -> PyResult<Centre> {
-    let name: String = item(d, "cenfunc")?;
+/// `cenfunc` of the iterative rules, as the dataclasses store it (a canonical name).
+fn centre_of(obj: &Bound<'_, PyAny>) -> PyResult<Centre> {
+    let name: String = obj.extract()?;
     match name.as_str() {
         "mean" => Ok(Centre::Mean),
         "median" => Ok(Centre::Median),
@@ -39,81 +34,155 @@ fn centre(d: &Bound<'_, PyDict>) -> PyResult<Centre> {
     }
 }
 
-fn limits(d: &Bound<'_, PyDict>) -> PyResult<Limits> {
-    Ok(Limits {
-        maxiters: item(d, "maxiters")?,
-        nkeep: item(d, "nkeep")?,
-        maxrej: item(d, "maxrej")?,
-        revert_on_nkeep: item(d, "revert_on_nkeep")?,
-    })
-}
-
-fn count(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Count> {
-    let v: f64 = item(d, key)?;
+/// A count of `MinMaxClip`: a fraction of the stack below 1, else a number of frames.
+fn count_of(obj: &Bound<'_, PyAny>) -> PyResult<Count> {
+    let v: f64 = obj.extract()?;
     Ok(if v > 0.0 && v < 1.0 {
         Count::Fraction(v)
     } else {
+        // The dataclass checked `0 <= v <= 2**53` and that counts >= 1 are whole.
         Count::Frames(v as usize)
     })
 }
 
-/// A rejector from the dict `imcombiners.rejectors` builds (`kind` plus its parameters).
+/// The limits shared by the iterative rules (`SigClip`, `CcdClip`, `LinearClip`).
+#[derive(FromPyObject)]
+struct LimitsArgs {
+    maxiters: u32,
+    nkeep: usize,
+    maxrej: Option<usize>,
+    revert_on_nkeep: bool,
+    #[pyo3(attribute("cenfunc"), from_py_with = centre_of)]
+    centre: Centre,
+}
+
+impl LimitsArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            maxiters: self.maxiters,
+            nkeep: self.nkeep,
+            maxrej: self.maxrej,
+            revert_on_nkeep: self.revert_on_nkeep,
+        }
+    }
+}
+
+/// `imcombiners.SigClip`.
+#[derive(FromPyObject)]
+struct SigClipArgs {
+    sigma: (f64, f64),
+    ddof: f64,
+    stdfunc: String,
+}
+
+/// `imcombiners.CcdClip`, with the noise terms already following the combine's correction.
+#[derive(FromPyObject)]
+struct CcdClipArgs {
+    sigma: (f64, f64),
+    gain: f64,
+    rdnoise: f64,
+    snoise: f64,
+    zero_ref: Option<f64>,
+    scale_ref: Option<f64>,
+}
+
+/// `imcombiners.LinearClip`.
+#[derive(FromPyObject)]
+struct LinearClipArgs {
+    low_scale: f64,
+    low: f64,
+    upp_scale: f64,
+    upp: f64,
+}
+
+/// `imcombiners.MinMaxClip`.
+#[derive(FromPyObject)]
+struct MinMaxArgs {
+    #[pyo3(from_py_with = count_of)]
+    n_min: Count,
+    #[pyo3(from_py_with = count_of)]
+    n_max: Count,
+    keep_ties: bool,
+}
+
+/// `imcombiners.PClip`.
+#[derive(FromPyObject)]
+struct PClipArgs {
+    frac: f64,
+    sigma: (f64, f64),
+    nkeep: usize,
+}
+
+/// The core rule of one `imcombiners.Rejector` dataclass (dispatch on its `kind`).
 fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
-    let d = obj
-        .cast::<PyDict>()
-        .map_err(|_| PyTypeError::new_err("a rejector spec must be a dict"))?;
-    let kind: String = item(d, "kind")?;
+    let kind: String = obj
+        .getattr("kind")
+        .and_then(|k| k.extract())
+        .map_err(|_| PyTypeError::new_err("a rejector must be an imcombiners Rejector"))?;
     Ok(match kind.as_str() {
         "sigclip" => {
-            let stdfunc: String = item(d, "stdfunc")?;
-            let spread = match stdfunc.as_str() {
-                "std" => Spread::Std {
-                    ddof: item(d, "ddof")?,
-                },
+            let a: SigClipArgs = obj.extract()?;
+            let l: LimitsArgs = obj.extract()?;
+            let spread = match a.stdfunc.as_str() {
+                "std" => Spread::Std { ddof: a.ddof },
                 "mad" => Spread::Mad,
                 other => return Err(PyValueError::new_err(format!("unknown stdfunc {other:?}"))),
             };
             Rejector::SigClip(SigClip {
-                sigma_lower: item(d, "sigma_lower")?,
-                sigma_upper: item(d, "sigma_upper")?,
-                centre: centre(d)?,
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                centre: l.centre,
                 spread,
-                limits: limits(d)?,
+                limits: l.limits(),
             })
         }
-        "ccdclip" => Rejector::CcdClip(CcdClip {
-            sigma_lower: item(d, "sigma_lower")?,
-            sigma_upper: item(d, "sigma_upper")?,
-            gain: item(d, "gain")?,
-            rdnoise: item(d, "rdnoise")?,
-            snoise: item(d, "snoise")?,
-            zero_ref: item(d, "zero_ref")?,
-            scale_ref: item(d, "scale_ref")?,
-            centre: centre(d)?,
-            limits: limits(d)?,
-        }),
-        "linearclip" => Rejector::LinearClip(LinearClip {
-            low_scale: item(d, "low_scale")?,
-            low: item(d, "low")?,
-            upp_scale: item(d, "upp_scale")?,
-            upp: item(d, "upp")?,
-            centre: centre(d)?,
-            limits: limits(d)?,
-        }),
-        "minmax" => Rejector::MinMax(MinMaxClip {
-            n_min: count(d, "n_min")?,
-            n_max: count(d, "n_max")?,
-            keep_ties: item(d, "keep_ties")?,
-        }),
-        "pclip" => Rejector::PClip(PClip {
-            frac: item(d, "frac")?,
-            sigma_lower: item(d, "sigma_lower")?,
-            sigma_upper: item(d, "sigma_upper")?,
-            nkeep: item(d, "nkeep")?,
-        }),
+        "ccdclip" => {
+            let a: CcdClipArgs = obj.extract()?;
+            let l: LimitsArgs = obj.extract()?;
+            Rejector::CcdClip(CcdClip {
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                gain: a.gain,
+                rdnoise: a.rdnoise,
+                snoise: a.snoise,
+                zero_ref: a.zero_ref.unwrap_or(0.0),
+                scale_ref: a.scale_ref.unwrap_or(1.0),
+                centre: l.centre,
+                limits: l.limits(),
+            })
+        }
+        "linearclip" => {
+            let a: LinearClipArgs = obj.extract()?;
+            let l: LimitsArgs = obj.extract()?;
+            Rejector::LinearClip(LinearClip {
+                low_scale: a.low_scale,
+                low: a.low,
+                upp_scale: a.upp_scale,
+                upp: a.upp,
+                centre: l.centre,
+                limits: l.limits(),
+            })
+        }
+        "minmax" => {
+            let a: MinMaxArgs = obj.extract()?;
+            Rejector::MinMax(MinMaxClip {
+                n_min: a.n_min,
+                n_max: a.n_max,
+                keep_ties: a.keep_ties,
+            })
+        }
+        "pclip" => {
+            let a: PClipArgs = obj.extract()?;
+            Rejector::PClip(PClip {
+                frac: a.frac,
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                nkeep: a.nkeep,
+            })
+        }
         other => {
             return Err(PyValueError::new_err(format!(
-                "unknown rejector kind {other:?}"
+                "the core has no rejection rule {other:?}"
             )))
         }
     })

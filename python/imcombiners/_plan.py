@@ -1,0 +1,460 @@
+"""The combine plan: every entry point resolves its options into one `Plan` and runs it here.
+
+`Combiner.combine`, `ndcombine`, the ``<rule>_combine`` kernels, `combine_files` (band by band)
+and `combine_ccddata` all state what they want as a `Plan` (built by `build`) and call
+`execute`. The rules about methods, weights and ``ddof`` are therefore written once, here, and
+the three ways of running a plan are chosen here too:
+
+- **plain**: no rejection, thresholds, grow or correction: one reduction in the core;
+- **fused**: rejection and combine in one pass of the core, no per-sample mask (the fast path);
+- **chained**: a rejection step that keeps its per-sample mask and diagnostics (asked for with
+  ``diagnostics``, or needed by ``grow``), then the combine of the survivors. With ``grow``, the
+  step and the combine still run as one pass; only the output elements that grow changed are
+  combined again, so grow costs about what the grown samples cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _core, _rejection, normalization
+from ._rejection import RejectResult
+from ._threads import get_num_threads
+from ._validation import (
+    SAMPLE_SELECTING,
+    Stack,
+    as_weights,
+    method_name,
+    nonnegative_int,
+    real,
+    thresholds_pair,
+)
+from .flags import OutputFlags, SampleFlags
+from .rejectors import Rejector
+
+#: The diagnostics levels of a rejection step.
+DIAGNOSTICS = (None, "simple", "full")
+
+
+def diagnostics_level(value: Any) -> str | None:
+    """A valid ``diagnostics`` value (None, "simple" or "full")."""
+    if value not in DIAGNOSTICS:
+        raise ValueError(f"diagnostics must be None, 'simple' or 'full', got {value!r}")
+    return value
+
+
+def grow_radius(grow: Any) -> float | None:
+    """A valid ``grow`` radius (None: no grow)."""
+    return None if grow is None else real(grow, name="grow", low=0.0)
+
+
+def weighted_method(method: str, weights: Any, *, name: str = "method") -> str:
+    """The method a combine runs once ``weights`` are known.
+
+    ``mean`` with weights is the weighted average; weights go with no other method, and the
+    weighted average needs them. ``name`` is the caller's parameter name for the method.
+    """
+    if weights is not None and method == "mean":
+        return "weighted_average"
+    if weights is not None and method != "weighted_average":
+        raise ValueError(
+            f"weights are used only by the (weighted) average ({name}='mean' or "
+            f"'weighted_average'), not by {name}={method!r}"
+        )
+    if method == "weighted_average" and weights is None:
+        raise ValueError(
+            f"weights are required for {name}='weighted_average' (one per frame)"
+        )
+    return method
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved combine: every option validated, every statistic measured.
+
+    Attributes
+    ----------
+    method : str
+        The canonical combine method, ``weighted_average`` when weights are given; None for a
+        rejection step without a combine.
+    rules : tuple of Rejector
+        The rejection rules, applied in order.
+    weights : ndarray of shape (N,) or None
+        Per-frame weights of the weighted average.
+    ddof : int
+        Delta degrees of freedom of the ``variance`` method.
+    thresholds : (float, float) or None
+        Samples outside ``[low, high]`` are not used.
+    zero, scale : ndarray of shape (N,) or None
+        The per-frame correction ``(x - zero_i) / scale_i``.
+    grow : float or None
+        Grow radius of the rejection.
+    diagnostics : {None, "simple", "full"}
+        What the rejection step keeps: nothing (None), its mask and per-element diagnostics
+        ("simple"), and also the per-sample flags ("full").
+    keep_dtype : bool
+        Sample-selecting methods of an unmasked integer stack keep its dtype (plain path).
+    """
+
+    method: str | None
+    rules: tuple[Rejector, ...] = ()
+    weights: np.ndarray | None = None
+    ddof: int = 0
+    thresholds: tuple[float, float] | None = None
+    zero: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    grow: float | None = None
+    diagnostics: str | None = None
+    keep_dtype: bool = False
+
+    @property
+    def corrected(self) -> bool:
+        """True when a zero/scale correction applies."""
+        return self.zero is not None or self.scale is not None
+
+    @property
+    def chained(self) -> bool:
+        """True when the rejection runs as a step that keeps its mask and diagnostics."""
+        return bool(self.rules or self.grow is not None) and (
+            self.diagnostics is not None or self.grow is not None
+        )
+
+    @property
+    def plain(self) -> bool:
+        """True when nothing but the reduction is asked for."""
+        return not (self.rules or self.thresholds or self.grow is not None or self.corrected)
+
+
+def build(
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    method: Any = "mean",
+    rejectors: Any = None,
+    weights: Any = None,
+    ddof: Any = 0,
+    thresholds: Any = None,
+    zero: Any = None,
+    scale: Any = None,
+    grow: Any = None,
+    diagnostics: Any = None,
+    stat_region: Any = None,
+    normalize: Any = True,
+    keep_dtype: bool = False,
+    method_param: str = "method",
+    rejectors_param: str = "rejectors",
+) -> Plan:
+    """Validate the options of a combine and measure its statistics.
+
+    Parameters
+    ----------
+    stack, mask
+        The validated stack and its uint8 mask (None: nothing masked); statistics skip the
+        masked samples.
+    method, rejectors, weights, ddof, thresholds, zero, scale, grow, diagnostics, stat_region,
+    normalize
+        As in `Combiner.combine`.
+    keep_dtype : bool
+        As in `ndcombine` (plain path only).
+    method_param, rejectors_param : str
+        The caller's names of the method and rejectors parameters, for error messages.
+
+    Returns
+    -------
+    Plan
+    """
+    name = method_name(method, name=method_param)
+    level = diagnostics_level(diagnostics)
+    ddof = nonnegative_int(ddof, name="ddof")
+    rules = tuple(_rejection.as_rejector_list(rejectors, name=rejectors_param))
+    thresholds = thresholds_pair(thresholds)
+    radius = grow_radius(grow)
+    options = normalization.stat_options(stack, stat_region=stat_region, normalize=normalize)
+    resolved = normalization.resolve(stack, mask, thresholds, zero, scale, weights, options)
+    if resolved.weights is not None:
+        weights = resolved.weights
+    name = weighted_method(name, weights, name=method_param)
+    if name == "weighted_average":
+        weights = as_weights(weights, stack.array.shape[0])
+    return Plan(
+        method=name,
+        rules=rules,
+        weights=weights,
+        ddof=ddof,
+        thresholds=thresholds,
+        zero=resolved.zero,
+        scale=resolved.scale,
+        grow=radius,
+        diagnostics=level,
+        keep_dtype=keep_dtype,
+    )
+
+
+class Step(NamedTuple):
+    """What a chained rejection step found."""
+
+    result: RejectResult
+    """The seeds' 6-tuple (``mask_rej`` includes the grown samples)."""
+    mask: np.ndarray
+    """uint8 (N, *spatial): samples not used from now on (the mask before the step, every
+    rejection, and the samples outside the thresholds)."""
+    sample_flags: np.ndarray | None
+    """uint8 (N, *spatial): `SampleFlags` bits (``diagnostics="full"`` only)."""
+
+
+class Outcome(NamedTuple):
+    """The result of `execute`."""
+
+    combined: np.ndarray | None
+    """The combined image (None for a plan without a method)."""
+    step: Step | None
+    """The rejection step (chained path only)."""
+
+
+def execute(
+    plan: Plan,
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    input_mask: np.ndarray | None = None,
+) -> Outcome:
+    """Run ``plan`` on ``stack`` whose unusable samples ``mask`` (uint8) marks.
+
+    ``input_mask`` is the caller's own mask, where it differs from ``mask`` by earlier
+    rejections (the INPUT_MASK and PREVIOUS bits of the sample flags).
+    """
+    if plan.chained:
+        return _chained(plan, stack, mask, input_mask)
+    if plan.plain:
+        return Outcome(_reduce(plan, stack, mask), None)
+    _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+    out = _core_reject(plan, stack, mask, combine=True)
+    return Outcome(out["combined"], None)
+
+
+def reject(
+    plan: Plan,
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    input_mask: np.ndarray | None = None,
+) -> Step:
+    """Run only the rejection step of ``plan`` (its method is ignored); as `execute`."""
+    return _step(plan, stack, mask, input_mask, combine=False)[0]
+
+
+def rejected_mask(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray:
+    """bool (N, *spatial): the samples the plan's rules reject (no diagnostics, no grow)."""
+    _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+    return _core_reject(plan, stack, mask, combine=False, return_mask=True)["mask"].view(bool)
+
+
+def variance(
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    ddof: int,
+    return_mean: bool = False,
+    zero: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Variance (and mean) of the samples ``mask`` leaves, after an optional correction."""
+    if zero is None and scale is None:
+        return _core.variance(
+            stack.array,
+            ddof=float(ddof),
+            return_mean=return_mean,
+            mask=mask,
+            swapped=stack.swapped,
+            threads=get_num_threads(),
+        )
+    plan = Plan(method="variance", ddof=ddof, zero=zero, scale=scale)
+    var = combine_masked(plan, stack, mask)
+    if not return_mean:
+        return var
+    mean = combine_masked(Plan(method="mean", zero=zero, scale=scale), stack, mask)
+    return var, mean
+
+
+def combine_masked(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray:
+    """Combine the samples ``mask`` leaves (after the plan's thresholds and correction)."""
+    if plan.corrected:
+        return _core_reject(_without_rules(plan), stack, mask, combine=True)["combined"]
+    if plan.thresholds is not None:
+        outside = _outside(stack, plan.thresholds)
+        mask = (outside if mask is None else (mask.view(bool) | outside)).view(np.uint8)
+    return _reduce(_without_rules(plan), stack, mask)
+
+
+def _without_rules(plan: Plan) -> Plan:
+    return Plan(
+        method=plan.method,
+        weights=plan.weights,
+        ddof=plan.ddof,
+        thresholds=plan.thresholds,
+        zero=plan.zero,
+        scale=plan.scale,
+    )
+
+
+def _reduce(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray:
+    """A plain reduction in the core (no thresholds or correction)."""
+    threads = get_num_threads()
+    if plan.method == "variance":
+        return variance(stack, mask, ddof=plan.ddof)
+    keep = plan.keep_dtype and mask is None and plan.method in SAMPLE_SELECTING
+    return _core.combine(
+        stack.array,
+        plan.method,
+        mask=mask,
+        weights=plan.weights,
+        swapped=stack.swapped,
+        keep_dtype=keep,
+        threads=threads,
+    )
+
+
+def _core_reject(
+    plan: Plan,
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    combine: bool,
+    diagnostics: bool = False,
+    return_mask: bool = False,
+    frame_counts: bool = False,
+) -> dict[str, Any]:
+    """One pass of the core's fused reject-and-combine."""
+    return _core.reject(
+        stack.array,
+        [_rejection.core_rule(r, plan.zero, plan.scale) for r in plan.rules],
+        combine=plan.method if combine else None,
+        mask=mask,
+        weights=plan.weights if combine and plan.method == "weighted_average" else None,
+        thresholds=plan.thresholds,
+        zero=plan.zero,
+        scale=plan.scale,
+        ddof=float(plan.ddof),
+        diagnostics=diagnostics,
+        return_mask=return_mask,
+        frame_counts=frame_counts,
+        swapped=stack.swapped,
+        threads=get_num_threads(),
+    )
+
+
+def fused_with_counts(
+    plan: Plan, stack: Stack, mask: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The fused path, also counting each frame's rejected and usable samples in the core.
+
+    Used band by band, so it does not warn about inert rules: its caller does, once.
+    """
+    got = _core_reject(plan, stack, mask, combine=True, frame_counts=True)
+    counts = (got["frame_rejected"].astype(np.int64), got["frame_valid"].astype(np.int64))
+    return got["combined"], counts
+
+
+def _chained(
+    plan: Plan, stack: Stack, mask: np.ndarray | None, input_mask: np.ndarray | None
+) -> Outcome:
+    step, combined, changed = _step(plan, stack, mask, input_mask, combine=plan.method is not None)
+    if plan.method is None:
+        return Outcome(None, step)
+    if combined is None:
+        return Outcome(combine_masked(plan, stack, step.mask), step)
+    if changed is not None and changed.any():
+        _recombine(plan, stack, step.mask, combined, changed)
+    return Outcome(combined, step)
+
+
+def _recombine(
+    plan: Plan, stack: Stack, mask: np.ndarray, combined: np.ndarray, changed: np.ndarray
+) -> None:
+    """Combine again, in place, the output elements where grow removed samples."""
+    n = stack.array.shape[0]
+    flat = np.flatnonzero(changed)
+    # A contiguous (N, k) stack of the affected elements only.
+    cols = np.take(stack.array.reshape(n, -1), flat, axis=1)
+    sub_mask = np.take(mask.reshape(n, -1), flat, axis=1)
+    columns = stack._replace(array=cols, masked=None)
+    combined.reshape(-1)[flat] = combine_masked(plan, columns, sub_mask)
+
+
+def _step(
+    plan: Plan,
+    stack: Stack,
+    mask: np.ndarray | None,
+    input_mask: np.ndarray | None,
+    *,
+    combine: bool,
+) -> tuple[Step, np.ndarray | None, np.ndarray | None]:
+    """The rejection step; with ``combine`` and grow, also the combine of the same pass.
+
+    Returns the step, the combined image (None when not computed) and the boolean map of the
+    output elements grow changed (None without grow).
+    """
+    rules = list(plan.rules)
+    _rejection.warn_if_inert(rules, stack.array.shape[0])
+    fuse = combine and plan.grow is not None
+    out = _core_reject(plan, stack, mask, combine=fuse, diagnostics=True, return_mask=True)
+    plain = out["mask"].view(bool)
+    mask_rej, flags, changed = plain, out["flags"], None
+    if plan.grow is not None:
+        grown = _rejection.grow(plain, plan.grow)
+        # Grown samples count only where they were still in use.
+        added = grown & ~plain & _rejection.usable(stack, mask, plan.thresholds)
+        mask_rej = plain | added
+        changed = np.any(added, axis=0)
+        flags = flags | (changed.astype(np.uint8) * np.uint8(OutputFlags.GROW))
+    std = out.get("std") if rules and rules[-1].has_spread else None
+    result = RejectResult(mask_rej, std, out["low"], out["upp"], out["nit"], flags)
+    new = mask_rej if mask is None else (mask.view(bool) | mask_rej)
+    if plan.thresholds is not None:
+        # Samples outside the thresholds stay out of every later combine too.
+        new = new | _outside(stack, plan.thresholds)
+    sample_flags = None
+    if plan.diagnostics == "full":
+        sample_flags = _sample_flags(stack, plan, mask, input_mask, plain, mask_rej)
+    step = Step(result, new.view(np.uint8), sample_flags)
+    return step, out.get("combined") if fuse else None, changed
+
+
+def _outside(stack: Stack, thresholds: tuple[float, float]) -> np.ndarray:
+    """bool (N, *spatial): finite samples outside the closed thresholds interval."""
+    data = _rejection.values(stack)
+    return (data < thresholds[0]) | (data > thresholds[1])
+
+
+def _sample_flags(
+    stack: Stack,
+    plan: Plan,
+    before: np.ndarray | None,
+    input_mask: np.ndarray | None,
+    plain: np.ndarray,
+    mask_rej: np.ndarray,
+) -> np.ndarray:
+    """Per-sample `SampleFlags` of one step."""
+    data = _rejection.values(stack)
+    flags = np.zeros(data.shape, dtype=np.uint8)
+    if input_mask is not None:
+        flags |= input_mask.view(bool) * np.uint8(SampleFlags.INPUT_MASK)
+    if data.dtype.kind == "f":
+        flags |= ~np.isfinite(data) * np.uint8(SampleFlags.NONFINITE)
+    if plan.thresholds is not None:
+        outside = (data < plan.thresholds[0]) | (data > plan.thresholds[1])
+        flags |= outside * np.uint8(SampleFlags.THRESHOLD)
+    # PREVIOUS: not usable when this step started (input mask, non-finite, thresholds, or an
+    # earlier step).
+    entry = (flags & np.uint8(SampleFlags.INPUT_MASK | SampleFlags.NONFINITE)) != 0
+    entry |= (flags & np.uint8(SampleFlags.THRESHOLD)) != 0
+    if before is not None:
+        entry |= before.view(bool)
+    flags |= entry * np.uint8(SampleFlags.PREVIOUS)
+    # Samples the rules themselves rejected versus those grow added.
+    flags |= plain * np.uint8(SampleFlags.REJECTED)
+    flags |= (mask_rej & ~plain) * np.uint8(SampleFlags.GROW)
+    return flags
