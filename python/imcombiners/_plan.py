@@ -65,9 +65,7 @@ def weighted_method(method: str, weights: Any, *, name: str = "method") -> str:
             f"'weighted_average'), not by {name}={method!r}"
         )
     if method == "weighted_average" and weights is None:
-        raise ValueError(
-            f"weights are required for {name}='weighted_average' (one per frame)"
-        )
+        raise ValueError(f"weights are required for {name}='weighted_average' (one per frame)")
     return method
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from . import _core, _plan, _rejection, normalization
-from ._threads import get_num_threads
 from ._validation import (
     WORK_DTYPES,
     as_mask,

@@ -105,6 +105,7 @@ class SigClip(Rejector):
             raise ValueError("ddof applies to stdfunc='std' only; use ddof=0 with 'mad'")
         _iterative_checks(self)
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcdClip(Rejector):
     """Iterative sigma clipping with the spread of a CCD noise model.
@@ -218,6 +219,7 @@ class CcdClip(Rejector):
         )
         return (zero_ref, scale_ref, rdnoise)
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinearClip(Rejector):
     """Keep the samples inside an affine envelope around the centre.
@@ -261,6 +263,7 @@ class LinearClip(Rejector):
             else:
                 _set(self, name, v.real(value, name=name, low=0.0))
         _iterative_checks(self)
+
 
 #: Largest sample count a rule takes (exact as a float; far beyond any stack).
 _MAX_COUNT = 2**53
@@ -323,6 +326,7 @@ class MinMaxClip(Rejector):
         _set(self, "n_max", _count(self.n_max, name="n_max"))
         if not isinstance(self.keep_ties, bool):
             raise TypeError(f"keep_ties must be True or False, got {type(self.keep_ties).__name__}")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PClip(Rejector):
