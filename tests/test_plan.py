@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,8 +11,6 @@ from imcombiners import _plan
 from imcombiners._validation import as_mask, as_stack
 from imcombiners.flags import SampleFlags
 from imcombiners.registry import RULES
-
-import reference as ref
 
 
 def _stack(seed, shape=(12, 9, 11), outliers=0.02):
@@ -84,7 +83,8 @@ def test_weights_rules_are_stated_once():
     with pytest.raises(ValueError, match="weights are required"):
         _plan.build(stack, None, method="weighted_average")
     plan = _plan.build(stack, None, method="mean", weights=np.arange(12))
-    assert plan.method == "weighted_average" and plan.weights.dtype == np.float64
+    assert plan.method == "weighted_average"
+    assert plan.weights.dtype == np.float64
 
 
 def test_plain_plan_keeps_integer_dtype_only_when_asked():
@@ -92,7 +92,8 @@ def test_plain_plan_keeps_integer_dtype_only_when_asked():
     stack = as_stack(x, name="x")
     kept = _plan.execute(_plan.Plan(method="lmedian", keep_dtype=True), stack, None).combined
     work = _plan.execute(_plan.Plan(method="lmedian"), stack, None).combined
-    assert kept.dtype == np.uint16 and work.dtype == np.float32
+    assert kept.dtype == np.uint16
+    assert work.dtype == np.float32
     np.testing.assert_array_equal(kept, ref.lmedian(x))
     m = as_mask(np.zeros(x.shape, bool), stack)
     assert _plan.execute(_plan.Plan(method="max", keep_dtype=True), stack, m).combined.dtype == (
