@@ -11,6 +11,7 @@ All functions return float64 arrays shaped ``stack.shape[1:]``; the dtype the
 package must return is given separately by :func:`expected_dtype`.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -805,3 +806,15 @@ def sample_flags(stack, *, mask=None, threshold=None, prior=None, rejected=None,
             before |= arr
     out[before] |= SAMPLE_PRIOR
     return out
+
+
+def of_rule(rule, stack, *, mask=None):
+    """The reference of a rule object: ``<rule.kind>(stack, mask=mask, **its fields)``.
+
+    Each rule has a function here named after its ``kind`` whose keywords are the rule's fields,
+    with ``sigma`` given as ``sigma_lower`` and ``sigma_upper``.
+    """
+    params = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
+    if "sigma" in params:
+        params["sigma_lower"], params["sigma_upper"] = params.pop("sigma")
+    return globals()[rule.kind](stack, mask=mask, **params)

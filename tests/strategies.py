@@ -17,6 +17,8 @@ import numpy as np
 from hypothesis import strategies as st
 from reference import ACCEPTED_DTYPES
 
+import imcombiners as imc
+
 MAX_ELEMENTS = 4000  # N * pixels
 MAX_PIXELS = 600  # the oracle loops over pixels in Python
 MAX_N = 200
@@ -241,7 +243,9 @@ def weights(n):
 # ------------------------------------------------------------------ rejection (issue 3)
 
 #: Rejection rule names, as ``ndcombine(reject=...)`` spells them.
-RULE_KINDS = ("sigclip", "ccdclip", "linearclip", "minmax", "pclip")
+#: The rules the property tests draw: every rule of `imcombiners.registry` (each needs an entry in
+#: `RULE_PARAMS` below and a ``reference.<name>`` function).
+RULE_KINDS = tuple(imc.registry.RULES)
 
 _SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0)
 _CENFUNCS = ("mean", "median", "lmedian", "med", "lmed", "MEDIAN")
@@ -263,50 +267,70 @@ def _limits():
     }
 
 
+def _sigclip_params(draw):
+    stdfunc = draw(st.sampled_from(("std", "mad")))
+    ddof = draw(st.integers(0, 1)) if stdfunc == "std" else 0
+    return {
+        "sigma": draw(_sigma()),
+        "stdfunc": stdfunc,
+        "ddof": ddof,
+        **draw(st.fixed_dictionaries(_limits())),
+    }
+
+
+def _ccdclip_params(draw):
+    return {
+        "sigma": draw(_sigma()),
+        "gain": draw(st.sampled_from((0.5, 1.0, 2.0, 4.0))),
+        "rdnoise": draw(st.sampled_from((0.0, 1.0, 2.5, 5.0, 10.0))),
+        "snoise": draw(st.sampled_from((0.0, 0.1, 0.5, 1.0))),
+        "zero_ref": draw(st.sampled_from((0.0, -50.0, 20.0, 1000.0))),
+        "scale_ref": draw(st.sampled_from((1.0, 0.5, 2.0, 0.001))),
+        **draw(st.fixed_dictionaries(_limits())),
+    }
+
+
+def _linearclip_params(draw):
+    scale = st.sampled_from((1.0, 0.5, 0.9, 1.5, 0.0, -1.0))
+    margin = st.sampled_from((0.0, 1.0, 5.0, 25.0, 100.0, math.inf))
+    limits = _limits()
+    limits["maxiters"] = st.integers(1, 4)
+    return {
+        "low_scale": draw(scale),
+        "low": draw(margin),
+        "upp_scale": draw(scale),
+        "upp": draw(margin),
+        **draw(st.fixed_dictionaries(limits)),
+    }
+
+
+def _minmax_params(draw):
+    count = st.sampled_from((0, 1, 2, 3, 0.08, 0.1, 0.25, 0.5, 0.9, 2.0))
+    return {"n_min": draw(count), "n_max": draw(count)}
+
+
+def _pclip_params(draw):
+    frac = st.sampled_from((-0.9, -0.5, -0.3, -0.1, -1.0, -2.0, -5.0, 0.1, 0.3, 0.5, 1, 2, 5))
+    return {"frac": draw(frac), "sigma": draw(_sigma()), "nkeep": draw(st.integers(0, 3))}
+
+
+#: How the property tests draw each registered rule's parameters.
+RULE_PARAMS = {
+    "sigclip": _sigclip_params,
+    "ccdclip": _ccdclip_params,
+    "linearclip": _linearclip_params,
+    "minmax": _minmax_params,
+    "pclip": _pclip_params,
+}
+
+
 @st.composite
 def rule_params(draw, kind):
     """Keyword arguments of one rejection rule (``imc.SigClip(**params)`` and the like).
 
     Values are dyadic where they scale data (gain), so integer-valued stacks stay exact.
     """
-    if kind == "sigclip":
-        stdfunc = draw(st.sampled_from(("std", "mad")))
-        ddof = draw(st.integers(0, 1)) if stdfunc == "std" else 0
-        return {
-            "sigma": draw(_sigma()),
-            "stdfunc": stdfunc,
-            "ddof": ddof,
-            **draw(st.fixed_dictionaries(_limits())),
-        }
-    if kind == "ccdclip":
-        return {
-            "sigma": draw(_sigma()),
-            "gain": draw(st.sampled_from((0.5, 1.0, 2.0, 4.0))),
-            "rdnoise": draw(st.sampled_from((0.0, 1.0, 2.5, 5.0, 10.0))),
-            "snoise": draw(st.sampled_from((0.0, 0.1, 0.5, 1.0))),
-            "zero_ref": draw(st.sampled_from((0.0, -50.0, 20.0, 1000.0))),
-            "scale_ref": draw(st.sampled_from((1.0, 0.5, 2.0, 0.001))),
-            **draw(st.fixed_dictionaries(_limits())),
-        }
-    if kind == "linearclip":
-        scale = st.sampled_from((1.0, 0.5, 0.9, 1.5, 0.0, -1.0))
-        margin = st.sampled_from((0.0, 1.0, 5.0, 25.0, 100.0, math.inf))
-        limits = _limits()
-        limits["maxiters"] = st.integers(1, 4)
-        return {
-            "low_scale": draw(scale),
-            "low": draw(margin),
-            "upp_scale": draw(scale),
-            "upp": draw(margin),
-            **draw(st.fixed_dictionaries(limits)),
-        }
-    if kind == "minmax":
-        count = st.sampled_from((0, 1, 2, 3, 0.08, 0.1, 0.25, 0.5, 0.9, 2.0))
-        return {"n_min": draw(count), "n_max": draw(count)}
-    if kind == "pclip":
-        frac = st.sampled_from((-0.9, -0.5, -0.3, -0.1, -1.0, -2.0, -5.0, 0.1, 0.3, 0.5, 1, 2, 5))
-        return {"frac": draw(frac), "sigma": draw(_sigma()), "nkeep": draw(st.integers(0, 3))}
-    raise ValueError(kind)
+    return RULE_PARAMS[kind](draw)
 
 
 def _rejection_range(dtype):

@@ -99,3 +99,17 @@ def test_plain_plan_keeps_integer_dtype_only_when_asked():
     assert _plan.execute(_plan.Plan(method="max", keep_dtype=True), stack, m).combined.dtype == (
         np.float32
     )
+
+
+def test_every_registered_rule_has_a_strategy_and_a_reference():
+    """Registering a rule without its test strategy or NumPy reference fails here."""
+    import reference
+    import strategies
+
+    for name, entry in RULES.items():
+        assert name in strategies.RULE_PARAMS, name
+        assert callable(getattr(reference, name, None)), name
+        x = _stack(2, shape=(9, 4, 5))
+        got = getattr(imc.kernels, name)(x)
+        want = reference.of_rule(entry.cls(), x)
+        np.testing.assert_array_equal(got.mask_rej, want[0])

@@ -18,7 +18,7 @@ import reference
 import imcombiners as imc
 import imcombiners.kernels as imck
 
-RULES = ("sigclip", "ccdclip", "linearclip", "minmax", "pclip")
+RULES = tuple(imc.registry.RULES)
 DTYPES = ("uint8", "uint16", "int16", "int32", "float32", "float64")
 METHODS = ("mean", "median", "lmedian", "sum", "min", "max", "variance", "weighted_average")
 
@@ -37,10 +37,8 @@ def params(rule):
 
 
 def oracle(kind, rule, stack, mask=None):
-    p = params(rule)
-    if "sigma" in p:
-        p["sigma_lower"], p["sigma_upper"] = p.pop("sigma")
-    return getattr(reference, kind)(stack, mask=mask, **p)
+    assert kind == rule.kind
+    return reference.of_rule(rule, stack, mask=mask)
 
 
 def assert_like_oracle(got, want, err=""):

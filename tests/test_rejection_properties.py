@@ -28,13 +28,7 @@ import imcombiners as imc
 import imcombiners.kernels as imck
 
 RULES = strategies.RULE_KINDS
-CLASSES = {
-    "sigclip": imc.SigClip,
-    "ccdclip": imc.CcdClip,
-    "linearclip": imc.LinearClip,
-    "minmax": imc.MinMaxClip,
-    "pclip": imc.PClip,
-}
+CLASSES = {name: entry.cls for name, entry in imc.registry.RULES.items()}
 METHODS = reference.METHODS  # mean median lmedian sum min max variance weighted_average
 F32_RTOL = 2 * float(np.finfo(np.float32).eps)
 F64_RTOL = 1e-12
@@ -45,63 +39,7 @@ F64_RTOL = 1e-12
 
 def oracle(rule, stack, mask):
     """``reference.<rule>`` for a rejector object (``mask`` already holds the thresholds)."""
-    if isinstance(rule, imc.SigClip):
-        return reference.sigclip(
-            stack,
-            mask=mask,
-            sigma_lower=rule.sigma[0],
-            sigma_upper=rule.sigma[1],
-            maxiters=rule.maxiters,
-            ddof=rule.ddof,
-            cenfunc=rule.cenfunc,
-            stdfunc=rule.stdfunc,
-            nkeep=rule.nkeep,
-            maxrej=rule.maxrej,
-            revert_on_nkeep=rule.revert_on_nkeep,
-        )
-    if isinstance(rule, imc.CcdClip):
-        return reference.ccdclip(
-            stack,
-            mask=mask,
-            sigma_lower=rule.sigma[0],
-            sigma_upper=rule.sigma[1],
-            gain=rule.gain,
-            rdnoise=rule.rdnoise,
-            snoise=rule.snoise,
-            zero_ref=rule.zero_ref,
-            scale_ref=rule.scale_ref,
-            maxiters=rule.maxiters,
-            cenfunc=rule.cenfunc,
-            nkeep=rule.nkeep,
-            maxrej=rule.maxrej,
-            revert_on_nkeep=rule.revert_on_nkeep,
-        )
-    if isinstance(rule, imc.LinearClip):
-        return reference.linearclip(
-            stack,
-            mask=mask,
-            low_scale=rule.low_scale,
-            low=rule.low,
-            upp_scale=rule.upp_scale,
-            upp=rule.upp,
-            maxiters=rule.maxiters,
-            cenfunc=rule.cenfunc,
-            nkeep=rule.nkeep,
-            maxrej=rule.maxrej,
-            revert_on_nkeep=rule.revert_on_nkeep,
-        )
-    if isinstance(rule, imc.MinMaxClip):
-        return reference.minmax(stack, mask=mask, n_min=rule.n_min, n_max=rule.n_max)
-    if isinstance(rule, imc.PClip):
-        return reference.pclip(
-            stack,
-            mask=mask,
-            frac=rule.frac,
-            sigma_lower=rule.sigma[0],
-            sigma_upper=rule.sigma[1],
-            nkeep=rule.nkeep,
-        )
-    raise TypeError(rule)
+    return reference.of_rule(rule, stack, mask=mask)
 
 
 def entry_mask(stack, mask, thresholds):

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from . import iraf, kernels
+from . import iraf, kernels, registry
 from ._core import __version__
 from ._threads import get_num_threads, set_num_threads, threads
 from .ccddata import combine_ccddata
@@ -40,6 +40,7 @@ __all__ = [
     "kernels",
     "ndcombine",
     "place_into_padded",
+    "registry",
     "resolve_zero_scale",
     "set_num_threads",
     "threads",

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import kernels, normalization
-from ._validation import as_mask, as_stack, as_weights, method_name, thresholds_pair
-from .combiner import Combiner
+from . import _plan, kernels
+from ._validation import as_mask, as_stack, method_name, nonnegative_int
 from .errors import ImcombinersWarning
 
 if TYPE_CHECKING:
@@ -332,38 +331,41 @@ def combine_ccddata(
             "the inputs have no unit and a CCDData needs one: give them a unit, "
             "e.g. CCDData(data, unit='adu') or NDData(data, unit='electron')"
         )
-    if weights is not None and name not in ("mean", "weighted_average"):
-        raise ValueError(f"weights are used only by the (weighted) mean, not by method={method!r}")
-    if name == "weighted_average" and weights is None:
-        raise ValueError("weights are required for method='weighted_average'")
+    ddof = nonnegative_int(ddof, name="ddof")
     sigmas = _sigmas(items, unit)
 
-    # Resolve zero, scale and statistic weights once, as a one-shot combine would (on the
-    # input mask and the thresholds), then run the stages as a chain to learn the survivors.
+    # One plan, as a one-shot combine would resolve it (statistics on the input mask and the
+    # thresholds), run as a chain so that the survivors are known for the uncertainty.
     stack = as_stack(data, name="data")
-    thr = thresholds_pair(thresholds)
-    corr = normalization.resolve(
-        stack, as_mask(mask, stack), thr, zero, scale, weights, normalization.stat_options(stack)
+    in_mask = as_mask(mask, stack)
+    plan = _plan.build(
+        stack,
+        in_mask,
+        method=name,
+        rejectors=rejectors,
+        weights=weights,
+        thresholds=thresholds,
+        zero=zero,
+        scale=scale,
+        grow=grow,
+        diagnostics="simple",
     )
-    w = corr.weights
-    if w is None and weights is not None:
-        w = as_weights(weights, data.shape[0])
-    cmb = Combiner(data, mask=mask)
-    if corr.zero is not None or corr.scale is not None:
-        cmb.zero_scale(corr.zero, corr.scale)
-    if rejectors is not None or grow is not None or thr is not None:
-        cmb.reject([] if rejectors is None else rejectors, grow=grow, thresholds=thr)
-    combined = cmb.combine(name, weights=w)
+    final = in_mask
+    if plan.rules or plan.grow is not None or plan.thresholds is not None:
+        final = _plan.reject(plan, stack, in_mask, input_mask=in_mask).mask
+    combined = _plan.combine_masked(plan, stack, final)
+    w = plan.weights
 
-    used = ~cmb.mask
+    used = np.ones(data.shape, dtype=bool) if final is None else ~final.view(bool)
     if data.dtype.kind == "f":
         used &= np.isfinite(data)
     n = np.count_nonzero(used, axis=0)
     sum_w = None if w is None else np.einsum("i,i...->...", w, used)
     if sigmas is not None:
-        unc = _propagated(sigmas, used, name, n, corr.scale, w, sum_w)
+        unc = _propagated(sigmas, used, name, n, plan.scale, w, sum_w)
     else:
-        var = cmb.variance(ddof=ddof).astype(np.float64)
+        var = _plan.variance(stack, final, ddof=ddof, zero=plan.zero, scale=plan.scale)
+        var = var.astype(np.float64)
         std = np.sqrt(var)
         std[n < max(2, ddof + 1)] = np.nan
         with np.errstate(divide="ignore", invalid="ignore"):

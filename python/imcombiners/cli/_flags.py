@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from ..registry import RULES
 from ._errors import OK, PROG, USAGE, CliError
 from ._files import _check_inputs, _check_outputs, _read_list, expand_inputs
 from ._iraf_params import _IRAF_PRODUCTS, _iraf_defaults, _iraf_syntax
@@ -41,20 +42,19 @@ _FLAG_PRODUCTS = {
 }
 
 
+def _reject_flags() -> dict[str, tuple[str, ...]]:
+    """Each rejection flag and the --reject values it applies to (from the rule registry)."""
+    flags: dict[str, list[str]] = {}
+    offered = [name for name, entry in RULES.items() if entry.cli]
+    for name in offered:
+        for flag in RULES[name].cli:
+            flags.setdefault(flag, []).append(name)
+    flags["grow"] = offered  # grow follows any rule
+    return {k: tuple(v) for k, v in flags.items()}
+
+
 # Conventional-style rejection flags and the --reject values they apply to.
-_REJECT_FLAGS = {
-    "sigma": ("sigclip", "ccdclip", "pclip"),
-    "maxiters": ("sigclip", "ccdclip"),
-    "cenfunc": ("sigclip", "ccdclip"),
-    "nkeep": ("sigclip", "ccdclip", "pclip"),
-    "nlow": ("minmax",),
-    "nhigh": ("minmax",),
-    "gain": ("ccdclip",),
-    "rdnoise": ("ccdclip",),
-    "snoise": ("ccdclip",),
-    "pclip": ("pclip",),
-    "grow": ("sigclip", "ccdclip", "pclip", "minmax"),
-}
+_REJECT_FLAGS = _reject_flags()
 
 
 def _epilog() -> str:
@@ -173,7 +173,7 @@ def _flag_parser() -> argparse.ArgumentParser:
     rej.add_argument(
         "--reject",
         default="none",
-        choices=("none", "sigclip", "minmax", "ccdclip", "pclip"),
+        choices=("none", *(name for name, entry in RULES.items() if entry.cli)),
         help="rejection rule (default none)",
     )
     rej.add_argument(
@@ -226,8 +226,6 @@ def _number_or_name(text: str | None) -> Any:
 
 
 def _rejector(args: argparse.Namespace) -> Any:
-    import imcombiners as imc
-
     given = [k for k in _REJECT_FLAGS if getattr(args, k) is not None]
     for k in given:
         if args.reject not in _REJECT_FLAGS[k]:
@@ -236,36 +234,18 @@ def _rejector(args: argparse.Namespace) -> Any:
             raise CliError(f"{flag} applies to --reject {needs}, not --reject {args.reject}")
     if args.sigma is not None and not 1 <= len(args.sigma) <= 2:
         raise CliError("--sigma takes one value or two (LOW HIGH)")
-    sigma: Any = 3.0
-    if args.sigma is not None:
-        sigma = args.sigma[0] if len(args.sigma) == 1 else tuple(args.sigma)
-    iterative = {
-        "sigma": sigma,
-        "maxiters": 5 if args.maxiters is None else args.maxiters,
-        "cenfunc": args.cenfunc or "median",
-        "nkeep": 1 if args.nkeep is None else args.nkeep,
-    }
-    if args.reject == "sigclip":
-        return imc.SigClip(**iterative)
-    if args.reject == "ccdclip":
-        return imc.CcdClip(
-            **iterative,
-            gain=1.0 if args.gain is None else args.gain,
-            rdnoise=0.0 if args.rdnoise is None else args.rdnoise,
-            snoise=0.0 if args.snoise is None else args.snoise,
-        )
-    if args.reject == "minmax":
-        return imc.MinMaxClip(
-            n_min=1 if args.nlow is None else args.nlow,
-            n_max=1 if args.nhigh is None else args.nhigh,
-        )
-    if args.reject == "pclip":
-        return imc.PClip(
-            frac=-0.5 if args.pclip is None else args.pclip,
-            sigma=sigma,
-            nkeep=iterative["nkeep"],
-        )
-    return None
+    if args.reject not in RULES:
+        return None
+    entry = RULES[args.reject]
+    values = {}
+    for flag, field in entry.cli.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue  # the rule's default
+        if flag == "sigma":
+            value = value[0] if len(value) == 1 else tuple(value)
+        values[field] = value
+    return entry.cls(**values)
 
 
 def _check_ranges(args: argparse.Namespace) -> None:
