@@ -21,7 +21,9 @@ from .rejectors import Rejector
 
 def _rule_parameters(cls: type[Rejector]) -> list[inspect.Parameter]:
     return [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type
+        )
         for f in dataclasses.fields(cls)
     ]
 
@@ -73,27 +75,33 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         )
         return _plan.execute(plan, stack, m).combined
 
+    kw = inspect.Parameter.KEYWORD_ONLY
     extra = [
-        inspect.Parameter("mask", inspect.Parameter.KEYWORD_ONLY, default=None),
-        inspect.Parameter("thresholds", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("mask", kw, default=None, annotation="Any"),
+        inspect.Parameter("thresholds", kw, default=None, annotation="Any"),
     ]
-    arr = inspect.Parameter("arr", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    arr = inspect.Parameter("arr", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Any")
     rule_params = _rule_parameters(cls)
-    reject.__signature__ = inspect.Signature([arr, *rule_params, *extra])  # type: ignore[attr-defined]
-    reject_mask.__signature__ = reject.__signature__  # type: ignore[attr-defined]
+    reject.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [arr, *rule_params, *extra], return_annotation="RejectResult"
+    )
+    reject_mask.__signature__ = reject.__signature__.replace(  # type: ignore[attr-defined]
+        return_annotation="np.ndarray"
+    )
+    combine = inspect.Parameter(
+        "combine", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mean", annotation="str"
+    )
+    ddof = [] if "ddof" in fields else [inspect.Parameter("ddof", kw, default=0, annotation="int")]
     reject_combine.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             arr,
-            inspect.Parameter("combine", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mean"),
-            inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None),
+            combine,
+            inspect.Parameter("weights", kw, default=None, annotation="Any"),
             *rule_params,
-            *(
-                []
-                if "ddof" in fields
-                else [inspect.Parameter("ddof", inspect.Parameter.KEYWORD_ONLY, default=0)]
-            ),
+            *ddof,
             *extra,
-        ]
+        ],
+        return_annotation="np.ndarray",
     )
     title = cls.__name__
     reject.__name__, reject.__qualname__ = name, name

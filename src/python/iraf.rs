@@ -45,7 +45,7 @@ fn run_typed<'py, T: Sample, F: Px + Element>(
     ))
 }
 
-/// Runs IMCOMBINE's pipeline with resolved parameters (see `imcombiners/iraf/_core_args.py`).
+/// Runs IMCOMBINE's pipeline with parameters `imcombiners.iraf.imcombine` resolved.
 ///
 /// Returns `(image, sigma or None, ncombine (uint16), rejmask (*spatial, N) uint8 or None)`; the
 /// image and sigma are float32 (`double=False`, IRAF's real) or float64.

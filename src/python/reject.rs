@@ -318,9 +318,17 @@ pub fn grow_mask<'py>(
             shape.len()
         )));
     }
-    let data: Vec<u8> = view.iter().copied().collect();
+    // Python passes a C-contiguous mask; a strided one is copied in logical order first
+    // (per-element iteration of a dynamic-rank view is far slower than the grow itself).
+    let owned: Vec<u8>;
+    let data: &[u8] = if let Some(s) = view.as_slice() {
+        s
+    } else {
+        owned = view.iter().copied().collect();
+        &owned
+    };
     let grown = detached(py, threads, data.len(), || {
-        grow::grow(&data, shape[0], &shape[1..], radius)
+        grow::grow(data, shape[0], &shape[1..], radius)
     })??;
     to_numpy(py, grown, &shape)
 }
