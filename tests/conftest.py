@@ -22,6 +22,25 @@ settings.register_profile("default", max_examples=100, **_COMMON)
 settings.register_profile("thorough", max_examples=1000, **_COMMON)
 settings.load_profile("default")
 
+#: Test modules that run the real IRAF, `cargo test` or child processes. They carry the `slow`
+#: mark, so ``pytest -m "not slow"`` is a quick loop; the README's command runs everything.
+SLOW_MODULES = {
+    "test_iraf_cl.py",
+    "test_iraf_vs_cl.py",
+    "test_iraf_robustness.py",
+    "test_rust_core.py",
+    "test_files_memory.py",
+    "test_iraf_memory.py",
+}
+#: Single slow tests elsewhere (name prefixes).
+SLOW_TESTS = ("test_ctrl_c_", "test_kernels_release_the_gil", "test_every_instruction_set_")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or item.name.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
+
 
 def _combine_via(entry, method, stack, mask=None, *, weights=None, ddof=None):
     """Run one combine ``method`` (alias or canonical) through one public entry point.
