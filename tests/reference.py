@@ -366,7 +366,7 @@ def sigclip(
 
         c = cenfunc(x)                                   mean | median | lmedian
         s = sqrt(sum((x - c)^2) / (n - ddof))            stdfunc="std" (NaN if n <= ddof)
-        s = 1.4826 * median(|x - c|)                     stdfunc="mad" (ddof must be 0)
+        s = 1.4826 * median(|x - c|)                     stdfunc="mad" (ddof not used)
         lo = c - sigma_lower * s;   hi = c + sigma_upper * s
         rejected where x < lo or x > hi                  (a value equal to a bound is kept)
 
@@ -385,8 +385,8 @@ def sigclip(
     _check_guards(nkeep, maxrej, maxiters)
     if stdfunc not in STDFUNCS:
         raise ValueError(f"stdfunc must be one of {STDFUNCS}, got {stdfunc!r}")
-    if ddof < 0 or (stdfunc == "mad" and ddof != 0):
-        raise ValueError(f"ddof must be >= 0 (and 0 with stdfunc='mad'), got {ddof}")
+    if ddof < 0:
+        raise ValueError(f"ddof must be >= 0, got {ddof}")
     _cenfunc_name(cenfunc)
 
     def bounds(xs):

@@ -141,6 +141,8 @@ def build(
     diagnostics: Any = None,
     stat_region: Any = None,
     normalize: Any = True,
+    stat_sigma: Any = 3.0,
+    stat_maxiters: Any = 5,
     keep_dtype: bool = False,
     method_param: str = "method",
     rejectors_param: str = "rejectors",
@@ -155,6 +157,8 @@ def build(
     method, rejectors, weights, ddof, thresholds, zero, scale, grow, diagnostics, stat_region,
     normalize
         As in `Combiner.combine`.
+    stat_sigma, stat_maxiters
+        The clipping of the ``sigclip_*`` statistics (see `imcombiners.resolve_zero_scale`).
     keep_dtype : bool
         As in `ndcombine` (plain path only).
     method_param, rejectors_param : str
@@ -170,7 +174,13 @@ def build(
     rules = tuple(_rejection.as_rejector_list(rejectors, name=rejectors_param))
     thresholds = thresholds_pair(thresholds)
     radius = grow_radius(grow)
-    options = normalization.stat_options(stack, stat_region=stat_region, normalize=normalize)
+    options = normalization.stat_options(
+        stack,
+        stat_region=stat_region,
+        normalize=normalize,
+        sigma=stat_sigma,
+        maxiters=stat_maxiters,
+    )
     resolved = normalization.resolve(stack, mask, thresholds, zero, scale, weights, options)
     if resolved.weights is not None:
         weights = resolved.weights
@@ -282,8 +292,8 @@ def combine_masked(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndar
     if plan.corrected:
         return _core_reject(_without_rules(plan), stack, mask, combine=True)["combined"]
     if plan.thresholds is not None:
-        outside = _outside(stack, plan.thresholds)
-        mask = (outside if mask is None else (mask.view(bool) | outside)).view(np.uint8)
+        out = outside(stack, plan.thresholds)
+        mask = (out if mask is None else (mask.view(bool) | out)).view(np.uint8)
     return _reduce(_without_rules(plan), stack, mask)
 
 
@@ -413,7 +423,7 @@ def _step(
     new = mask_rej if mask is None else (mask.view(bool) | mask_rej)
     if plan.thresholds is not None:
         # Samples outside the thresholds stay out of every later combine too.
-        new = new | _outside(stack, plan.thresholds)
+        new = new | outside(stack, plan.thresholds)
     sample_flags = None
     if plan.diagnostics == "full":
         sample_flags = _sample_flags(stack, plan, mask, input_mask, plain, mask_rej)
@@ -421,7 +431,7 @@ def _step(
     return step, out.get("combined") if fuse else None, changed
 
 
-def _outside(stack: Stack, thresholds: tuple[float, float]) -> np.ndarray:
+def outside(stack: Stack, thresholds: tuple[float, float]) -> np.ndarray:
     """bool (N, *spatial): finite samples outside the closed thresholds interval."""
     data = _rejection.values(stack)
     return (data < thresholds[0]) | (data > thresholds[1])

@@ -33,6 +33,10 @@ class Combiner:
         True where a sample must not be used (bad pixels). NaN and +-inf samples are always
         treated as masked. The caller's mask is never modified: rejections are OR-ed into a
         mask of the Combiner's own.
+    copy : bool, default False
+        Work on a copy of ``stack``. Not needed for safety (the stack is never written); it
+        only decouples the Combiner from later changes the caller makes to the array.
+        (imcombiners 0.1.1 copied by default.)
 
     Attributes
     ----------
@@ -50,6 +54,14 @@ class Combiner:
         Per sample, `SampleFlags` bits of the latest step (``diagnostics="full"`` only).
     history : list of Step
         The rejection steps taken, in order.
+    reject_history : list of tuple
+        The ``last_reject`` tuple of every step, in order.
+    mask_thresh : ndarray of bool and shape (N, *spatial) or None
+        Samples `threshold` took out.
+    std, low, upp, nit : ndarray or None
+        The fields of ``last_reject``, by name.
+    n_rejected : int
+        Samples masked so far (input mask, thresholds and rejections) over the whole stack.
     unit : astropy.units.Unit or None
         The unit of CCDData/NDData input (None otherwise).
     zero, scale : ndarray of shape (N,) or None
@@ -68,7 +80,9 @@ class Combiner:
     array([2. , 5.5], dtype=float32)
     """
 
-    def __init__(self, stack: Any, mask: Any = None) -> None:
+    def __init__(self, stack: Any, mask: Any = None, *, copy: bool = False) -> None:
+        if not isinstance(copy, bool):
+            raise TypeError(f"copy must be True or False, got {type(copy).__name__}")
         self.unit = None
         if _nddata_sequence(stack):
             from .ccddata import stack_from_nddata
@@ -76,6 +90,8 @@ class Combiner:
             stack, own_mask, self.unit = stack_from_nddata(stack)
             if own_mask is not None:
                 mask = own_mask if mask is None else (np.asarray(mask) != 0) | own_mask
+        if copy:
+            stack = stack.copy() if isinstance(stack, np.ma.MaskedArray) else np.array(stack)
         self._stack = as_stack(stack, name="stack")
         self._arr = np.asarray(stack.data if isinstance(stack, np.ma.MaskedArray) else stack)
         self._input_mask = as_mask(mask, self._stack)
@@ -85,6 +101,8 @@ class Combiner:
         self.output_flags: np.ndarray | None = None
         self.sample_flags: np.ndarray | None = None
         self.history: list[Step] = []
+        self.reject_history: list[_rejection.RejectResult] = []
+        self.mask_thresh: np.ndarray | None = None
         self.zero: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
@@ -107,6 +125,79 @@ class Combiner:
     def shape(self) -> tuple[int, ...]:
         """The stack's shape ``(N, *spatial)``."""
         return self._arr.shape
+
+    # The latest rejection step's per-element diagnostics, by name (imcombiners 0.1.1 names).
+
+    @property
+    def std(self) -> np.ndarray | None:
+        """Spread of the latest step's last pass (None before a step, or for rules without)."""
+        return None if self.last_reject is None else self.last_reject.std
+
+    @property
+    def low(self) -> np.ndarray | None:
+        """Lowest kept value of the latest step (linear clipping: its lower bound)."""
+        return None if self.last_reject is None else self.last_reject.low
+
+    @property
+    def upp(self) -> np.ndarray | None:
+        """Highest kept value of the latest step (linear clipping: its upper bound)."""
+        return None if self.last_reject is None else self.last_reject.upp
+
+    @property
+    def nit(self) -> np.ndarray | None:
+        """Passes the latest step made at each element."""
+        return None if self.last_reject is None else self.last_reject.nit
+
+    @property
+    def last_sample_flags(self) -> np.ndarray | None:
+        """Same as `sample_flags` (the imcombiners 0.1.1 name)."""
+        return self.sample_flags
+
+    @property
+    def n_rejected(self) -> int:
+        """Samples not used so far: the input mask, thresholds and every rejection, counted
+        over the whole stack (non-finite samples are not counted)."""
+        return 0 if self._mask is None else int(np.count_nonzero(self._mask))
+
+    def threshold(self, low: float = -np.inf, upp: float = np.inf) -> Combiner:
+        """Stop using the samples outside ``[low, upp]`` (chainable).
+
+        The samples go into `mask` (and `mask_thresh`), so later statistics, rejection steps
+        and combines skip them, as with ``thresholds=`` on each call.
+
+        Parameters
+        ----------
+        low, upp : float
+            The closed interval of kept values.
+
+        Returns
+        -------
+        Combiner
+            ``self``.
+        """
+        bounds = thresholds_pair((low, upp))
+        outside = _plan.outside(self._stack, bounds)
+        self.mask_thresh = outside if self.mask_thresh is None else (self.mask_thresh | outside)
+        current = outside if self._mask is None else (self._mask.view(bool) | outside)
+        self._mask = current.view(np.uint8)
+        return self
+
+    def copy(self) -> Combiner:
+        """An independent Combiner: the same stack (not copied: it is never written), its own
+        copies of the mask, the corrections and the history.
+
+        Returns
+        -------
+        Combiner
+        """
+        new = object.__new__(Combiner)
+        new.__dict__.update(self.__dict__)
+        for name in ("_mask", "mask_thresh", "zero", "scale"):
+            value = getattr(self, name)
+            setattr(new, name, None if value is None else value.copy())
+        new.history = list(self.history)
+        new.reject_history = list(self.reject_history)
+        return new
 
     def zero_scale(
         self,
@@ -213,6 +304,7 @@ class Combiner:
         self.sample_flags = step.sample_flags
         n_rejected = int(np.count_nonzero(step.result.mask_rej))
         self.history.append(Step(plan.rules, plan.grow, plan.thresholds, n_rejected))
+        self.reject_history.append(step.result)
 
     def combine(
         self,

@@ -22,6 +22,7 @@ from .registry import RULES
 
 __all__ = [
     "grow_mask",
+    "nanaverage",
     "lmedian",
     "maximum",
     "mean",
@@ -279,6 +280,17 @@ def grow_mask(mask: Any, radius: float) -> np.ndarray:
     if m.ndim < 2:
         raise ValueError(f"mask must have at least 2 dimensions (N, *spatial), got {m.shape}")
     return _rejection.grow(m, real(radius, name="radius", low=0.0))
+
+
+def nanaverage(arr: Any, weights: Any, *, mask: Any = None) -> np.ndarray:
+    """Same as `weighted_average` (the imcombiners 0.1.1 name).
+
+    Examples
+    --------
+    >>> imck.nanaverage(np.array([[1.0, 1.0], [4.0, np.nan]]), [1, 2])
+    array([3., 1.])
+    """
+    return weighted_average(arr, weights, mask=mask)
 
 
 def _rule_kernels() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,17 @@ def ndcombine(
     n_max: float | None = None,
     keep_ties: bool | None = None,
     frac: float | None = None,
+    diagnostics: str | None = None,
+    weight: Any = None,
+    n_minmax: Any = None,
+    pclip: float | None = None,
+    zero_to_0th: bool | None = None,
+    scale_to_0th: bool | None = None,
+    zero_sigclip_kwargs: dict[str, Any] | None = None,
+    scale_sigclip_kwargs: dict[str, Any] | None = None,
+    full: bool = False,
     **rule_options: Any,
-) -> np.ndarray:
+) -> np.ndarray | tuple[Any, ...]:
     """Combine a stack along axis 0 in one call, with optional rejection.
 
     Gives the same numbers as ``Combiner(stack, mask).combine(combine, rejectors=rule, ...)``
@@ -97,6 +107,17 @@ def ndcombine(
     zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, keep_ties, frac
         Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
         `PClip`).
+    diagnostics : {None, "simple", "full"}, default None
+        None returns the image. ``"simple"`` returns ``(image, mask_rej, mask_thresh, std, low,
+        upp, nit, output_flags)`` (see `Combiner.reject`; the rejection fields are None without
+        ``reject``, ``mask_thresh`` is None without ``thresholds``); ``"full"`` appends the
+        per-sample ``sample_flags``.
+    weight, n_minmax, pclip, zero_to_0th, scale_to_0th, zero_sigclip_kwargs,
+    scale_sigclip_kwargs, full
+        imcombiners 0.1.1 spellings, accepted for compatibility (see ``docs/compatibility.md``):
+        ``weights``; ``(n_min, n_max)``; ``frac``; ``normalize`` for zero and for scale;
+        the clipping of the ``sigclip_*`` statistics (keys ``sigma`` and ``maxiters``; the
+        statistics clip about the median with ``ddof=0``); ``diagnostics="simple"``.
     **rule_options
         Options of other rules in `imcombiners.registry`, by their field names.
 
@@ -112,6 +133,15 @@ def ndcombine(
     >>> imc.ndcombine(x, combine="mean", reject="minmax", n_min=0, n_max=1)
     array([10.])
     """
+    weights, n_min, n_max, frac = _aliases(weights, weight, n_min, n_max, n_minmax, frac, pclip)
+    if zero_to_0th is not None or scale_to_0th is not None:
+        normalize = (
+            normalize if zero_to_0th is None else zero_to_0th,
+            normalize if scale_to_0th is None else scale_to_0th,
+        )
+    stat_sigma, stat_maxiters = _stat_clipping(zero_sigclip_kwargs, scale_sigclip_kwargs)
+    if full and diagnostics is None:
+        diagnostics = "simple"
     known = {f for entry in RULES.values() for f in entry.fields}
     odd = sorted(set(rule_options) - known)
     if odd:
@@ -163,7 +193,101 @@ def ndcombine(
         grow=grow,
         stat_region=stat_region,
         normalize=normalize,
+        stat_sigma=stat_sigma,
+        stat_maxiters=stat_maxiters,
+        diagnostics=diagnostics,
         keep_dtype=True,
         method_param="combine",
     )
-    return _plan.execute(plan, s, m).combined
+    if plan.diagnostics is None:
+        return _plan.execute(plan, s, m).combined
+    return _with_diagnostics(plan, s, m)
+
+
+def _with_diagnostics(plan: _plan.Plan, stack: Any, mask: Any) -> tuple[Any, ...]:
+    """The image and the diagnostics tuple of imcombiners 0.1.1's ``ndcombine``."""
+    if not plan.rules and plan.grow is None:
+        image = _plan.execute(replace(plan, diagnostics=None), stack, mask).combined
+        step = None
+    else:
+        outcome = _plan.execute(plan, stack, mask, input_mask=mask)
+        image, step = outcome.combined, outcome.step
+    thresh = None if plan.thresholds is None else _plan.outside(stack, plan.thresholds)
+    if step is None:
+        out: tuple[Any, ...] = (image, None, thresh, None, None, None, None, None)
+        sample_flags = None
+    else:
+        r = step.result
+        out = (image, r.mask_rej, thresh, r.std, r.low, r.upp, r.nit, r.output_flags)
+        sample_flags = step.sample_flags
+    if plan.diagnostics == "full":
+        if sample_flags is None:
+            full_plan = replace(plan, method=None, diagnostics="full")
+            sample_flags = _plan.reject(full_plan, stack, mask, input_mask=mask).sample_flags
+        out = (*out, sample_flags)
+    return out
+
+
+def _aliases(
+    weights: Any,
+    weight: Any,
+    n_min: Any,
+    n_max: Any,
+    n_minmax: Any,
+    frac: Any,
+    pclip: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """Resolve the imcombiners 0.1.1 spellings; giving both spellings of one option is an error."""
+    if weight is not None:
+        if weights is not None:
+            raise TypeError("give weights or its older spelling weight, not both")
+        weights = weight
+    if n_minmax is not None:
+        if n_min is not None or n_max is not None:
+            raise TypeError("give n_min/n_max or their older spelling n_minmax, not both")
+        if isinstance(n_minmax, str) or len(n_minmax) != 2:
+            raise ValueError(f"n_minmax must be a pair (n_min, n_max), got {n_minmax!r}")
+        n_min, n_max = n_minmax
+    if pclip is not None:
+        if frac is not None:
+            raise TypeError("give frac or its older spelling pclip, not both")
+        frac = pclip
+    return weights, n_min, n_max, frac
+
+
+def _stat_clipping(*given: dict[str, Any] | None) -> tuple[Any, Any]:
+    """``sigma`` and ``maxiters`` of the clipped statistics from 0.1.1's ``*_sigclip_kwargs``."""
+    sigma: Any = 3.0
+    maxiters: Any = 5
+    seen: dict[str, Any] = {}
+    for kwargs in given:
+        if kwargs is None:
+            continue
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"*_sigclip_kwargs must be a dict, got {type(kwargs).__name__}")
+        odd = set(kwargs) - {"sigma", "maxiters", "cenfunc", "clip_cen", "ddof"}
+        if odd:
+            raise ValueError(
+                f"*_sigclip_kwargs takes sigma, maxiters, cenfunc, clip_cen and "
+                f"ddof, got {sorted(odd)}"
+            )
+        if (
+            kwargs.get("cenfunc", "median") not in ("median", "med")
+            or kwargs.get("clip_cen") not in (None, "median", "med")
+            or kwargs.get("ddof", 0) != 0
+        ):
+            raise ValueError(
+                "the sigma-clipped statistics clip about the median with ddof=0; "
+                "*_sigclip_kwargs may set only sigma and maxiters"
+            )
+        for key in ("sigma", "maxiters"):
+            if key in kwargs:
+                if key in seen and seen[key] != kwargs[key]:
+                    raise ValueError(
+                        f"zero_sigclip_kwargs and scale_sigclip_kwargs give different {key}; "
+                        "one clipping serves both statistics here"
+                    )
+                seen[key] = kwargs[key]
+    sigma = seen.get("sigma", sigma)
+    maxiters = seen.get("maxiters", maxiters)
+    return sigma, maxiters

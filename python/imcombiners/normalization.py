@@ -28,6 +28,13 @@ from ._validation import (
 #: The statistics a string ``zero=``, ``scale=`` or ``weights=`` may name.
 STATISTICS = ("mean", "median", "mode", "sigclip_mean", "sigclip_median")
 
+#: imcombiners 0.1.1's spellings of the clipped statistics.
+STATISTIC_ALIASES = {
+    "mean_sc": "sigclip_mean",
+    "median_sc": "sigclip_median",
+    "med_sc": "sigclip_median",
+}
+
 #: The statistics ``weights=`` may name.
 WEIGHT_STATISTICS = ("mean", "median", "mode")
 
@@ -37,7 +44,7 @@ class StatOptions(NamedTuple):
 
     region: list[tuple[int, int]] | None
     step: int  # 0: IRAF's automatic step
-    normalize: bool
+    normalize: tuple[bool, bool]  # zero, scale
     sigma: float
     maxiters: int | None
 
@@ -51,14 +58,21 @@ def stat_options(
     sigma: Any = 3.0,
     maxiters: Any = 5,
 ) -> StatOptions:
-    """Validate the statistics options for ``stack``."""
-    if not isinstance(normalize, bool | np.bool_):
-        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    """Validate the statistics options for ``stack``.
+
+    ``normalize`` is one flag for zero and scale, or a pair ``(zero, scale)``.
+    """
+    pair = normalize if isinstance(normalize, tuple) and len(normalize) == 2 else (normalize,) * 2
+    if not all(isinstance(flag, bool | np.bool_) for flag in pair):
+        raise TypeError(
+            f"normalize must be True or False (or a pair of them for zero and scale), "
+            f"got {normalize!r}"
+        )
     step = 0 if stat_step is None else positive_int(stat_step, name="stat_step")
     return StatOptions(
         region=_region(stat_region, stack.array.shape[1:]),
         step=step,
-        normalize=bool(normalize),
+        normalize=(bool(pair[0]), bool(pair[1])),
         sigma=real(sigma, name="sigma", low=0.0, low_open=True),
         maxiters=None
         if maxiters is None
@@ -95,6 +109,13 @@ def _region(value: Any, spatial: tuple[int, ...]) -> list[tuple[int, int]] | Non
     return out
 
 
+def canonical_statistic(value: Any) -> Any:
+    """A statistic name with its alias resolved (anything else unchanged)."""
+    if isinstance(value, str):
+        return STATISTIC_ALIASES.get(value.lower(), value)
+    return value
+
+
 def _kind(value: Any, name: str, allowed: Sequence[str]) -> str | None:
     """``"stat"``, ``"callable"``, ``"numbers"`` or None, validating a statistic name."""
     if value is None:
@@ -129,6 +150,7 @@ def resolve(
 ) -> Corrections:
     """Resolve zero, scale and (statistic) weights of validated arguments."""
     n = stack.array.shape[0]
+    zero, scale, weights = (canonical_statistic(v) for v in (zero, scale, weights))
     kinds = {
         "zero": _kind(zero, "zero", STATISTICS),
         "scale": _kind(scale, "scale", STATISTICS),
@@ -142,10 +164,10 @@ def resolve(
     stats = sampler.statistics(names) if names else {}
 
     z = _measure("zero", zero, kinds["zero"], stats, sampler, n, None)
-    if z is not None and kinds["zero"] in ("stat", "callable") and options.normalize:
+    if z is not None and kinds["zero"] in ("stat", "callable") and options.normalize[0]:
         z = z - z[0]
     s = _measure("scale", scale, kinds["scale"], stats, sampler, n, z)
-    if s is not None and kinds["scale"] in ("stat", "callable") and options.normalize:
+    if s is not None and kinds["scale"] in ("stat", "callable") and options.normalize[1]:
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero s[0] is refused below
             s = s / s[0]
     if s is not None:

@@ -66,7 +66,7 @@ class SigClip(Rejector):
     maxiters : int, default 5
         Most passes.
     ddof : int, default 0
-        Delta degrees of freedom of ``stdfunc="std"``.
+        Delta degrees of freedom of ``stdfunc="std"`` (the MAD has none: ignored with "mad").
     cenfunc : {"median", "mean", "lmedian"}, default "median"
         The centre (aliases ``med``, ``average``, ``avg``, ``lmed``).
     stdfunc : {"std", "mad"}, default "std"
@@ -101,8 +101,6 @@ class SigClip(Rejector):
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "ddof", v.nonnegative_int(self.ddof, name="ddof"))
         _set(self, "stdfunc", v.spread_name(self.stdfunc))
-        if self.stdfunc == "mad" and self.ddof != 0:
-            raise ValueError("ddof applies to stdfunc='std' only; use ddof=0 with 'mad'")
         _iterative_checks(self)
 
 
@@ -354,6 +352,11 @@ class PClip(Rejector):
     nkeep: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.frac, numbers.Real) and np.ndim(self.frac) != 0:
+            raise ValueError(
+                f"frac must be one number (IRAF's pclip takes a single rank offset), "
+                f"got {self.frac!r}"
+            )
         frac = v.real(self.frac, name="frac")
         if frac == 0:
             raise ValueError("frac must not be 0 (it sets the rank offset from the median)")
