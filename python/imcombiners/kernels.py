@@ -22,12 +22,12 @@ from .registry import RULES
 
 __all__ = [
     "grow_mask",
-    "nanaverage",
     "lmedian",
     "maximum",
     "mean",
     "median",
     "minimum",
+    "nanaverage",
     "sum",
     "variance",
     "weighted_average",
