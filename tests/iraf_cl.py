@@ -4,7 +4,7 @@ This module is test support: it runs Debian's IRAF 2.17 command language (``iraf
 on a generated script and reads the results back with astropy, so that other tests
 can compare :mod:`imcombiners` with IRAF on the same inputs.
 
-The gotchas it handles (see ``/work/shared/IRAF.md`` section 1):
+The gotchas it handles (see ``docs/iraf-behaviour.md`` section 1):
 
 * ``USER`` must be set, or the global ``login.cl`` kills the CL at start-up.
 * ``irafcl`` keeps *learned* parameters under ``$HOME/.iraf/uparm``. Each call runs with

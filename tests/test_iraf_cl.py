@@ -1,6 +1,6 @@
 """Quick checks of the IRAF runner (``iraf_cl.py``) against known IRAF imcombine facts.
 
-The expected values are from ``/work/shared/IRAF.md`` section 4, measured on Debian's
+The expected values are from ``docs/iraf-behaviour.md`` section 4, measured on Debian's
 IRAF 2.17. Tests that run IRAF skip when it is missing, and fail when ``CI=true``.
 """
 
