@@ -812,9 +812,10 @@ def of_rule(rule, stack, *, mask=None):
     """The reference of a rule object: ``<rule.kind>(stack, mask=mask, **its fields)``.
 
     Each rule has a function here named after its ``kind`` whose keywords are the rule's fields,
-    with ``sigma`` given as ``sigma_lower`` and ``sigma_upper``.
+    with ``sigma`` given as ``sigma_lower`` and ``sigma_upper`` (``grow`` is applied by the caller,
+    see `grow`).
     """
-    params = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
+    params = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name != "grow"}
     if "sigma" in params:
         params["sigma_lower"], params["sigma_upper"] = params.pop("sigma")
     return globals()[rule.kind](stack, mask=mask, **params)

@@ -106,3 +106,20 @@ def test_kernels_nanaverage_is_weighted_average():
     x = _stack()
     w = np.arange(9.0)
     np.testing.assert_array_equal(imc.kernels.nanaverage(x, w), imc.kernels.weighted_average(x, w))
+
+
+def test_grow_on_the_rule_equals_grow_on_the_call():
+    x = _stack(3, shape=(11, 14, 13))
+    rule = imc.SigClip(sigma=2.5)
+    grown_rule = imc.SigClip(sigma=2.5, grow=1.5)
+    want = imc.Combiner(x).combine("median", rejectors=rule, grow=1.5)
+    np.testing.assert_array_equal(imc.Combiner(x).combine("median", rejectors=grown_rule), want)
+    cmb = imc.Combiner(x).reject(rule, grow=1.5)
+    np.testing.assert_array_equal(imc.Combiner(x).reject(grown_rule).mask_rej, cmb.mask_rej)
+    np.testing.assert_array_equal(imc.kernels.sigclip(x, sigma=2.5, grow=1.5)[0], cmb.mask_rej)
+    np.testing.assert_array_equal(imc.kernels.sigclip_mask(x, sigma=2.5, grow=1.5), cmb.mask_rej)
+    assert not np.array_equal(imc.kernels.sigclip_mask(x, sigma=2.5), cmb.mask_rej)
+    with pytest.raises(ValueError, match="different radii"):
+        imc.Combiner(x).combine("mean", rejectors=grown_rule, grow=1.0)
+    with pytest.raises(ValueError, match="grow"):
+        imc.SigClip(grow=-1)

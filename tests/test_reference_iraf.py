@@ -1,8 +1,9 @@
 """Fast checks of the IRAF IMCOMBINE reference (``reference_iraf``) on hand-worked cases.
 
-Each expected number is one measured on IRAF 2.17 and written down in ``docs/iraf-behaviour.md`` section 4
-(the section is named in each test), or, for the behaviour that page does not describe, a
-small case measured on IRAF 2.17 when the reference was written (``# IRAF 2.17:``).
+Each expected number is one measured on IRAF 2.17 and written down in
+``docs/iraf-behaviour.md`` section 4 (the section is named in each test), or, for the
+behaviour that page does not describe, a small case measured on IRAF 2.17 when the reference
+was written (``# IRAF 2.17:``).
 """
 
 from __future__ import annotations
@@ -360,7 +361,7 @@ def test_412_masked_pixels_in_rejmask():
     assert r["rejmask"][:, 0, 0].tolist() == [False, True, False]
 
 
-# ------------------------------------------ behaviour not in docs/iraf-behaviour.md (measured on IRAF)
+# ------------------------------- behaviour not in docs/iraf-behaviour.md (measured on IRAF)
 
 
 def test_lmedian_pair_after_sorting():

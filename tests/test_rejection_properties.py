@@ -113,7 +113,8 @@ class Snapshot:
 
 def fields(rule):
     """The rule's parameters as keyword arguments (as normalised by the dataclass)."""
-    return {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
+    # grow is the combine's option too (the rule's own grow is its 0.1.1 spelling).
+    return {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name != "grow"}
 
 
 def method_extras(method, data, n, rule):

@@ -1,6 +1,7 @@
 """The seed tutorials as executable tests: every printed line must come out exactly as printed.
 
-Sources (the seed documents of the specification): 000 quickstart, 001 README first look, 002 rejection methods.
+Sources (the specification's seed documents): 000 quickstart, 001 README first look,
+002 rejection methods.
 Each printed line is rebuilt with the tutorial's own f-string and compared as a string; the
 tutorials' ``np.testing.assert_allclose`` checks are kept and tightened to exact equality
 (all usage modes run the same core, so they must agree bit for bit). Plotting and the grow

@@ -15,6 +15,7 @@ the three ways of running a plan are chosen here too:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -49,6 +50,19 @@ def diagnostics_level(value: Any) -> str | None:
 def grow_radius(grow: Any) -> float | None:
     """A valid ``grow`` radius (None: no grow)."""
     return None if grow is None else real(grow, name="grow", low=0.0)
+
+
+def step_grow(rules: Sequence[Rejector], grow: float | None) -> float | None:
+    """The grow radius of a rejection step: ``grow=`` or the rules' own (they must agree)."""
+    radii = {r.grow for r in rules if getattr(r, "grow", None) is not None}
+    if grow is not None:
+        radii.add(grow)
+    if len(radii) > 1:
+        raise ValueError(
+            f"grow: the rules and grow= give different radii {sorted(radii)}; one grow radius "
+            f"applies to a rejection step"
+        )
+    return radii.pop() if radii else None
 
 
 def weighted_method(method: str, weights: Any, *, name: str = "method") -> str:
@@ -173,7 +187,7 @@ def build(
     ddof = nonnegative_int(ddof, name="ddof")
     rules = tuple(_rejection.as_rejector_list(rejectors, name=rejectors_param))
     thresholds = thresholds_pair(thresholds)
-    radius = grow_radius(grow)
+    radius = step_grow(rules, grow_radius(grow))
     options = normalization.stat_options(
         stack,
         stat_region=stat_region,
@@ -255,9 +269,13 @@ def reject(
 
 
 def rejected_mask(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray:
-    """bool (N, *spatial): the samples the plan's rules reject (no diagnostics, no grow)."""
+    """bool (N, *spatial): the samples the plan's rules reject (grown, with a grow radius)."""
     _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
-    return _core_reject(plan, stack, mask, combine=False, return_mask=True)["mask"].view(bool)
+    rejected = _core_reject(plan, stack, mask, combine=False, return_mask=True)["mask"].view(bool)
+    if plan.grow is None:
+        return rejected
+    grown = _rejection.grow(rejected, plan.grow)
+    return rejected | (grown & _rejection.usable(stack, mask, plan.thresholds))
 
 
 def variance(

@@ -44,13 +44,19 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
         m = as_mask(mask, stack)
-        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds, diagnostics="simple")
+        plan = _plan.Plan(
+            method=None,
+            rules=(rule,),
+            thresholds=thresholds,
+            grow=rule.grow,
+            diagnostics="simple",
+        )
         return _plan.reject(plan, stack, m, input_mask=m).result
 
     def reject_mask(arr: Any, **kwargs: Any) -> np.ndarray:
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
-        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds)
+        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds, grow=rule.grow)
         return _plan.rejected_mask(plan, stack, as_mask(mask, stack))
 
     def reject_combine(

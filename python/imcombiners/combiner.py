@@ -289,7 +289,7 @@ class Combiner:
             thresholds=thresholds_pair(thresholds),
             zero=self.zero,
             scale=self.scale,
-            grow=_plan.grow_radius(grow),
+            grow=_plan.step_grow(rules, _plan.grow_radius(grow)),
             diagnostics=level,
         )
         self._record(plan, _plan.reject(plan, self._stack, self._mask, input_mask=self._input_mask))

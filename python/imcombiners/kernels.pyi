@@ -61,6 +61,7 @@ def sigclip(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> RejectResult: ...
@@ -75,6 +76,7 @@ def sigclip_mask(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -91,6 +93,7 @@ def sigclip_combine(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -108,6 +111,7 @@ def ccdclip(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> RejectResult: ...
@@ -125,6 +129,7 @@ def ccdclip_mask(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -144,6 +149,7 @@ def ccdclip_combine(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
@@ -160,6 +166,7 @@ def linearclip(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> RejectResult: ...
@@ -175,6 +182,7 @@ def linearclip_mask(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -192,6 +200,7 @@ def linearclip_combine(
     nkeep: int = 1,
     maxrej: int | None = None,
     revert_on_nkeep: bool = True,
+    grow: float | None = None,
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
@@ -202,6 +211,7 @@ def minmax(
     n_min: float = 1,
     n_max: float = 1,
     keep_ties: bool = False,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> RejectResult: ...
@@ -211,6 +221,7 @@ def minmax_mask(
     n_min: float = 1,
     n_max: float = 1,
     keep_ties: bool = False,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -222,6 +233,7 @@ def minmax_combine(
     n_min: float = 1,
     n_max: float = 1,
     keep_ties: bool = False,
+    grow: float | None = None,
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
@@ -232,6 +244,7 @@ def pclip(
     frac: float = -0.5,
     sigma: float | tuple[float, float] = 3.0,
     nkeep: int = 1,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> RejectResult: ...
@@ -241,6 +254,7 @@ def pclip_mask(
     frac: float = -0.5,
     sigma: float | tuple[float, float] = 3.0,
     nkeep: int = 1,
+    grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
 ) -> np.ndarray: ...
@@ -252,6 +266,7 @@ def pclip_combine(
     frac: float = -0.5,
     sigma: float | tuple[float, float] = 3.0,
     nkeep: int = 1,
+    grow: float | None = None,
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,

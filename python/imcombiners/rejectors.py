@@ -32,6 +32,11 @@ class Rejector:
     """True when the rule measures a spread (reported as ``std`` in the diagnostics)."""
 
 
+def _grow_check(obj: Any) -> None:
+    if obj.grow is not None:
+        _set(obj, "grow", v.real(obj.grow, name="grow", low=0.0))
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
@@ -77,6 +82,10 @@ class SigClip(Rejector):
         Most samples this rule may reject at an element.
     revert_on_nkeep : bool, default True
         Undo a pass that would leave fewer than ``nkeep`` samples (else keep it and stop).
+    grow : float, optional
+        Grow radius of this rule's rejections, as ``grow=`` of a combine (the imcombiners 0.1.1
+        place for it; every rule takes it). The rules of one step and the call's ``grow`` must
+        not give different radii.
 
     Examples
     --------
@@ -96,8 +105,10 @@ class SigClip(Rejector):
     nkeep: int = 1
     maxrej: int | None = None
     revert_on_nkeep: bool = True
+    grow: float | None = None
 
     def __post_init__(self) -> None:
+        _grow_check(self)
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "ddof", v.nonnegative_int(self.ddof, name="ddof"))
         _set(self, "stdfunc", v.spread_name(self.stdfunc))
@@ -156,8 +167,10 @@ class CcdClip(Rejector):
     nkeep: int = 1
     maxrej: int | None = None
     revert_on_nkeep: bool = True
+    grow: float | None = None
 
     def __post_init__(self) -> None:
+        _grow_check(self)
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "gain", v.real(self.gain, name="gain", low=0.0, low_open=True))
         _set(self, "rdnoise", v.real(self.rdnoise, name="rdnoise", low=0.0))
@@ -250,8 +263,10 @@ class LinearClip(Rejector):
     nkeep: int = 1
     maxrej: int | None = None
     revert_on_nkeep: bool = True
+    grow: float | None = None
 
     def __post_init__(self) -> None:
+        _grow_check(self)
         for name in ("low_scale", "upp_scale"):
             _set(self, name, v.real(getattr(self, name), name=name))
         for name in ("low", "upp"):  # margins may be +inf (no bound on that side)
@@ -318,8 +333,10 @@ class MinMaxClip(Rejector):
     n_min: float = 1
     n_max: float = 1
     keep_ties: bool = False
+    grow: float | None = None
 
     def __post_init__(self) -> None:
+        _grow_check(self)
         _set(self, "n_min", _count(self.n_min, name="n_min"))
         _set(self, "n_max", _count(self.n_max, name="n_max"))
         if not isinstance(self.keep_ties, bool):
@@ -350,8 +367,10 @@ class PClip(Rejector):
     frac: float = -0.5
     sigma: float | tuple[float, float] = 3.0
     nkeep: int = 1
+    grow: float | None = None
 
     def __post_init__(self) -> None:
+        _grow_check(self)
         if not isinstance(self.frac, numbers.Real) and np.ndim(self.frac) != 0:
             raise ValueError(
                 f"frac must be one number (IRAF's pclip takes a single rank offset), "
