@@ -15,6 +15,7 @@ the three ways of running a plan are chosen here too:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -353,7 +354,17 @@ def _core_reject(
     return_mask: bool = False,
     frame_counts: bool = False,
 ) -> dict[str, Any]:
-    """One pass of the core's fused reject-and-combine."""
+    """One pass of the core's fused reject-and-combine (rules of the user's own: see
+    `_with_own_rules`)."""
+    if not all(r.in_core for r in plan.rules):
+        return _with_own_rules(
+            plan,
+            stack,
+            mask,
+            combine=combine,
+            diagnostics=diagnostics,
+            frame_counts=frame_counts,
+        )
     return _core.reject(
         stack.array,
         [_rejection.core_rule(r, plan.zero, plan.scale) for r in plan.rules],
@@ -370,6 +381,89 @@ def _core_reject(
         swapped=stack.swapped,
         threads=get_num_threads(),
     )
+
+
+def _with_own_rules(
+    plan: Plan,
+    stack: Stack,
+    mask: np.ndarray | None,
+    *,
+    combine: bool,
+    diagnostics: bool,
+    frame_counts: bool,
+) -> dict[str, Any]:
+    """`_core_reject` for a chain holding rules of the user's own (`Rejector.bounds`).
+
+    The rules run one after the other, each on the survivors of the ones before (the core's
+    chain semantics): built-in rules in the core, the others element by element in Python.
+    Returns the core's keys; ``std`` only when the last rule is a built-in rule with a spread.
+    """
+    n = stack.array.shape[0]
+    usable = _rejection.usable(stack, mask, plan.thresholds)
+    rejected = np.zeros(usable.shape, dtype=bool)
+    last: dict[str, Any] = {}
+    for rule in plan.rules:
+        current = (~usable | rejected).view(np.uint8)
+        one = Plan(method=None, rules=(rule,), zero=plan.zero, scale=plan.scale)
+        if rule.in_core:
+            last = _core_reject(
+                one, stack, current, combine=False, diagnostics=diagnostics, return_mask=True
+            )
+            rejected |= last["mask"].view(bool)
+        else:
+            last = {}
+            rejected |= _own_rule_mask(rule, _corrected(stack, plan), usable & ~rejected)
+    out: dict[str, Any] = {"mask": rejected.view(np.uint8)}
+    if diagnostics:
+        kept = usable & ~rejected
+        values = np.where(kept, _corrected(stack, plan), np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN elements stay NaN
+            out["low"] = np.nanmin(values, axis=0).astype(stack.work_dtype)
+            out["upp"] = np.nanmax(values, axis=0).astype(stack.work_dtype)
+        out["nit"] = np.where(usable.any(axis=0), 1, 0).astype(np.int32)
+        premasked = ~usable.all(axis=0)
+        out["flags"] = (premasked * np.uint8(OutputFlags.PREMASKED)).astype(np.uint8)
+        if "std" in last:
+            out["std"] = last["std"]
+    if combine:
+        final = rejected if mask is None else (rejected | mask.view(bool))
+        out["combined"] = combine_masked(_without_rules(plan), stack, final.view(np.uint8))
+    if frame_counts:
+        axes = tuple(range(1, usable.ndim))
+        out["frame_valid"] = np.count_nonzero(usable, axis=axes).astype(np.uint64).reshape(n)
+        out["frame_rejected"] = np.count_nonzero(rejected, axis=axes).astype(np.uint64).reshape(n)
+    return out
+
+
+def _corrected(stack: Stack, plan: Plan) -> np.ndarray:
+    """The stack's values after the zero/scale correction, float64."""
+    values = _rejection.values(stack).astype(np.float64)
+    shape = (-1,) + (1,) * (values.ndim - 1)
+    if plan.zero is not None:
+        values -= plan.zero.reshape(shape)
+    if plan.scale is not None:
+        values /= plan.scale.reshape(shape)
+    return values
+
+
+def _own_rule_mask(rule: Rejector, values: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """bool (N, *spatial): what a rule of the user's own rejects, element by element."""
+    n = values.shape[0]
+    flat_values = values.reshape(n, -1)
+    flat_use = use.reshape(n, -1)
+    out = np.zeros(flat_use.shape, dtype=bool)
+    for p in np.flatnonzero(flat_use.any(axis=0)):
+        col, ok = flat_values[:, p], flat_use[:, p]
+        bounds = rule.bounds(np.sort(col[ok]))
+        try:
+            low, high = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{type(rule).__name__}.bounds must return two numbers (low, high), got {bounds!r}"
+            ) from None
+        out[:, p] = ok & ((col < low) | (col > high))
+    return out.reshape(use.shape)
 
 
 def fused_with_counts(

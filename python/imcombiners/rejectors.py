@@ -23,13 +23,44 @@ __all__ = ["CcdClip", "LinearClip", "MinMaxClip", "PClip", "Rejector", "SigClip"
 
 
 class Rejector:
-    """Base class of the rejection rules."""
+    """Base class of the rejection rules; also the way to write a rule of your own.
+
+    The built-in rules run in the compiled core. A rule of your own is a subclass that defines
+    `bounds`: for the sorted valid values of one output element (after the thresholds, the
+    zero/scale correction and the rules before it in a chain) it returns the closed interval
+    of values to keep. It then works wherever a built-in rule does (`Combiner`, `ndcombine`
+    after `imcombiners.registry.register`, `combine_files`, chains with built-in rules, grow and
+    the diagnostics), one Python call per output element, so expect seconds per million
+    elements.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class KeepBelow(imc.Rejector):
+    ...     limit: float = 100.0
+    ...     def bounds(self, x):
+    ...         return -np.inf, self.limit
+    >>> x = np.array([[1.0], [2.0], [500.0]])
+    >>> imc.Combiner(x).combine("mean", rejectors=KeepBelow())
+    array([1.5])
+    """
 
     __slots__ = ()
     kind: ClassVar[str] = ""
     """The rule's name in `imcombiners.registry` (``reject=`` and ``--reject`` values)."""
     has_spread: ClassVar[bool] = False
     """True when the rule measures a spread (reported as ``std`` in the diagnostics)."""
+    in_core: ClassVar[bool] = False
+    """True for the rules the compiled core runs (the built-in ones)."""
+
+    def bounds(self, x: np.ndarray) -> tuple[float, float]:
+        """The values ``[low, high]`` to keep among ``x``, the sorted valid values (float64) of
+        one output element. Rules of your own define it; the built-in rules run in the core."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define bounds(x) -> (low, high), the interval of values "
+            f"to keep among the sorted values x of one output element"
+        )
 
 
 def _grow_check(obj: Any) -> None:
@@ -96,6 +127,7 @@ class SigClip(Rejector):
 
     kind: ClassVar[str] = "sigclip"
     has_spread: ClassVar[bool] = True
+    in_core: ClassVar[bool] = True
 
     sigma: float | tuple[float, float] = 3.0
     maxiters: int = 5
@@ -155,6 +187,7 @@ class CcdClip(Rejector):
 
     kind: ClassVar[str] = "ccdclip"
     has_spread: ClassVar[bool] = True
+    in_core: ClassVar[bool] = True
 
     sigma: float | tuple[float, float] = 3.0
     gain: float = 1.0
@@ -253,6 +286,7 @@ class LinearClip(Rejector):
     """
 
     kind: ClassVar[str] = "linearclip"
+    in_core: ClassVar[bool] = True
 
     low_scale: float = 1.0
     low: float = math.inf
@@ -329,6 +363,7 @@ class MinMaxClip(Rejector):
     """
 
     kind: ClassVar[str] = "minmax"
+    in_core: ClassVar[bool] = True
 
     n_min: float = 1
     n_max: float = 1
@@ -363,6 +398,7 @@ class PClip(Rejector):
     """
 
     kind: ClassVar[str] = "pclip"
+    in_core: ClassVar[bool] = True
 
     frac: float = -0.5
     sigma: float | tuple[float, float] = 3.0
