@@ -8,11 +8,17 @@ import warnings
 import numpy as np
 import pytest
 from dask_helpers import local_cluster, random_mask, random_stack, scheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import imcombiners as imc
 
 da = pytest.importorskip("dask.array")
 imcd = pytest.importorskip("imcombiners.dask")
+
+# Parameter warnings (a rule that cannot reject on N frames...) come once from the client when
+# the graph is built, and again from every block task; the tests compare numbers only.
+pytestmark = pytest.mark.filterwarnings("ignore::imcombiners.ImcombinersWarning")
 
 KINDS = ("threads", "distributed")
 
@@ -194,3 +200,35 @@ def test_distributed_blocks_run_in_worker_processes(client):
     workers = set(client.run(os.getpid).values())
     assert pids <= workers
     assert os.getpid() not in pids
+
+
+_HYP_RULES = [
+    None,
+    imc.SigClip(sigma=2.0),
+    imc.CcdClip(sigma=2.5, gain=2.0, rdnoise=3.0),
+    imc.LinearClip(low=950.0, upp=1050.0),
+    imc.MinMaxClip(n_min=1, n_max=1),
+    imc.PClip(sigma=1.5),
+]
+
+
+@given(data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_hypothesis_threaded_equals_in_memory(data):
+    n = data.draw(st.integers(1, 8), label="n")
+    shape = tuple(data.draw(st.lists(st.integers(1, 14), min_size=1, max_size=2), label="shape"))
+    chunks = (n, *(data.draw(st.integers(1, s), label="chunk") for s in shape))
+    method = data.draw(st.sampled_from(["mean", "median", "sum", "min", "max", "lmedian"]))
+    rule = data.draw(st.sampled_from(_HYP_RULES), label="rule")
+    grow = data.draw(st.sampled_from([None, 1.0, 2.5]), label="grow")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    x = random_stack(rng, n, shape, nan=0.1, outliers=0.1)
+    mask = random_mask(rng, x.shape, 0.1) if data.draw(st.booleans(), label="mask") else None
+    options = {"mask": mask, "rejectors": rule, "grow": grow}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = imcd.combine(da.from_array(x, chunks=chunks), method, **options)
+        image = got.image.compute(scheduler="threads")
+        ref = imc.Combiner(x, mask=mask).combine(method, rejectors=rule, grow=grow)
+    _same(image, ref)

@@ -53,6 +53,12 @@ class DaskCombined:
         The input files, when the stack came from `read_fits`.
     header : astropy.io.fits.Header or None
         The first input's header, when the stack came from `read_fits`.
+    exptimes : list of float or None
+        Every input's EXPTIME, when the stack came from `read_fits` and all have one.
+    threads : int
+        Kernel threads each block task uses.
+    n_frames : int
+        N, the number of frames combined.
     """
 
     image: Any
@@ -68,6 +74,7 @@ class DaskCombined:
     header: Any = None
     exptimes: list[float] | None = None
     threads: int = 1
+    n_frames: int = 0
 
     def arrays(self) -> dict[str, Any]:
         """``{"image": image, **products}``: every lazy output by name."""
@@ -275,6 +282,7 @@ def combine(
         header=header,
         exptimes=exptimes,
         threads=nthreads,
+        n_frames=n,
     )
 
 

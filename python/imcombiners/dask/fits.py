@@ -218,14 +218,11 @@ def _steps(result: Any) -> list[str]:
 def _header(result: Any, extra: Any) -> Any:
     from astropy.io import fits
 
-    n = int(result.zero.shape[0]) if result.zero is not None else None
     if result.paths is not None:
         names = [Path(p).name for p in result.paths]
         first = result.header
     else:
-        if n is None:
-            n = _frames(result)
-        names = [f"array frame {i}" for i in range(n)]
+        names = [f"array frame {i}" for i in range(result.n_frames)]
         first = fits.Header()
     header = provenance_header(
         first,
@@ -243,16 +240,6 @@ def _header(result: Any, extra: Any) -> Any:
         for key, value in dict(extra).items():
             header[key] = value
     return header
-
-
-def _frames(result: Any) -> int:
-    if "rejmask" in result.products:
-        return int(result.products["rejmask"].shape[0])
-    if result.scale is not None:
-        return int(result.scale.shape[0])
-    if result.weights is not None:
-        return int(result.weights.shape[0])
-    return int(getattr(result, "n_frames", 0))
 
 
 def _default_window() -> int:
