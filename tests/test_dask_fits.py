@@ -127,7 +127,7 @@ def test_write_fits_refuses_and_leaves_nothing(tmp_path):
     boom = imcd.combine(da.from_array(x, chunks=(3, 3, 8)), "median")
     boom.image = boom.image.map_blocks(_fail, dtype=boom.image.dtype)
     with pytest.raises(RuntimeError, match="boom"):
-        imcd.write_fits(boom, tmp_path / "b.fits", scheduler="threads", window=1)
+        imcd.write_fits(boom, tmp_path / "b.fits", scheduler="threads")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fits", "a_rejmask.fits"]
 
 

@@ -242,14 +242,46 @@ def _header(result: Any, extra: Any) -> Any:
     return header
 
 
-def _default_window() -> int:
-    """Bands computed at once: the threads of the distributed client in use, else the CPUs."""
-    try:
-        from distributed import default_client
+def _distributed_client(compute_kwargs: dict[str, Any]) -> Any:
+    """The distributed Client that will run the graph, or None for a local scheduler."""
+    from dask.base import get_scheduler
 
-        return max(2, sum(default_client().nthreads().values()))
-    except (ImportError, ValueError):
-        return max(2, os.cpu_count() or 1)
+    try:
+        from distributed import Client
+    except ImportError:
+        return None
+    sched = get_scheduler(scheduler=compute_kwargs.get("scheduler"))
+    owner = getattr(sched, "__self__", None)
+    return owner if isinstance(owner, Client) else None
+
+
+def _in_process(compute_kwargs: dict[str, Any]) -> bool:
+    """Whether the scheduler runs tasks in this process (threads or sync)."""
+    import dask.local
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    sched = get_scheduler(scheduler=compute_kwargs.get("scheduler"))
+    return sched is None or sched in (dask.threaded.get, dask.local.get_sync)
+
+
+class _RowTarget:
+    """A `dask.array.store` target writing whole-row blocks through a `FitsImageWriter`."""
+
+    def __init__(self, writer: FitsImageWriter, cube: bool) -> None:
+        self.writer, self.cube = writer, cube
+        self.shape = writer.shape
+        self.dtype = writer.dtype
+        self.ndim = len(writer.shape)
+
+    def __setitem__(self, index: tuple[slice, ...], block: np.ndarray) -> None:
+        if self.cube:
+            f0 = index[0].start or 0
+            y0 = index[1].start or 0
+            for i in range(block.shape[0]):
+                self.writer.write(y0, block[i], frame=f0 + i)
+        else:
+            self.writer.write(index[0].start or 0, block)
 
 
 def write_fits(
@@ -258,15 +290,17 @@ def write_fits(
     *,
     header: Any = None,
     overwrite: bool = False,
-    window: int | None = None,
     **compute_kwargs: Any,
 ) -> dict[str, Path]:
-    """Compute a `combine` result and write it into FITS files, band by band, in order.
+    """Compute a `combine` result and write it into FITS files by this process only.
 
     The image goes to ``path`` and each product to ``<stem>_<product>.fits`` beside it (as
-    `imcombiners.combine_files` names them). Bands along the first spatial axis are computed
-    ``window`` at a time (image and products of a band in one graph) and written by this
-    process only, into temporary files renamed on success; on any error nothing is left.
+    `imcombiners.combine_files` names them), with the provenance header of `combine_files`.
+    Outputs are rechunked to whole rows (bands along the first spatial axis). On a distributed
+    cluster every band is submitted at once and the bands are gathered and written in order,
+    each released once written; with the threaded or synchronous scheduler,
+    `dask.array.store` writes each band from the task that made it, under a lock. Either way
+    one process writes, into temporary files renamed on success: on any error nothing is left.
 
     Parameters
     ----------
@@ -279,9 +313,6 @@ def write_fits(
         from `read_fits`, NCOMBINE, IMCMBnnn, EXPTIME, HISTORY of the steps and corrections).
     overwrite : bool, default False
         Replace existing files.
-    window : int, optional
-        Bands computed at once (default: the worker threads of the distributed client in use,
-        else the CPUs). Memory held by this process is about ``window`` bands of outputs.
     **compute_kwargs
         Passed to `dask.compute` (``scheduler=...``).
 
@@ -291,17 +322,22 @@ def write_fits(
         ``"image"`` and each product's file.
     """
     import dask
+    import dask.array as da
 
     out = Path(path)
-    arrays = result.arrays()
-    image = arrays["image"]
+    arrays = {}
+    for name, arr in result.arrays().items():
+        whole = {k: -1 for k in range(1, arr.ndim)}
+        if name == "rejmask":  # (N, *spatial): bands along axis 1
+            whole = {0: -1, **{k: -1 for k in range(2, arr.ndim)}}
+        arrays[name] = arr.rechunk(whole)
     hdr = _header(result, header)
+    image = arrays["image"]
     bounds = []
     y = 0
     for rows in image.chunks[0]:
         bounds.append((y, y + rows))
         y += rows
-    window = _default_window() if window is None else max(1, int(window))
     writers: dict[str, FitsImageWriter] = {}
     try:
         for name, arr in arrays.items():
@@ -310,23 +346,34 @@ def write_fits(
             if name != "image":
                 h["PRODUCT"] = (name, _PRODUCT_DOC[name])
             writers[name] = FitsImageWriter(dest, arr.shape, arr.dtype, h, overwrite=overwrite)
-        for start in range(0, len(bounds), window):
-            batch = bounds[start : start + window]
-            lazy = []
-            for y0, y1 in batch:
-                for name, arr in arrays.items():
-                    lazy.append(arr[:, y0:y1] if name == "rejmask" else arr[y0:y1])
-            values = iter(dask.compute(*lazy, **compute_kwargs))
-            for y0, _ in batch:
-                for name in arrays:
-                    part = next(values)
-                    if name == "rejmask":
-                        for i in range(part.shape[0]):
-                            writers[name].write(y0, part[i], frame=i)
-                    else:
-                        writers[name].write(y0, part)
-        return {name: w.commit() for name, w in writers.items()}
+        client = _distributed_client(compute_kwargs)
+        if client is not None:
+            lazy = [
+                [arr[:, y0:y1] if name == "rejmask" else arr[y0:y1] for name, arr in arrays.items()]
+                for y0, y1 in bounds
+            ]
+            futures = client.compute(lazy)
+            for (y0, _), band in zip(bounds, futures, strict=True):
+                for name, part in zip(arrays, band.result(), strict=True):
+                    _RowTarget(writers[name], name == "rejmask")[_index(name, y0)] = part
+                band.release()
+        elif _in_process(compute_kwargs):
+            targets = [_RowTarget(writers[name], name == "rejmask") for name in arrays]
+            da.store(list(arrays.values()), targets, lock=True, **compute_kwargs)
+        else:  # a multiprocessing scheduler: a band at a time, written here
+            for y0, y1 in bounds:
+                parts = dask.compute(
+                    *[arr[:, y0:y1] if n == "rejmask" else arr[y0:y1] for n, arr in arrays.items()],
+                    **compute_kwargs,
+                )
+                for name, part in zip(arrays, parts, strict=True):
+                    _RowTarget(writers[name], name == "rejmask")[_index(name, y0)] = part
+        return {("image" if name == "image" else name): w.commit() for name, w in writers.items()}
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
+
+
+def _index(name: str, y0: int) -> tuple[slice, ...]:
+    return (slice(0, None), slice(y0, None)) if name == "rejmask" else (slice(y0, None),)
