@@ -232,3 +232,25 @@ def test_hypothesis_threaded_equals_in_memory(data):
         image = got.image.compute(scheduler="threads")
         ref = imc.Combiner(x, mask=mask).combine(method, rejectors=rule, grow=grow)
     _same(image, ref)
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    module = importlib.import_module("imcombiners.dask.combine")  # the function shadows it
+
+    globs = {"np": np, "imc": imc}
+    result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_progress_bar_reports(capsys):
+    from dask.diagnostics import ProgressBar
+
+    x = random_stack(np.random.default_rng(2), 4, (10, 10))
+    result = imcd.combine(da.from_array(x, chunks=(4, 5, 5)), "median")
+    with ProgressBar():
+        result.image.compute(scheduler="threads")
+    assert "100%" in capsys.readouterr().out
