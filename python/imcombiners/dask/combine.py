@@ -1,0 +1,413 @@
+"""`combine`: the in-memory combine of every spatial block of a dask stack."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import (
+    CcdClip,
+    Combiner,
+    ImcombinersWarning,
+    LinearClip,
+    MinMaxClip,
+    PClip,
+    SigClip,
+)
+from . import _stats
+from ._block import PRODUCTS, BlockPlan, run_block
+
+#: The rules a block can apply: each decides every output pixel from that pixel's samples only.
+PER_PIXEL_RULES = (SigClip, CcdClip, LinearClip, MinMaxClip, PClip)
+
+#: Weight statistics `combine` accepts by name (as `imcombiners.Combiner.combine`).
+WEIGHT_STATISTICS = ("mean", "median", "mode")
+
+
+@dataclass
+class DaskCombined:
+    """The lazy result of `combine`.
+
+    Attributes
+    ----------
+    image : dask.array.Array of shape (*spatial)
+        The combined image, in the floating workspace dtype (float32, or float64 for int32
+        and float64 stacks), chunked as the stack's spatial axes.
+    products : dict of str to dask.array.Array
+        The requested products: ``sigma`` and ``variance`` (ddof=1, of the samples combined;
+        workspace dtype), ``nrej``, ``ncombine``, ``low`` and ``high`` (per-pixel counts;
+        int16, or int32 from 32768 frames on) and ``rejmask`` (uint8 cube ``(N, *spatial)``).
+    method : str
+        The combine method as given.
+    rejectors : tuple of Rejector
+        The rules applied, in order.
+    thresholds : (float, float) or None
+    grow : float or None
+    zero, scale, weights : ndarray of shape (N,) or None
+        The per-frame corrections every block applied (resolved on the client).
+    paths : list of str or None
+        The input files, when the stack came from `read_fits`.
+    header : astropy.io.fits.Header or None
+        The first input's header, when the stack came from `read_fits`.
+    exptimes : list of float or None
+        Every input's EXPTIME, when the stack came from `read_fits` and all have one.
+    threads : int
+        Kernel threads each block task uses.
+    n_frames : int
+        N, the number of frames combined.
+    """
+
+    image: Any
+    products: dict[str, Any] = field(default_factory=dict)
+    method: str = "mean"
+    rejectors: tuple[Any, ...] = ()
+    thresholds: tuple[float, float] | None = None
+    grow: float | None = None
+    zero: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    paths: list[str] | None = None
+    header: Any = None
+    exptimes: list[float] | None = None
+    threads: int = 1
+    n_frames: int = 0
+
+    def arrays(self) -> dict[str, Any]:
+        """``{"image": image, **products}``: every lazy output by name."""
+        return {"image": self.image, **self.products}
+
+    def compute(self, **kwargs: Any) -> dict[str, np.ndarray]:
+        """Compute the image and every product in one graph (shared blocks computed once).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to `dask.compute` (``scheduler=...`` and so on).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``"image"`` and each product.
+        """
+        import dask
+
+        names = list(self.arrays())
+        values = dask.compute(*self.arrays().values(), **kwargs)
+        return dict(zip(names, values, strict=True))
+
+
+def combine(
+    stack: Any,
+    method: str = "mean",
+    *,
+    mask: Any = None,
+    rejectors: Any = None,
+    thresholds: Any = None,
+    zero: Any = None,
+    scale: Any = None,
+    weights: Any = None,
+    ddof: int = 0,
+    grow: float | None = None,
+    stat_region: Any = None,
+    stat_step: int | None = None,
+    normalize: bool = True,
+    products: Any = (),
+    threads: int | None = None,
+    rechunk: bool = True,
+) -> DaskCombined:
+    """Combine a dask stack along axis 0, block by block, with the in-memory core.
+
+    Every spatial block runs ``Combiner(block, mask).combine(method, ...)``, so the image equals
+    ``Combiner(stack, mask).combine(method, ...)`` of the whole stack in memory, bit for bit,
+    whatever the chunks.
+
+    Parameters
+    ----------
+    stack : dask.array.Array, array_like or FitsFrames
+        The frames ``(N, *spatial)``: uint8, uint16, int16, int32, float32 or float64. A numpy
+        array is wrapped with ``dask.array.from_array``; a `FitsFrames` from `read_fits` brings
+        its mask, file names and first header. The stack axis must be one chunk; it is
+        rechunked with ``{0: -1}`` if needed (a warning says so when that makes the blocks
+        larger than Dask's ``array.chunk-size``).
+    method : str, default "mean"
+        The combine method (see `imcombiners.Combiner.combine`).
+    mask : dask.array.Array or array_like of bool, optional
+        True where a sample must not be used; shape of ``stack``.
+    rejectors : Rejector or list of Rejector, optional
+        `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip` or `PClip` rules, applied in order.
+    thresholds : (float, float), optional
+        Samples outside ``[low, high]`` are not used.
+    zero, scale : None, number, sequence of N numbers, str or callable, optional
+        The per-frame correction. A statistic (``"median"`` ...) or callable is measured in a
+        first pass on the statistics grid, gathered to the client; blocks receive numbers.
+    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
+        Per-frame weights of the (weighted) average.
+    ddof : int, default 0
+        Delta degrees of freedom (of ``variance`` and of `SigClip`'s spread).
+    grow : float, optional
+        Grow radius of the rejection; blocks overlap by ``ceil(grow)`` pixels on every spatial
+        axis (``dask.array.overlap``), so rejections grow across block borders.
+    stat_region : tuple of slice, optional
+        The region the statistics use.
+    stat_step : int, optional
+        The statistics grid step (IRAF's automatic step by default).
+    normalize : bool, default True
+        Statistics relative to the first frame.
+    products : sequence of str, default ()
+        Any of ``"sigma"``, ``"variance"``, ``"nrej"``, ``"ncombine"``, ``"low"``, ``"high"``,
+        ``"rejmask"`` (defined as in `imcombiners.combine_files`).
+    threads : int, optional
+        Kernel threads per block task. Default 1: Dask already runs one task per worker
+        thread, so more would oversubscribe the cores.
+    rechunk : bool, default True
+        Whether a chunked stack axis may be rechunked to one chunk (else `ValueError`).
+
+    Returns
+    -------
+    DaskCombined
+        The lazy image and products, and the resolved per-frame corrections.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported dtype or a rule that is not a per-pixel rule.
+    ValueError
+        For a stack axis that cannot be made one chunk, unknown chunk sizes, an unknown
+        product, or any parameter `imcombiners.Combiner.combine` refuses.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import imcombiners.dask as imcd
+    >>> stack = da.from_array(np.arange(24.0).reshape(4, 2, 3), chunks=(4, 1, 2))
+    >>> imcd.combine(stack, "median").image.compute(scheduler="sync")
+    array([[ 9., 10., 11.],
+           [12., 13., 14.]])
+    """
+    import dask.array as da
+
+    from .fits import FitsFrames
+
+    paths = header = exptimes = None
+    if isinstance(stack, FitsFrames):
+        if mask is None:
+            mask = stack.mask
+        paths = [str(p) for p in stack.paths]
+        header = stack.headers[0]
+        exptimes = stack.exptimes()
+        stack = stack.data
+    if not isinstance(stack, da.Array):
+        stack = da.from_array(np.asarray(stack))
+    if stack.ndim < 2:
+        raise ValueError(
+            f"stack must be (N, *spatial) with at least one spatial axis, got shape {stack.shape}"
+        )
+    if any(math.isnan(c) for axis in stack.chunks for c in axis):
+        raise ValueError(
+            "stack has unknown chunk sizes (after boolean indexing, say); call "
+            "stack.compute_chunk_sizes() first"
+        )
+    n = int(stack.shape[0])
+    if n == 0:
+        raise ValueError("stack has no frames (N = 0)")
+    stack = _one_stack_chunk(stack, rechunk, "stack")
+    if mask is not None:
+        mask = _as_mask(mask, stack)
+    rules = _rules(rejectors)
+    wanted = _products(products)
+    nthreads = 1 if threads is None else int(threads)
+    if nthreads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if isinstance(weights, str) and weights.lower() not in WEIGHT_STATISTICS:
+        raise ValueError(
+            f"weights={weights!r} is not a weight statistic; valid names are: "
+            f"{', '.join(WEIGHT_STATISTICS)}"
+        )
+    thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
+    # Check every parameter on a tiny block first (clear errors now, not inside a worker).
+    work = _work_dtype(stack.dtype, stack.ndim)
+    z, s, w = _stats.resolve(
+        stack,
+        mask,
+        thresholds,
+        zero,
+        scale,
+        weights,
+        region=stat_region,
+        step=stat_step,
+        normalize=normalize,
+    )
+    plan = BlockPlan(
+        method=method,
+        rules=tuple(rules),
+        thresholds=thresholds,
+        zero=z,
+        scale=s,
+        weights=w,
+        ddof=ddof,
+        grow=None if grow is None else float(grow),
+        products=wanted,
+        threads=nthreads,
+        n=n,
+    )
+    probe = np.ones((n,) + (1,) * (stack.ndim - 1), dtype=stack.dtype)
+    run_block(probe, None, plan)
+    stacked = _map(stack, mask, plan)
+    image = stacked[0].astype(work)
+    out: dict[str, Any] = {}
+    k = 1
+    count = np.dtype(np.int16 if n < 2**15 else np.int32)
+    for name in wanted:
+        if name == "rejmask":
+            out[name] = stacked[k : k + n].astype(np.uint8)
+            k += n
+        else:
+            out[name] = stacked[k].astype(work if name in ("sigma", "variance") else count)
+            k += 1
+    return DaskCombined(
+        image=image,
+        products=out,
+        method=method,
+        rejectors=tuple(rules),
+        thresholds=thresholds,
+        grow=plan.grow,
+        zero=z,
+        scale=s,
+        weights=w,
+        paths=paths,
+        header=header,
+        exptimes=exptimes,
+        threads=nthreads,
+        n_frames=n,
+    )
+
+
+def _work_dtype(dtype: np.dtype, ndim: int) -> np.dtype:
+    """The workspace dtype, and the library's own error for an unsupported dtype."""
+    tiny = np.ones((1,) * ndim, dtype=dtype)
+    return Combiner(tiny).combine("mean").dtype
+
+
+def _one_stack_chunk(x: Any, rechunk: bool, name: str) -> Any:
+    """``x`` with its stack axis as one chunk."""
+    import dask
+    from dask.utils import parse_bytes
+
+    if len(x.chunks[0]) == 1:
+        return x
+    if not rechunk:
+        raise ValueError(
+            f"{name} is chunked along the stack axis (axis 0: chunks {x.chunks[0]}); every "
+            "block needs all N frames. Rechunk it with .rechunk({0: -1}) or pass rechunk=True"
+        )
+    x = x.rechunk({0: -1})
+    largest = x.shape[0] * math.prod(max(c) for c in x.chunks[1:]) * x.dtype.itemsize
+    limit = parse_bytes(dask.config.get("array.chunk-size"))
+    if largest > limit:
+        warnings.warn(
+            f"{name} was rechunked to one chunk along the stack axis: its blocks are now up to "
+            f"{largest / 2**20:.0f} MiB (Dask's array.chunk-size is {limit / 2**20:.0f} MiB); "
+            "give smaller spatial chunks, e.g. .rechunk({0: -1, 1: 'auto', 2: 'auto'})",
+            ImcombinersWarning,
+            stacklevel=3,
+        )
+    return x
+
+
+def _as_mask(mask: Any, stack: Any) -> Any:
+    import dask.array as da
+
+    if not isinstance(mask, da.Array):
+        mask = np.asarray(mask)
+    if tuple(mask.shape) != tuple(stack.shape):
+        raise ValueError(f"mask has shape {mask.shape}, the stack {stack.shape}")
+    if mask.dtype != bool:
+        mask = mask != 0
+    if not isinstance(mask, da.Array):
+        return da.from_array(mask, chunks=stack.chunks)
+    return mask.rechunk(stack.chunks)
+
+
+def _rules(rejectors: Any) -> list[Any]:
+    if rejectors is None:
+        return []
+    rules = list(rejectors) if isinstance(rejectors, list | tuple) else [rejectors]
+    for r in rules:
+        if not isinstance(r, PER_PIXEL_RULES):
+            names = ", ".join(c.__name__ for c in PER_PIXEL_RULES)
+            raise TypeError(
+                f"imcombiners.dask applies only rules that decide each pixel from its own "
+                f"samples ({names}); got {r!r}. Rules that need whole image rows (such as IRAF's "
+                "avsigclip, in imcombiners.iraf) cannot run on spatial blocks: combine such "
+                "stacks in memory or with imcombiners.iraf.imcombine"
+            )
+    return rules
+
+
+def _products(products: Any) -> tuple[str, ...]:
+    if isinstance(products, str):
+        products = (products,)
+    wanted = []
+    for p in products:
+        if p not in PRODUCTS:
+            raise ValueError(f"products: unknown product {p!r}; choose from {', '.join(PRODUCTS)}")
+        if p not in wanted:
+            wanted.append(p)
+    return tuple(wanted)
+
+
+def _halo(plan: BlockPlan, spatial: tuple[int, ...]) -> dict[int, int]:
+    """Overlap depth per axis: ceil(grow) on spatial axes (at most the axis length - 1)."""
+    depth = {0: 0}
+    for k, size in enumerate(spatial, start=1):
+        g = 0 if plan.grow is None or not plan.rules else math.ceil(plan.grow)
+        depth[k] = min(g, size - 1)
+    return depth
+
+
+def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
+    """The stacked outputs ``(layers, *spatial)`` of every block."""
+    import dask.array as da
+
+    layers = plan.layers()
+    depth = _halo(plan, tuple(stack.shape[1:]))
+    if any(depth.values()):
+        # dask.array.overlap rechunks blocks narrower than the halo (allow_rechunk).
+        boundary = dict.fromkeys(depth, "none")
+        stack = da.overlap.overlap(stack, depth=depth, boundary=boundary)
+        if mask is not None:
+            mask = da.overlap.overlap(mask, depth=depth, boundary=boundary)
+    chunks = ((layers,), *stack.chunks[1:])
+    meta = np.empty((0,) * stack.ndim, dtype=np.float64)
+    if mask is None:
+        out = da.map_blocks(
+            _block_nomask,
+            stack,
+            plan=plan,
+            chunks=chunks,
+            dtype=np.float64,
+            meta=meta,
+            token="imcombine",
+        )
+    else:
+        out = da.map_blocks(
+            run_block,
+            stack,
+            mask,
+            plan=plan,
+            chunks=chunks,
+            dtype=np.float64,
+            meta=meta,
+            token="imcombine",
+        )
+    if any(depth.values()):
+        out = da.overlap.trim_internal(out, depth, boundary=dict.fromkeys(depth, "none"))
+    return out
+
+
+def _block_nomask(block: np.ndarray, plan: BlockPlan) -> np.ndarray:
+    return run_block(block, None, plan)

@@ -1,0 +1,379 @@
+"""FITS in and out: a lazy stack read in bands, and a single writer that streams bands.
+
+Reading: one task per (file, band of rows), each opening its file and reading only its rows
+(`imcombiners.io.FitsStack`, as `imcombiners.combine_files` reads: raw reads for plain images,
+astropy sections for BSCALE/BZERO and tile-compressed images). Writing: astropy cannot write one
+FITS file from several processes, so bands are computed a window at a time by whatever
+scheduler is in force and written, in order, by the calling process into a temporary file
+renamed on success (`imcombiners.io.FitsImageWriter`), with the provenance header of
+`combine_files`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..io import FitsImageWriter, FitsStack, resolve_paths
+from ..io.header import provenance_header
+
+
+@dataclass
+class FitsFrames:
+    """A lazy stack of FITS images, from `read_fits`.
+
+    Attributes
+    ----------
+    data : dask.array.Array of shape (N, *spatial)
+        The frames in native byte order (uint16 for BZERO 32768 images, float for BSCALE
+        scaling, as astropy reads them), chunked ``(1, rows, *spatial[1:])``: one task per
+        (file, band).
+    mask : dask.array.Array of bool or None
+        True where a sample must not be used (nonzero mask values), chunked as ``data``.
+    paths : list of pathlib.Path
+        The files, in order.
+    headers : list of astropy.io.fits.Header
+        Each image HDU's header.
+    """
+
+    data: Any
+    mask: Any
+    paths: list[Path]
+    headers: list[Any]
+
+    def exptimes(self) -> list[float] | None:
+        """EXPTIME of every input when all have a number, else None."""
+        out = []
+        for h in self.headers:
+            v = h.get("EXPTIME")
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                return None
+            out.append(float(v))
+        return out
+
+
+def read_fits(
+    paths: Any,
+    *,
+    hdu: int | str = 0,
+    masks: Any = None,
+    chunks: int | str = "auto",
+) -> FitsFrames:
+    """A lazy stack of FITS images, read in bands of rows.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or sequence of them
+        The images: a list, a glob pattern (sorted by name) or an ``"@list.txt"`` file.
+    hdu : int or str, default 0
+        The HDU of each file holding the image (number or EXTNAME).
+    masks : None, int, str, or paths, optional
+        Bad-pixel masks (nonzero = not used): an HDU of each input (a number, or an EXTNAME
+        such as ``"DQ"``), or one mask file per input (a list, glob or ``@list``).
+    chunks : int or "auto", default "auto"
+        Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames about
+        Dask's ``array.chunk-size``, so `combine`'s blocks stay near it.
+
+    Returns
+    -------
+    FitsFrames
+        ``data`` (and ``mask``) as dask arrays; pass it to `combine` as the stack.
+
+    Raises
+    ------
+    ValueError
+        For files of different shapes or dtypes, a missing HDU or a mask that does not match.
+    TypeError
+        For an unsupported image dtype.
+    FileNotFoundError
+        For a missing file or a pattern that matches nothing.
+    """
+    import dask.array as da
+
+    files = resolve_paths(paths, what="paths")
+    mask_spec: Any = masks
+    if masks is not None and not (isinstance(masks, int | str) and not _is_pathlike(masks)):
+        mask_spec = resolve_paths(masks, what="masks")
+    # Open every file once on the client: shapes, dtypes and masks are checked here.
+    with FitsStack(files, hdu, _stack_masks(mask_spec, files, None)) as frames:
+        shape = tuple(frames.shape)
+        stored = frames.dtype
+        headers = [h.copy() for h in frames.headers]
+    n = len(files)
+    dtype = stored.newbyteorder("=")
+    rows = _rows(chunks, n, shape, dtype.itemsize)
+    bands = tuple(min(rows, shape[0] - y) for y in range(0, shape[0], rows))
+    grid = ((1,) * n, bands, *((s,) for s in shape[1:]))
+    data = da.map_blocks(
+        _read_block,
+        chunks=grid,
+        dtype=dtype,
+        meta=np.empty((0,) * (1 + len(shape)), dtype=dtype),
+        files=files,
+        hdu=hdu,
+        dtype_out=dtype,
+        token="read-fits",
+    )
+    mask = None
+    if mask_spec is not None:
+        mask = da.map_blocks(
+            _read_mask_block,
+            chunks=grid,
+            dtype=bool,
+            meta=np.empty((0,) * (1 + len(shape)), dtype=bool),
+            files=files,
+            hdu=hdu,
+            masks=mask_spec,
+            token="read-fits-mask",
+        )
+    return FitsFrames(data=data, mask=mask, paths=files, headers=headers)
+
+
+def _is_pathlike(value: Any) -> bool:
+    """A string naming files (a path, glob or @list) rather than an EXTNAME."""
+    if not isinstance(value, str):
+        return isinstance(value, os.PathLike)
+    return value.startswith("@") or any(c in value for c in "*?[/") or value.endswith(".fits")
+
+
+def _stack_masks(spec: Any, files: list[Path], i: int | None) -> Any:
+    if spec is None or isinstance(spec, int | str):
+        return spec
+    return list(spec) if i is None else [spec[i]]
+
+
+def _rows(chunks: int | str, n: int, shape: tuple[int, ...], itemsize: int) -> int:
+    row_bytes = max(1, math.prod(shape[1:]) * itemsize)
+    if chunks == "auto":
+        import dask
+        from dask.utils import parse_bytes
+
+        target = parse_bytes(dask.config.get("array.chunk-size"))
+        return max(1, min(shape[0], target // (n * row_bytes)))
+    if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks < 1:
+        raise ValueError(f"chunks must be a positive number of rows or 'auto', got {chunks!r}")
+    return int(min(chunks, shape[0]))
+
+
+def _read_block(
+    *, files: list[Path], hdu: int | str, dtype_out: np.dtype, block_info: Any = None
+) -> np.ndarray:
+    """Rows of one file: the block at ``block_info``'s location."""
+    loc = block_info[None]["array-location"]
+    i = loc[0][0]
+    y0, y1 = loc[1]
+    with FitsStack([files[i]], hdu) as frame:
+        out = np.empty((1, y1 - y0, *frame.shape[1:]), dtype=frame.dtype)
+        frame.read_band(y0, y1, out)
+    return out.astype(dtype_out, copy=False)
+
+
+def _read_mask_block(
+    *, files: list[Path], hdu: int | str, masks: Any, block_info: Any = None
+) -> np.ndarray:
+    loc = block_info[None]["array-location"]
+    i = loc[0][0]
+    y0, y1 = loc[1]
+    with FitsStack([files[i]], hdu, _stack_masks(masks, files, i)) as frame:
+        return frame.read_mask_band(y0, y1)
+
+
+def _product_path(output: Path, product: str) -> Path:
+    """``out.fits`` -> ``out_sigma.fits``; ``out.fits.gz`` -> ``out_sigma.fits.gz``."""
+    name = output.name
+    gz = name.lower().endswith(".gz")
+    base = name[: -len(".gz")] if gz else name
+    stem = base[: -len(".fits")] if base.endswith(".fits") else base
+    return output.with_name(f"{stem}_{product}.fits" + (".gz" if gz else ""))
+
+
+_PRODUCT_DOC = {
+    "sigma": "std (ddof=1) of the samples combined",
+    "variance": "variance (ddof=1) of the samples combined",
+    "nrej": "samples rejected (rejectors, grow)",
+    "ncombine": "samples combined",
+    "low": "rejected samples below the result",
+    "high": "rejected samples above the result",
+    "rejmask": "1 where a sample was rejected",
+}
+
+
+def _steps(result: Any) -> list[str]:
+    steps = []
+    if result.thresholds is not None:
+        steps.append(f"thresholds: samples outside {list(result.thresholds)} not used")
+    for r in result.rejectors:
+        steps.append(f"rejection: {r!r}")
+    if result.grow is not None:
+        steps.append(f"grow radius {result.grow:g}")
+    return steps
+
+
+def _header(result: Any, extra: Any) -> Any:
+    from astropy.io import fits
+
+    if result.paths is not None:
+        names = [Path(p).name for p in result.paths]
+        first = result.header
+    else:
+        names = [f"array frame {i}" for i in range(result.n_frames)]
+        first = fits.Header()
+    header = provenance_header(
+        first,
+        names,
+        method=result.method,
+        exptimes=result.exptimes,
+        steps=_steps(result),
+        zero=result.zero,
+        scale=result.scale,
+        weights=result.weights,
+        version=__version__,
+    )
+    header["HISTORY"] = "imcombiners.dask: combined block by block with dask"
+    if extra is not None:
+        for key, value in dict(extra).items():
+            header[key] = value
+    return header
+
+
+def _distributed_client(compute_kwargs: dict[str, Any]) -> Any:
+    """The distributed Client that will run the graph, or None for a local scheduler."""
+    from dask.base import get_scheduler
+
+    try:
+        from distributed import Client
+    except ImportError:
+        return None
+    sched = get_scheduler(scheduler=compute_kwargs.get("scheduler"))
+    owner = getattr(sched, "__self__", None)
+    return owner if isinstance(owner, Client) else None
+
+
+def _in_process(compute_kwargs: dict[str, Any]) -> bool:
+    """Whether the scheduler runs tasks in this process (threads or sync)."""
+    import dask.local
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    sched = get_scheduler(scheduler=compute_kwargs.get("scheduler"))
+    return sched is None or sched in (dask.threaded.get, dask.local.get_sync)
+
+
+class _RowTarget:
+    """A `dask.array.store` target writing whole-row blocks through a `FitsImageWriter`."""
+
+    def __init__(self, writer: FitsImageWriter, cube: bool) -> None:
+        self.writer, self.cube = writer, cube
+        self.shape = writer.shape
+        self.dtype = writer.dtype
+        self.ndim = len(writer.shape)
+
+    def __setitem__(self, index: tuple[slice, ...], block: np.ndarray) -> None:
+        if self.cube:
+            f0 = index[0].start or 0
+            y0 = index[1].start or 0
+            for i in range(block.shape[0]):
+                self.writer.write(y0, block[i], frame=f0 + i)
+        else:
+            self.writer.write(index[0].start or 0, block)
+
+
+def write_fits(
+    result: Any,
+    path: str | os.PathLike,
+    *,
+    header: Any = None,
+    overwrite: bool = False,
+    **compute_kwargs: Any,
+) -> dict[str, Path]:
+    """Compute a `combine` result and write it into FITS files by this process only.
+
+    The image goes to ``path`` and each product to ``<stem>_<product>.fits`` beside it (as
+    `imcombiners.combine_files` names them), with the provenance header of `combine_files`.
+    Outputs are rechunked to whole rows (bands along the first spatial axis). On a distributed
+    cluster every band is submitted at once and the bands are gathered and written in order,
+    each released once written; with the threaded or synchronous scheduler,
+    `dask.array.store` writes each band from the task that made it, under a lock. Either way
+    one process writes, into temporary files renamed on success: on any error nothing is left.
+
+    Parameters
+    ----------
+    result : DaskCombined
+        What `combine` returned.
+    path : str or os.PathLike
+        The output image (``*.fits``, or ``*.fits.gz`` for gzip).
+    header : mapping or astropy.io.fits.Header, optional
+        Cards to add to the provenance header (the first input's header when the stack came
+        from `read_fits`, NCOMBINE, IMCMBnnn, EXPTIME, HISTORY of the steps and corrections).
+    overwrite : bool, default False
+        Replace existing files.
+    **compute_kwargs
+        Passed to `dask.compute` (``scheduler=...``).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``"image"`` and each product's file.
+    """
+    import dask
+    import dask.array as da
+
+    out = Path(path)
+    arrays = {}
+    for name, arr in result.arrays().items():
+        whole = {k: -1 for k in range(1, arr.ndim)}
+        if name == "rejmask":  # (N, *spatial): bands along axis 1
+            whole = {0: -1, **{k: -1 for k in range(2, arr.ndim)}}
+        arrays[name] = arr.rechunk(whole)
+    hdr = _header(result, header)
+    image = arrays["image"]
+    bounds = []
+    y = 0
+    for rows in image.chunks[0]:
+        bounds.append((y, y + rows))
+        y += rows
+    writers: dict[str, FitsImageWriter] = {}
+    try:
+        for name, arr in arrays.items():
+            dest = out if name == "image" else _product_path(out, name)
+            h = hdr.copy()
+            if name != "image":
+                h["PRODUCT"] = (name, _PRODUCT_DOC[name])
+            writers[name] = FitsImageWriter(dest, arr.shape, arr.dtype, h, overwrite=overwrite)
+        client = _distributed_client(compute_kwargs)
+        if client is not None:
+            lazy = [
+                [arr[:, y0:y1] if name == "rejmask" else arr[y0:y1] for name, arr in arrays.items()]
+                for y0, y1 in bounds
+            ]
+            futures = client.compute(lazy)
+            for (y0, _), band in zip(bounds, futures, strict=True):
+                for name, part in zip(arrays, band.result(), strict=True):
+                    _RowTarget(writers[name], name == "rejmask")[_index(name, y0)] = part
+                band.release()
+        elif _in_process(compute_kwargs):
+            targets = [_RowTarget(writers[name], name == "rejmask") for name in arrays]
+            da.store(list(arrays.values()), targets, lock=True, **compute_kwargs)
+        else:  # a multiprocessing scheduler: a band at a time, written here
+            for y0, y1 in bounds:
+                parts = dask.compute(
+                    *[arr[:, y0:y1] if n == "rejmask" else arr[y0:y1] for n, arr in arrays.items()],
+                    **compute_kwargs,
+                )
+                for name, part in zip(arrays, parts, strict=True):
+                    _RowTarget(writers[name], name == "rejmask")[_index(name, y0)] = part
+        return {("image" if name == "image" else name): w.commit() for name, w in writers.items()}
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+
+
+def _index(name: str, y0: int) -> tuple[slice, ...]:
+    return (slice(0, None), slice(y0, None)) if name == "rejmask" else (slice(y0, None),)
