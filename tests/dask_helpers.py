@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 
+import dask  # the [test] extra installs dask and distributed: a missing one is a failure
+import distributed
 import numpy as np
 import pytest
-
-dask = pytest.importorskip("dask")
-distributed = pytest.importorskip("distributed")
 
 
 def local_cluster():

@@ -157,11 +157,11 @@ def test_errors():
         with pytest.raises(TypeError, match="unsupported dtype"):
             imcd.combine(da.zeros((3, 4, 4), dtype=dtype), "mean")
 
-    class RowRule(imc.Rejector):
-        """A rule that would need whole rows (as IRAF's avsigclip)."""
+    class NoBounds(imc.Rejector):
+        """A rule of one's own without its bounds."""
 
-    with pytest.raises(TypeError, match="whole image rows"):
-        imcd.combine(stack, "mean", rejectors=RowRule())
+    with pytest.raises(NotImplementedError, match="must define bounds"):
+        imcd.combine(stack, "mean", rejectors=NoBounds())
     with pytest.raises(TypeError, match="whole image rows"):
         imcd.combine(stack, "mean", rejectors="avsigclip")
     with pytest.raises(ValueError, match="unknown product"):
@@ -254,3 +254,26 @@ def test_progress_bar_reports(capsys):
     with ProgressBar():
         result.image.compute(scheduler="threads")
     assert "100%" in capsys.readouterr().out
+
+
+def test_rules_of_ones_own_and_grow_on_the_rule():
+    """A Rejector with its own bounds runs in the blocks; a rule's grow gets its halo."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Band(imc.Rejector):
+        width: float = 12.0
+
+        def bounds(self, x):
+            c = np.median(x)
+            return c - self.width, c + self.width
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(100, 6, (7, 23, 17)).astype(np.float32)
+    x[rng.random(x.shape) < 0.03] += 90
+    stack = da.from_array(x, chunks=(7, 8, 6))
+    got = imcd.combine(stack, "mean", rejectors=Band()).image.compute(scheduler="threads")
+    np.testing.assert_array_equal(got, imc.Combiner(x).combine("mean", rejectors=Band()))
+    rule = imc.SigClip(sigma=2.0, grow=2.0)
+    got = imcd.combine(stack, "median", rejectors=rule).image.compute(scheduler="threads")
+    np.testing.assert_array_equal(got, imc.Combiner(x).combine("median", rejectors=rule))

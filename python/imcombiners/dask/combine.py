@@ -16,6 +16,7 @@ from .. import (
     LinearClip,
     MinMaxClip,
     PClip,
+    Rejector,
     SigClip,
 )
 from . import _stats
@@ -241,6 +242,9 @@ def combine(
         step=stat_step,
         normalize=normalize,
     )
+    own_grow = {float(r.grow) for r in rules if getattr(r, "grow", None) is not None}
+    if grow is None and len(own_grow) == 1:
+        grow = own_grow.pop()  # a rule's own grow needs the same halo (a conflict fails below)
     plan = BlockPlan(
         method=method,
         rules=tuple(rules),
@@ -337,13 +341,13 @@ def _rules(rejectors: Any) -> list[Any]:
         return []
     rules = list(rejectors) if isinstance(rejectors, list | tuple) else [rejectors]
     for r in rules:
-        if not isinstance(r, PER_PIXEL_RULES):
-            names = ", ".join(c.__name__ for c in PER_PIXEL_RULES)
+        if not isinstance(r, Rejector):
             raise TypeError(
-                f"imcombiners.dask applies only rules that decide each pixel from its own "
-                f"samples ({names}); got {r!r}. Rules that need whole image rows (such as IRAF's "
-                "avsigclip, in imcombiners.iraf) cannot run on spatial blocks: combine such "
-                "stacks in memory or with imcombiners.iraf.imcombine"
+                f"imcombiners.dask applies imcombiners rules (Rejector objects, which decide each "
+                f"pixel from its own samples: {', '.join(c.__name__ for c in PER_PIXEL_RULES)} "
+                f"or a rule of your own); got {r!r}. Rules that need whole image rows (such as "
+                "IRAF's avsigclip, in imcombiners.iraf) cannot run on spatial blocks: combine "
+                "such stacks in memory or with imcombiners.iraf.imcombine"
             )
     return rules
 
