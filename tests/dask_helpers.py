@@ -7,7 +7,6 @@ import contextlib
 import dask  # the [test] extra installs dask and distributed: a missing one is a failure
 import distributed
 import numpy as np
-import pytest
 
 
 def local_cluster():
