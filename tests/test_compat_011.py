@@ -123,3 +123,23 @@ def test_grow_on_the_rule_equals_grow_on_the_call():
         imc.Combiner(x).combine("mean", rejectors=grown_rule, grow=1.0)
     with pytest.raises(ValueError, match="grow"):
         imc.SigClip(grow=-1)
+
+
+def test_one_dimensional_kernels_and_top_level_names():
+    v = np.array([10.0, 11, 9, 10, 10, 10, 9, 11, 10, 1e4])
+    stack = v.reshape(-1, 1)
+    full = imc.kernels.sigclip(stack)
+    one = imc.kernels.sigclip_1d(v)
+    np.testing.assert_array_equal(one[0], full[0][:, 0])
+    assert [float(x) for x in one[1:]] == [float(x[0]) for x in full[1:]]
+    np.testing.assert_array_equal(
+        imc.kernels.minmax_mask_1d(v), imc.kernels.minmax_mask(stack)[:, 0]
+    )
+    assert (
+        imc.kernels.pclip_combine_1d(v, "median") == imc.kernels.pclip_combine(stack, "median")[0]
+    )
+    assert imc.sigclip is imc.kernels.sigclip
+    assert imc.median is imc.kernels.median
+    assert imc.nanaverage is imc.kernels.nanaverage
+    np.testing.assert_array_equal(imc.ndcombine(stack, validate=False), imc.ndcombine(stack))
+    np.testing.assert_array_equal(imc.kernels.sigclip_mask(stack, validate=True), full[0])

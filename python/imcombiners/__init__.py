@@ -14,6 +14,18 @@ from .combiner import Combiner
 from .errors import ImcombinersWarning
 from .files import FilesResult, FrameInfo, combine_files
 from .flags import OutputFlags, SampleFlags
+
+# imcombiners 0.1.1 also exported these kernels at the top level.
+from .kernels import (
+    ccdclip,
+    grow_mask,
+    linearclip,
+    median,
+    minmax,
+    nanaverage,
+    pclip,
+    sigclip,
+)
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
@@ -33,15 +45,23 @@ __all__ = [
     "SampleFlags",
     "SigClip",
     "__version__",
+    "ccdclip",
     "combine_ccddata",
     "combine_files",
     "get_num_threads",
+    "grow_mask",
     "iraf",
     "kernels",
+    "linearclip",
+    "median",
+    "minmax",
+    "nanaverage",
     "ndcombine",
+    "pclip",
     "place_into_padded",
     "registry",
     "resolve_zero_scale",
     "set_num_threads",
+    "sigclip",
     "threads",
 ]

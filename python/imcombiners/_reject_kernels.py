@@ -29,11 +29,13 @@ def _rule_parameters(cls: type[Rejector]) -> list[inspect.Parameter]:
 
 
 def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
-    """The three kernels of one rejection rule, named as members of ``module``."""
+    """The kernels of one rejection rule, named as members of ``module``: ``<rule>``,
+    ``<rule>_mask``, ``<rule>_combine`` and their ``_1d`` forms for one vector of values."""
     name = cls.kind
     fields = {f.name for f in dataclasses.fields(cls)}
 
     def split(kwargs: dict[str, Any]) -> tuple[Rejector, Any, Any]:
+        kwargs.pop("validate", None)  # imcombiners 0.1.1's switch: arguments are always checked
         unknown = set(kwargs) - fields - {"mask", "thresholds"}
         if unknown:
             raise TypeError(f"{name}() got unexpected keyword arguments: {sorted(unknown)}")
@@ -128,6 +130,57 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         f"``combine`` is any combine method (mean, median, lmedian, sum, min, max, variance,\n"
         f"weighted_average); no per-sample mask is made, so memory stays near the output's.\n"
     )
-    for func in (reject, reject_mask, reject_combine):
+    one_d = _one_dimensional(reject, reject_mask, reject_combine)
+    for func in (reject, reject_mask, reject_combine, *one_d):
         func.__module__ = module
-    return reject, reject_mask, reject_combine
+    return (reject, reject_mask, reject_combine, *one_d)
+
+
+def _column(values: Any, mask: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 1-D vector of values (and its mask) as an (n, 1) stack."""
+    v = np.asarray(values)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    m = None if mask is None else np.asarray(mask).reshape(-1, 1)
+    return v.reshape(-1, 1), m
+
+
+def _one_dimensional(
+    reject: Callable[..., Any], reject_mask: Callable[..., Any], reject_combine: Callable[..., Any]
+) -> tuple[Callable[..., Any], ...]:
+    """``<rule>_1d``, ``<rule>_mask_1d`` and ``<rule>_combine_1d``: the kernels on one vector of
+    values (imcombiners 0.1.1 names), with scalar diagnostics."""
+
+    def reject_1d(values: Any, **kwargs: Any) -> tuple[Any, ...]:
+        arr, mask = _column(values, kwargs.pop("mask", None))
+        r = reject(arr, mask=mask, **kwargs)
+        scalars = (None if x is None else x.reshape(-1)[0] for x in r[1:])
+        return (r[0].reshape(-1), *scalars)
+
+    def reject_mask_1d(values: Any, **kwargs: Any) -> np.ndarray:
+        arr, mask = _column(values, kwargs.pop("mask", None))
+        return reject_mask(arr, mask=mask, **kwargs).reshape(-1)
+
+    def reject_combine_1d(values: Any, combine: str = "mean", **kwargs: Any) -> Any:
+        arr, mask = _column(values, kwargs.pop("mask", None))
+        return reject_combine(arr, combine, mask=mask, **kwargs).reshape(-1)[0]
+
+    pairs = (
+        (reject_1d, reject),
+        (reject_mask_1d, reject_mask),
+        (reject_combine_1d, reject_combine),
+    )
+    for func, base in pairs:
+        name = f"{base.__name__}_1d"
+        func.__name__ = func.__qualname__ = name
+        sig = base.__signature__  # type: ignore[attr-defined]
+        params = list(sig.parameters.values())
+        params[0] = params[0].replace(name="values")
+        func.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=params,
+            return_annotation="tuple[Any, ...]"
+            if base is reject
+            else ("np.ndarray" if base is reject_mask else "Any"),
+        )
+        func.__doc__ = f"`{base.__name__}` on one 1-D vector of values (diagnostics as scalars).\n"
+    return reject_1d, reject_mask_1d, reject_combine_1d

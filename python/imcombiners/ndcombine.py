@@ -69,6 +69,7 @@ def ndcombine(
     zero_sigclip_kwargs: dict[str, Any] | None = None,
     scale_sigclip_kwargs: dict[str, Any] | None = None,
     full: bool = False,
+    validate: bool = True,
     **rule_options: Any,
 ) -> np.ndarray | tuple[Any, ...]:
     """Combine a stack along axis 0 in one call, with optional rejection.
@@ -113,11 +114,12 @@ def ndcombine(
         ``reject``, ``mask_thresh`` is None without ``thresholds``); ``"full"`` appends the
         per-sample ``sample_flags``.
     weight, n_minmax, pclip, zero_to_0th, scale_to_0th, zero_sigclip_kwargs,
-    scale_sigclip_kwargs, full
+    scale_sigclip_kwargs, full, validate
         imcombiners 0.1.1 spellings, accepted for compatibility (see ``docs/compatibility.md``):
         ``weights``; ``(n_min, n_max)``; ``frac``; ``normalize`` for zero and for scale;
         the clipping of the ``sigclip_*`` statistics (keys ``sigma`` and ``maxiters``; the
         statistics clip about the median with ``ddof=0``); ``diagnostics="simple"``.
+        ``validate`` is accepted and ignored (arguments are always checked).
     **rule_options
         Options of other rules in `imcombiners.registry`, by their field names.
 
