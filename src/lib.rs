@@ -4,7 +4,9 @@
 //! and is tested with `cargo test --no-default-features`; the `python` feature adds the `PyO3`
 //! module `imcombiners._core` (bindings only, in `python/`).
 
+mod accumulate;
 pub mod cancel;
+mod disjoint;
 pub mod error;
 pub mod grow;
 pub mod iraf;

@@ -21,9 +21,9 @@ pub mod tile;
 use rayon::prelude::*;
 
 use crate::cancel;
+use crate::disjoint::Shared;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns};
-use crate::pipeline::Shared;
 use crate::sample::{Float, Sample};
 use crate::simd::{self, Kernel};
 use crate::stack::{Source, TileCursor};
