@@ -20,7 +20,7 @@ use crate::disjoint::Shared;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::reduce::Method;
-use crate::reject::{flags, Centre, Rejector, Report, Survivors};
+use crate::reject::{flags, Centre, MinMaxClip, Rejector, Report, SigClip, Survivors};
 use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
@@ -755,8 +755,6 @@ struct FirstPass {
 /// clipping is always one pass. The arithmetic is the per-pixel code's, in the same order, so
 /// settled pixels get the same bits. Returns `false` when the plan has no such fast path.
 #[inline(always)]
-// Parallel per-pixel arrays are indexed by pixel; iterator zips over six of them read worse.
-#[allow(clippy::needless_range_loop)]
 fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
     plan: &Plan<'_>,
     keys: &[K],
@@ -768,120 +766,156 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
     let [rule] = plan.rejectors else {
         return false;
     };
-    f.done.resize(w, false);
-    f.lo.resize(w, 0);
-    f.hi.resize(w, 0);
-    f.report.resize(w, Report::nothing());
-    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
     match rule {
         Rejector::SigClip(sc) => {
             let crate::reject::Spread::Std { ddof } = sc.spread else {
                 return false;
             };
-            f.centre.resize(w, 0.0);
-            f.squares.resize(w, 0.0);
-            for p in 0..w {
-                let c = count[p] as usize;
-                f.centre[p] = if c == 0 {
-                    f64::NAN
-                } else {
-                    match sc.centre {
-                        Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
-                        Centre::Median if c.is_multiple_of(2) => {
-                            0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
-                        }
-                        Centre::Median => value(c / 2, p),
-                        Centre::LMedian => value((c - 1) / 2, p),
-                    }
-                };
-            }
-            let nmax = count.iter().copied().max().unwrap_or(0) as usize;
-            {
-                // Local slices: through `f` the compiler reloads the vectors' pointers on every
-                // store and cannot vectorise.
-                let (centre, squares) = (&f.centre[..w], &mut f.squares[..w]);
-                squares.fill(0.0);
-                for (r, krow) in keys.chunks_exact(w).take(nmax).enumerate() {
-                    let r = r as u32;
-                    for (((q, &k), &c0), &cnt) in
-                        squares.iter_mut().zip(krow).zip(centre).zip(count)
-                    {
-                        let d = W::from_key(k).to_f64() - c0;
-                        *q += if r < cnt { d * d } else { 0.0 };
-                    }
-                }
-            }
-            for p in 0..w {
-                let c = count[p] as usize;
-                let mut rep = Report::nothing();
-                f.lo[p] = 0;
-                f.hi[p] = c as u32;
-                f.done[p] = true;
-                if c > 0 {
-                    rep.nit = 1;
-                    let dof = c as f64 - ddof;
-                    if dof > 0.0 {
-                        let sd = (f.squares[p] / dof).sqrt();
-                        let (lo_t, hi_t) = (
-                            f.centre[p] - sc.sigma_lower * sd,
-                            f.centre[p] + sc.sigma_upper * sd,
-                        );
-                        rep.spread = sd;
-                        rep.bounds = Some((lo_t, hi_t));
-                        f.done[p] = !(value(0, p) < lo_t || value(c - 1, p) > hi_t);
-                    }
-                }
-                f.report[p] = rep;
-            }
-            let _ = n;
+            f.resize(w);
+            sigclip_first_pass::<K, W>(sc, ddof, keys, count, w, f);
             true
         }
         Rejector::MinMax(mm) => {
-            for p in 0..w {
-                let c = count[p] as usize;
-                let mut rep = Report::nothing();
-                f.done[p] = true;
-                f.lo[p] = 0;
-                f.hi[p] = c as u32;
-                if c > 0 {
-                    rep.nit = 1;
-                    let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
-                    let total = k_lo.saturating_add(k_hi);
-                    if total >= c {
-                        if total > 0 {
-                            rep.flags |= flags::NKEEP;
-                        }
-                    } else if !mm.keep_ties {
-                        // Exactly k_lo and k_hi samples go, ties split by frame number.
-                        f.lo[p] = k_lo as u32;
-                        f.hi[p] = (c - k_hi) as u32;
-                    } else {
-                        // Keep everything equal to the kept extremes (ties included).
-                        let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));
-                        let mut lo = k_lo;
-                        while lo > 0 && value(lo - 1, p) >= low {
-                            lo -= 1;
-                        }
-                        let mut hi = c - k_hi;
-                        while hi < c && value(hi, p) <= high {
-                            hi += 1;
-                        }
-                        f.lo[p] = lo as u32;
-                        f.hi[p] = hi as u32;
-                    }
-                }
-                f.report[p] = rep;
-            }
+            f.resize(w);
+            minmax_first_pass::<K, W>(mm, keys, count, w, n, f);
             true
         }
         _ => false,
     }
 }
 
+impl FirstPass {
+    fn resize(&mut self, w: usize) {
+        self.done.resize(w, false);
+        self.lo.resize(w, 0);
+        self.hi.resize(w, 0);
+        self.report.resize(w, Report::nothing());
+        self.centre.resize(w, 0.0);
+        self.squares.resize(w, 0.0);
+    }
+}
+
+/// [`first_pass`] of sigma clipping with the std spread: the centre, the sum of squared
+/// deviations in sorted order (as `Spread::of`), the bounds, and whether they reject nothing.
+#[inline(always)]
+// Parallel per-pixel arrays are indexed by pixel; iterator zips over six of them read worse.
+#[allow(clippy::needless_range_loop)]
+fn sigclip_first_pass<K: Copy + Ord, W: Float<Key = K>>(
+    sc: &SigClip,
+    ddof: f64,
+    keys: &[K],
+    count: &[u32],
+    w: usize,
+    f: &mut FirstPass,
+) {
+    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
+    for p in 0..w {
+        let c = count[p] as usize;
+        f.centre[p] = if c == 0 {
+            f64::NAN
+        } else {
+            match sc.centre {
+                Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
+                Centre::Median if c.is_multiple_of(2) => {
+                    0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
+                }
+                Centre::Median => value(c / 2, p),
+                Centre::LMedian => value((c - 1) / 2, p),
+            }
+        };
+    }
+    let nmax = count.iter().copied().max().unwrap_or(0) as usize;
+    {
+        // Local slices: through `f` the compiler reloads the vectors' pointers on every
+        // store and cannot vectorise.
+        let (centre, squares) = (&f.centre[..w], &mut f.squares[..w]);
+        squares.fill(0.0);
+        for (r, krow) in keys.chunks_exact(w).take(nmax).enumerate() {
+            let r = r as u32;
+            for (((q, &k), &c0), &cnt) in squares.iter_mut().zip(krow).zip(centre).zip(count) {
+                let d = W::from_key(k).to_f64() - c0;
+                *q += if r < cnt { d * d } else { 0.0 };
+            }
+        }
+    }
+    for p in 0..w {
+        let c = count[p] as usize;
+        let mut rep = Report::nothing();
+        f.lo[p] = 0;
+        f.hi[p] = c as u32;
+        f.done[p] = true;
+        if c > 0 {
+            rep.nit = 1;
+            let dof = c as f64 - ddof;
+            if dof > 0.0 {
+                let sd = (f.squares[p] / dof).sqrt();
+                let (lo_t, hi_t) = (
+                    f.centre[p] - sc.sigma_lower * sd,
+                    f.centre[p] + sc.sigma_upper * sd,
+                );
+                rep.spread = sd;
+                rep.bounds = Some((lo_t, hi_t));
+                f.done[p] = !(value(0, p) < lo_t || value(c - 1, p) > hi_t);
+            }
+        }
+        f.report[p] = rep;
+    }
+}
+
+/// [`first_pass`] of min/max clipping, which always settles the pixel.
+#[inline(always)]
+// Parallel per-pixel arrays are indexed by pixel; iterator zips over them read worse.
+#[allow(clippy::needless_range_loop)]
+fn minmax_first_pass<K: Copy + Ord, W: Float<Key = K>>(
+    mm: &MinMaxClip,
+    keys: &[K],
+    count: &[u32],
+    w: usize,
+    n: usize,
+    f: &mut FirstPass,
+) {
+    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
+    let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
+    let total = k_lo.saturating_add(k_hi);
+    for p in 0..w {
+        let c = count[p] as usize;
+        let mut rep = Report::nothing();
+        f.done[p] = true;
+        f.lo[p] = 0;
+        f.hi[p] = c as u32;
+        if c > 0 {
+            rep.nit = 1;
+            if total >= c {
+                if total > 0 {
+                    rep.flags |= flags::NKEEP;
+                }
+            } else if !mm.keep_ties {
+                // Exactly k_lo and k_hi samples go, ties split by frame number.
+                f.lo[p] = k_lo as u32;
+                f.hi[p] = (c - k_hi) as u32;
+            } else {
+                // Keep everything equal to the kept extremes (ties included).
+                let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));
+                let mut lo = k_lo;
+                while lo > 0 && value(lo - 1, p) >= low {
+                    lo -= 1;
+                }
+                let mut hi = c - k_hi;
+                while hi < c && value(hi, p) <= high {
+                    hi += 1;
+                }
+                f.lo[p] = lo as u32;
+                f.hi[p] = hi as u32;
+            }
+        }
+        f.report[p] = rep;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reject::{Count, Limits, MinMaxClip, SigClip, Spread};
+    use crate::reject::{Count, Limits, Spread};
     use crate::stack::StackView;
 
     /// A small deterministic generator (64-bit LCG, high bits).

@@ -45,12 +45,13 @@ fn run_typed<'py, T: Sample, F: Px + Element>(
     ))
 }
 
-/// Runs IMCOMBINE's pipeline with resolved parameters (see `imcombiners/iraf/_core_args.py`).
+/// Runs IMCOMBINE's pipeline with resolved parameters (resolved in `python/imcombiners/iraf/imcombine.py`).
 ///
 /// Returns `(image, sigma or None, ncombine (uint16), rejmask (*spatial, N) uint8 or None)`; the
 /// image and sigma are float32 (`double=False`, IRAF's real) or float64.
 #[pyfunction]
 #[allow(clippy::fn_params_excessive_bools)] // IMCOMBINE's yes/no parameters
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)] // IMCOMBINE's parameters, one each
 #[pyo3(signature = (
     stack, *, mask=None, swapped=false, double=false, combine, reject, mclip, nkeep, lsigma,
     hsigma, pclip, flow, fhigh, doscale, doscale1, scales, zeros, weights, dowts, noise,
