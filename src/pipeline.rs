@@ -427,7 +427,6 @@ fn load_rows<T: Sample>(
 /// the flags and, for the row pass, the ties at the rank cuts.
 #[inline(always)]
 fn reject<W: Float>(plan: &Plan<'_>, wants: Wants, s: &mut Scratch<W>, n: usize, w: usize) {
-    let missing_key = W::INFINITY_KEY;
     let keys = &s.keys[..n * w];
     let count = &s.count[..w];
     let fast = n <= NETWORK_MAX_N && first_pass::<_, W>(plan, keys, count, w, n, &mut s.fast);
@@ -437,8 +436,33 @@ fn reject<W: Float>(plan: &Plan<'_>, wants: Wants, s: &mut Scratch<W>, n: usize,
         _ => None,
     };
     s.any_tied = false;
+    let whole = fast && s.fast.whole;
     for p in 0..w {
         let settled = fast && s.fast.done[p];
+        if whole && settled {
+            // Settled without rejecting anything: the survivors are all `c` valid samples
+            // (ranks 0..c), the bounds the extreme values, and no cut falls inside a run of
+            // ties (`low_skip = 0`; `upp_keep = u32::MAX` keeps every sample equal to `upp`,
+            // as the exact count would).
+            let c = count[p] as usize;
+            let at = |r: usize| W::from_key(keys[r * w + p]).to_f64();
+            (s.low[p], s.upp[p]) = if c > 0 {
+                (at(0), at(c - 1))
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            if let Some(lower) = lower {
+                s.middle[p] = middle_of(0, c, lower, at);
+            }
+            if plan.diagnostics {
+                let rep = s.fast.report[p];
+                s.report[p] = rep;
+                s.flags[p] = rep.flags | if c < n { flags::PREMASKED } else { 0 };
+            }
+            s.low_skip[p] = 0;
+            s.upp_keep[p] = if c > 0 { u32::MAX } else { 0 };
+            continue;
+        }
         let (lo, hi, rep, mut fl);
         if settled {
             (lo, hi) = (s.fast.lo[p] as usize, s.fast.hi[p] as usize);
@@ -448,39 +472,14 @@ fn reject<W: Float>(plan: &Plan<'_>, wants: Wants, s: &mut Scratch<W>, n: usize,
                 fl |= flags::PREMASKED;
             }
         } else {
-            s.values.clear();
-            if n <= NETWORK_MAX_N {
-                let c = count[p] as usize;
-                s.values
-                    .extend((0..c).map(|r| W::from_key(keys[r * w + p]).to_f64()));
-            } else {
-                s.column.clear();
-                s.column.extend(
-                    (0..n)
-                        .map(|r| keys[r * w + p])
-                        .filter(|&k| k != missing_key),
-                );
-                s.column.sort_unstable();
-                s.values
-                    .extend(s.column.iter().map(|&k| W::from_key(k).to_f64()));
-            }
-            let mut surv = Survivors {
-                x: &s.values,
-                lo: 0,
-                hi: s.values.len(),
-                n_frames: n,
-            };
-            fl = if s.values.len() < n {
-                flags::PREMASKED
-            } else {
-                0
-            };
-            let mut last = Report::nothing();
-            for r in plan.rejectors {
-                last = r.apply(&mut surv, &mut s.spare);
-                fl |= last.flags;
-            }
-            (lo, hi, rep) = (surv.lo, surv.hi, last);
+            let c = count[p] as usize;
+            (lo, hi, rep, fl) = reject_pixel::<W>(
+                plan,
+                (keys, c),
+                (n, w, p),
+                &mut s.values,
+                (&mut s.column, &mut s.spare),
+            );
         }
         // Sorted value of rank r among the element's valid samples.
         let values = &s.values;
@@ -525,6 +524,49 @@ fn reject<W: Float>(plan: &Plan<'_>, wants: Wants, s: &mut Scratch<W>, n: usize,
         s.low_skip[p] = skip;
         s.upp_keep[p] = keep_up;
     }
+}
+
+/// [`reject`] for one pixel the first pass did not settle: its `c` sorted valid values go to
+/// `values` (deep stacks sort them here), and the rejectors run on them in turn. Returns the
+/// survivors' ranks `lo..hi`, the last rejector's report and the flags.
+#[inline(always)]
+fn reject_pixel<W: Float>(
+    plan: &Plan<'_>,
+    (keys, c): (&[W::Key], usize),
+    (n, w, p): (usize, usize, usize),
+    values: &mut Vec<f64>,
+    (column, spare): (&mut Vec<W::Key>, &mut Vec<f64>),
+) -> (usize, usize, Report, u8) {
+    values.clear();
+    if n <= NETWORK_MAX_N {
+        values.extend((0..c).map(|r| W::from_key(keys[r * w + p]).to_f64()));
+    } else {
+        column.clear();
+        column.extend(
+            (0..n)
+                .map(|r| keys[r * w + p])
+                .filter(|&k| k != W::INFINITY_KEY),
+        );
+        column.sort_unstable();
+        values.extend(column.iter().map(|&k| W::from_key(k).to_f64()));
+    }
+    let mut surv = Survivors {
+        x: values,
+        lo: 0,
+        hi: values.len(),
+        n_frames: n,
+    };
+    let mut fl = if values.len() < n {
+        flags::PREMASKED
+    } else {
+        0
+    };
+    let mut last = Report::nothing();
+    for r in plan.rejectors {
+        last = r.apply(&mut surv, spare);
+        fl |= last.flags;
+    }
+    (surv.lo, surv.hi, last, fl)
 }
 
 /// Stage 3: the per-element diagnostics of the rejection.
@@ -741,6 +783,9 @@ fn middle_of(lo: usize, hi: usize, lower: bool, at: impl Fn(usize) -> f64) -> f6
 /// Per-pixel results of the vectorised first pass.
 #[derive(Default)]
 struct FirstPass {
+    /// Settled pixels keep every valid sample (sigma clipping that rejects nothing), so their
+    /// survivors are the whole sorted run and no rank cut can split ties.
+    whole: bool,
     done: Vec<bool>,
     lo: Vec<u32>,
     hi: Vec<u32>,
@@ -772,11 +817,13 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
                 return false;
             };
             f.resize(w);
+            f.whole = true;
             sigclip_first_pass::<K, W>(sc, ddof, keys, count, w, f);
             true
         }
         Rejector::MinMax(mm) => {
             f.resize(w);
+            f.whole = false;
             minmax_first_pass::<K, W>(mm, keys, count, w, n, f);
             true
         }
