@@ -51,5 +51,5 @@ impl Drop for Request {
     }
 }
 
-// Tested from Python (tests/test_interrupts.py): raising the process-wide flag inside `cargo test`
+// Tested from Python (tests/test_attack.py, test_ctrl_c_interrupts_long_core_call): raising the process-wide flag inside `cargo test`
 // would make the core tests running beside it skip tiles.

@@ -14,11 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::accumulate::{Keep, Sums};
 use crate::cancel;
+use crate::disjoint::Shared;
 use crate::error::CoreError;
 use crate::network::{cached_pairs, sort_columns, NETWORK_MAX_N};
 use crate::reduce::Method;
-use crate::reject::{flags, Centre, Rejector, Report, Survivors};
+use crate::reject::{flags, Centre, MinMaxClip, Rejector, Report, SigClip, Survivors};
 use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
@@ -79,56 +81,71 @@ pub struct Products<O, W> {
     pub frame_counts: Option<Vec<(u64, u64)>>,
 }
 
-/// A slice that tiles write to in disjoint ranges from several threads.
-pub(crate) struct Shared<T> {
-    ptr: *mut T,
-    len: usize,
-}
-
-// SAFETY: every tile writes only its own, disjoint index range (see `range`).
-unsafe impl<T: Send> Send for Shared<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    pub(crate) fn new(v: &mut [T]) -> Self {
-        Shared {
-            ptr: v.as_mut_ptr(),
-            len: v.len(),
-        }
-    }
-
-    /// # Safety
-    /// No two live calls may overlap in range.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.len, "tile range out of bounds");
-        // SAFETY: in bounds (checked) and disjoint from every other live range (caller).
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
-    }
-}
-
-struct Outputs<O, W> {
-    combined: Option<Shared<O>>,
-    std: Option<Shared<W>>,
-    low: Option<Shared<W>>,
-    upp: Option<Shared<W>>,
-    nit: Option<Shared<i32>>,
-    flags: Option<Shared<u8>>,
-    mask: Option<Shared<u8>>,
+/// The per-element output buffers, written by the tiles in disjoint ranges.
+struct Outputs<'a, O, W> {
+    combined: Option<Shared<'a, O>>,
+    std: Option<Shared<'a, W>>,
+    low: Option<Shared<'a, W>>,
+    upp: Option<Shared<'a, W>>,
+    nit: Option<Shared<'a, i32>>,
+    flags: Option<Shared<'a, u8>>,
+    mask: Option<Shared<'a, u8>>,
     /// Per frame: valid and rejected samples, summed over tiles (integer sums: the order of the
     /// tiles does not matter).
     counts: Option<Vec<(AtomicU64, AtomicU64)>>,
     npix: usize,
 }
 
+/// What a tile has to produce besides the rejection, decided once per run.
+#[derive(Clone, Copy)]
+struct Wants {
+    /// The combine method, when the plan combines with one.
+    method: Option<Method>,
+    /// `ddof` when the plan combines with the variance.
+    ddof: Option<f64>,
+    /// The row pass (and with it the tie counts) is needed: for the combines that add up rows,
+    /// the mask and the per-frame counts.
+    rows: bool,
+}
+
+impl Wants {
+    fn new(plan: &Plan<'_>) -> Self {
+        let method = match plan.combine {
+            Some(Combine::Method(m)) => Some(m),
+            _ => None,
+        };
+        let ddof = match plan.combine {
+            Some(Combine::Variance { ddof }) => Some(ddof),
+            _ => None,
+        };
+        let rows = matches!(
+            method,
+            Some(Method::Mean | Method::Sum | Method::WeightedAverage)
+        ) || ddof.is_some()
+            || plan.mask
+            || plan.frame_counts;
+        Wants { method, ddof, rows }
+    }
+}
+
+/// Per-thread buffers of one tile.
 struct Scratch<W: Float> {
     cur: TileCursor,
+    /// The tile's samples, frame-major `(N, w)`, missing ones NaN.
     rows: Vec<W>,
+    /// Their sort keys (missing: `INFINITY_KEY`), sorted per pixel when `N <= NETWORK_MAX_N`.
     keys: Vec<W::Key>,
+    /// Valid samples per pixel.
     count: Vec<u32>,
+    /// Per pixel, from the rejection: lowest and highest survivor (NaN when none survive),
+    /// the (lower) median of the survivors when the combine asks for it, the last rejector's
+    /// report and the flags.
     low: Vec<f64>,
     upp: Vec<f64>,
+    middle: Vec<f64>,
+    report: Vec<Report>,
+    flags: Vec<u8>,
+    /// One pixel's sorted valid values, a rejector's scratch, and one pixel's keys (deep stacks).
     values: Vec<f64>,
     spare: Vec<f64>,
     column: Vec<W::Key>,
@@ -153,15 +170,13 @@ impl<W: Float> Scratch<W> {
             count: vec![0; tile],
             low: vec![0.0; tile],
             upp: vec![0.0; tile],
+            middle: vec![0.0; tile],
+            report: vec![Report::nothing(); tile],
+            flags: vec![0; tile],
             values: Vec::with_capacity(n),
             spare: Vec::with_capacity(n),
             column: Vec::with_capacity(n),
-            sums: Sums {
-                acc: vec![0.0; tile],
-                wsum: vec![0.0; tile],
-                nkept: vec![0; tile],
-                squares: vec![0.0; tile],
-            },
+            sums: Sums::new(tile),
             low_skip: vec![0; tile],
             upp_keep: vec![0; tile],
             any_tied: false,
@@ -177,17 +192,8 @@ fn tile_len<W>(n: usize) -> usize {
     ((64 * 1024) / per_pixel).clamp(16, 2048) / 16 * 16
 }
 
-/// Rejects and (optionally) combines the stack; see the module documentation.
-///
-/// # Errors
-/// Weights of the wrong length or invalid values, or a weighted average without weights.
-pub fn run<T, O>(src: &Source<'_, T>, plan: &Plan<'_>) -> Result<Products<O, T::Work>, CoreError>
-where
-    T: Sample,
-    O: Sample<Work = T::Work>,
-{
-    let n = src.n();
-    let npix = src.npix();
+/// Checks the plan's per-frame parameters against a stack of `n` frames.
+fn check_plan(plan: &Plan<'_>, n: usize) -> Result<(), CoreError> {
     if let Some((zero, scale)) = plan.correction {
         if zero.len() != n
             || scale.len() != n
@@ -212,6 +218,21 @@ where
             });
         }
     }
+    Ok(())
+}
+
+/// Rejects and (optionally) combines the stack; see the module documentation.
+///
+/// # Errors
+/// Weights of the wrong length or invalid values, or a weighted average without weights.
+pub fn run<T, O>(src: &Source<'_, T>, plan: &Plan<'_>) -> Result<Products<O, T::Work>, CoreError>
+where
+    T: Sample,
+    O: Sample<Work = T::Work>,
+{
+    let n = src.n();
+    let npix = src.npix();
+    check_plan(plan, n)?;
     let nan = T::Work::NAN;
     let mut combined = plan.combine.map(|_| vec![O::from_work(nan); npix]);
     let with_std = plan.diagnostics && plan.rejectors.last().is_some_and(Rejector::has_spread);
@@ -223,45 +244,57 @@ where
         flags: vec![0; npix],
     });
     let mut mask = plan.mask.then(|| vec![0u8; n * npix]);
-    let outputs = Outputs {
-        combined: combined.as_deref_mut().map(Shared::new),
-        std: diag
-            .as_mut()
-            .and_then(|d| d.std.as_deref_mut())
-            .map(Shared::new),
-        low: diag.as_mut().map(|d| Shared::new(&mut d.low)),
-        upp: diag.as_mut().map(|d| Shared::new(&mut d.upp)),
-        nit: diag.as_mut().map(|d| Shared::new(&mut d.nit)),
-        flags: diag.as_mut().map(|d| Shared::new(&mut d.flags)),
-        mask: mask.as_deref_mut().map(Shared::new),
-        counts: plan.frame_counts.then(|| {
-            (0..n)
-                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-                .collect()
-        }),
-        npix,
+    let counts = {
+        let (std, low, upp, nit, flags) = match diag.as_mut() {
+            Some(d) => (
+                d.std.as_deref_mut().map(Shared::new),
+                Some(Shared::new(&mut d.low)),
+                Some(Shared::new(&mut d.upp)),
+                Some(Shared::new(&mut d.nit)),
+                Some(Shared::new(&mut d.flags)),
+            ),
+            None => (None, None, None, None, None),
+        };
+        let outputs = Outputs {
+            combined: combined.as_deref_mut().map(Shared::new),
+            std,
+            low,
+            upp,
+            nit,
+            flags,
+            mask: mask.as_deref_mut().map(Shared::new),
+            counts: plan.frame_counts.then(|| {
+                (0..n)
+                    .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                    .collect()
+            }),
+            npix,
+        };
+        let wants = Wants::new(plan);
+        let tile = tile_len::<T::Work>(n);
+        let ntiles = npix.div_ceil(tile);
+        (0..ntiles).into_par_iter().for_each_init(
+            || Scratch::<T::Work>::new(n, tile),
+            |scratch, t| {
+                if cancel::requested() {
+                    return;
+                }
+                let start = t * tile;
+                let w = tile.min(npix - start);
+                simd::run(TileJob {
+                    src,
+                    plan,
+                    wants,
+                    scratch,
+                    outputs: &outputs,
+                    start,
+                    w,
+                });
+            },
+        );
+        outputs.counts
     };
-    let tile = tile_len::<T::Work>(n);
-    let ntiles = npix.div_ceil(tile);
-    (0..ntiles).into_par_iter().for_each_init(
-        || Scratch::<T::Work>::new(n, tile),
-        |scratch, t| {
-            if cancel::requested() {
-                return;
-            }
-            let start = t * tile;
-            let w = tile.min(npix - start);
-            simd::run(TileJob {
-                src,
-                plan,
-                scratch,
-                outputs: &outputs,
-                start,
-                w,
-            });
-        },
-    );
-    let frame_counts = outputs.counts.as_ref().map(|c| {
+    let frame_counts = counts.map(|c| {
         c.iter()
             .map(|(v, r)| (v.load(Ordering::Relaxed), r.load(Ordering::Relaxed)))
             .collect()
@@ -274,11 +307,13 @@ where
     })
 }
 
+/// One tile's work, run inside the widest SIMD version the CPU has ([`simd::run`]).
 struct TileJob<'j, 's, T: Sample, O> {
     src: &'j Source<'s, T>,
     plan: &'j Plan<'j>,
+    wants: Wants,
     scratch: &'j mut Scratch<T::Work>,
-    outputs: &'j Outputs<O, T::Work>,
+    outputs: &'j Outputs<'j, O, T::Work>,
     start: usize,
     w: usize,
 }
@@ -287,21 +322,59 @@ impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel for TileJob<'_, '_, T, O
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        run_tile(self);
+        let TileJob {
+            src,
+            plan,
+            wants,
+            scratch: s,
+            outputs: out,
+            start,
+            w,
+        } = self;
+        load_rows(src, plan, s, start, w);
+        reject(plan, wants, s, src.n(), w);
+        if plan.diagnostics {
+            write_diagnostics(plan, out, s, start, w);
+        }
+        if !wants.rows {
+            write_selected(wants, out, s, start, w);
+            return;
+        }
+        let rows = &s.rows[..src.n() * w];
+        let (low, upp) = (&s.low[..w], &s.upp[..w]);
+        if s.any_tied {
+            mark_kept(
+                rows,
+                w,
+                (low, upp),
+                (&s.low_skip[..w], &s.upp_keep[..w]),
+                &mut s.marks,
+                &mut s.seen,
+            );
+            let rule = Marked {
+                kept: &s.marks[..rows.len()],
+                w,
+            };
+            row_pass(rows, (plan, wants), out, (start, w), &rule, &mut s.sums);
+        } else {
+            let rule = Bounds { low, upp };
+            row_pass(rows, (plan, wants), out, (start, w), &rule, &mut s.sums);
+        }
+        write_selected(wants, out, s, start, w);
     }
 }
 
+/// Stage 1: reads the tile's `N` rows (thresholds, then the zero/scale correction), makes their
+/// sort keys (missing samples sort last), counts the valid samples per pixel and, up to
+/// [`NETWORK_MAX_N`] frames, sorts every pixel's keys with the comparator network.
 #[inline(always)]
-#[allow(clippy::needless_pass_by_value)]
-fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
-    let TileJob {
-        src,
-        plan,
-        scratch: s,
-        outputs: out,
-        start,
-        w,
-    } = job;
+fn load_rows<T: Sample>(
+    src: &Source<'_, T>,
+    plan: &Plan<'_>,
+    s: &mut Scratch<T::Work>,
+    start: usize,
+    w: usize,
+) {
     let n = src.n();
     let missing_key = <T::Work as Float>::INFINITY_KEY;
     src.locate(start, w, &mut s.cur);
@@ -346,30 +419,50 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
     if n <= NETWORK_MAX_N {
         sort_columns(keys, w, cached_pairs(n));
     }
+}
 
-    // Pixels whose outcome the vectorised first pass settles (single SigClip or MinMaxClip).
-    let fast = n <= NETWORK_MAX_N && first_pass::<_, T::Work>(plan, keys, count, w, n, &mut s.fast);
+/// Stage 2: runs the rejectors on every pixel's sorted valid samples (the vectorised
+/// [`first_pass`] settles most pixels of a lone `SigClip` or `MinMaxClip`), and records per
+/// pixel the survivors' bounds, their (lower) median when the combine wants it, the report,
+/// the flags and, for the row pass, the ties at the rank cuts.
+#[inline(always)]
+fn reject<W: Float>(plan: &Plan<'_>, wants: Wants, s: &mut Scratch<W>, n: usize, w: usize) {
+    let keys = &s.keys[..n * w];
+    let count = &s.count[..w];
+    let fast = n <= NETWORK_MAX_N && first_pass::<_, W>(plan, keys, count, w, n, &mut s.fast);
+    let lower = match wants.method {
+        Some(Method::Median) => Some(false),
+        Some(Method::LMedian) => Some(true),
+        _ => None,
+    };
     s.any_tied = false;
-
-    // SAFETY (all `range` calls below): this tile owns pixels start..start+w of every
-    // per-element output and, for each frame, of the mask.
-    let method = match plan.combine {
-        Some(Combine::Method(m)) => Some(m),
-        _ => None,
-    };
-    let ddof = match plan.combine {
-        Some(Combine::Variance { ddof }) => Some(ddof),
-        _ => None,
-    };
-    // The row pass below (and with it the tie counts) is needed only for these products.
-    let needs_rows = matches!(
-        method,
-        Some(Method::Mean | Method::Sum | Method::WeightedAverage)
-    ) || ddof.is_some()
-        || out.mask.is_some()
-        || out.counts.is_some();
+    let whole = fast && s.fast.whole;
     for p in 0..w {
         let settled = fast && s.fast.done[p];
+        if whole && settled {
+            // Settled without rejecting anything: the survivors are all `c` valid samples
+            // (ranks 0..c), the bounds the extreme values, and no cut falls inside a run of
+            // ties (`low_skip = 0`; `upp_keep = u32::MAX` keeps every sample equal to `upp`,
+            // as the exact count would).
+            let c = count[p] as usize;
+            let at = |r: usize| W::from_key(keys[r * w + p]).to_f64();
+            (s.low[p], s.upp[p]) = if c > 0 {
+                (at(0), at(c - 1))
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            if let Some(lower) = lower {
+                s.middle[p] = middle_of(0, c, lower, at);
+            }
+            if plan.diagnostics {
+                let rep = s.fast.report[p];
+                s.report[p] = rep;
+                s.flags[p] = rep.flags | if c < n { flags::PREMASKED } else { 0 };
+            }
+            s.low_skip[p] = 0;
+            s.upp_keep[p] = if c > 0 { u32::MAX } else { 0 };
+            continue;
+        }
         let (lo, hi, rep, mut fl);
         if settled {
             (lo, hi) = (s.fast.lo[p] as usize, s.fast.hi[p] as usize);
@@ -379,46 +472,22 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
                 fl |= flags::PREMASKED;
             }
         } else {
-            s.values.clear();
-            if n <= NETWORK_MAX_N {
-                let c = count[p] as usize;
-                s.values
-                    .extend((0..c).map(|r| T::Work::from_key(keys[r * w + p]).to_f64()));
-            } else {
-                s.column.clear();
-                s.column.extend(
-                    (0..n)
-                        .map(|r| keys[r * w + p])
-                        .filter(|&k| k != missing_key),
-                );
-                s.column.sort_unstable();
-                s.values
-                    .extend(s.column.iter().map(|&k| T::Work::from_key(k).to_f64()));
-            }
-            let mut surv = Survivors {
-                x: &s.values,
-                lo: 0,
-                hi: s.values.len(),
-                n_frames: n,
-            };
-            fl = if s.values.len() < n {
-                flags::PREMASKED
-            } else {
-                0
-            };
-            let mut last = Report::nothing();
-            for r in plan.rejectors {
-                last = r.apply(&mut surv, &mut s.spare);
-                fl |= last.flags;
-            }
-            (lo, hi, rep) = (surv.lo, surv.hi, last);
+            let c = count[p] as usize;
+            (lo, hi, rep, fl) = reject_pixel::<W>(
+                plan,
+                (keys, c),
+                (n, w, p),
+                &mut s.values,
+                (&mut s.column, &mut s.spare),
+            );
         }
         // Sorted value of rank r among the element's valid samples.
+        let values = &s.values;
         let at = |r: usize| -> f64 {
             if settled {
-                T::Work::from_key(keys[r * w + p]).to_f64()
+                W::from_key(keys[r * w + p]).to_f64()
             } else {
-                s.values[r]
+                values[r]
             }
         };
         let (low, upp) = if hi > lo {
@@ -428,11 +497,16 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         };
         s.low[p] = low;
         s.upp[p] = upp;
+        s.report[p] = rep;
+        s.flags[p] = fl;
+        if let Some(lower) = lower {
+            s.middle[p] = middle_of(lo, hi, lower, at);
+        }
         // Rank cuts inside runs of equal values (min/max clipping on integer data): count the
         // equal values cut below `lo` and kept up to `hi`, for `mark_kept`.
         let valid = count[p] as usize;
         let (mut skip, mut keep_up) = (0u32, 0u32);
-        if needs_rows && hi > lo {
+        if wants.rows && hi > lo {
             let mut r = lo;
             while r > 0 && at(r - 1) == low {
                 r -= 1;
@@ -449,74 +523,185 @@ fn run_tile<T: Sample, O: Sample<Work = T::Work>>(job: TileJob<'_, '_, T, O>) {
         }
         s.low_skip[p] = skip;
         s.upp_keep[p] = keep_up;
-        if let (Some(comb), Some(m)) = (&out.combined, method) {
-            let v = match m {
-                Method::Median => Some(middle_of(lo, hi, false, at)),
-                Method::LMedian => Some(middle_of(lo, hi, true, at)),
-                Method::Min => Some(low),
-                Method::Max => Some(upp),
-                _ => None, // from the rows, below
-            };
-            if let Some(v) = v {
-                unsafe { comb.range(start + p, 1)[0] = O::from_work(T::Work::from_f64(v)) };
-            }
-        }
-        if plan.diagnostics {
-            let (dlo, dhi) = match (plan.rejectors.last(), rep.bounds) {
-                (Some(Rejector::LinearClip(_)), Some(b)) => b,
-                _ => (low, upp),
-            };
-            unsafe {
-                if let Some(o) = &out.std {
-                    o.range(start + p, 1)[0] = T::Work::from_f64(rep.spread);
-                }
-                if let Some(o) = &out.low {
-                    o.range(start + p, 1)[0] = T::Work::from_f64(dlo);
-                }
-                if let Some(o) = &out.upp {
-                    o.range(start + p, 1)[0] = T::Work::from_f64(dhi);
-                }
-                if let Some(o) = &out.nit {
-                    o.range(start + p, 1)[0] = i32::try_from(rep.nit).unwrap_or(i32::MAX);
-                }
-                if let Some(o) = &out.flags {
-                    o.range(start + p, 1)[0] = fl;
-                }
-            }
-        }
-    }
-
-    // Row pass, in frame order: the survivors are the valid samples within [low, upp].
-    if !needs_rows {
-        return;
-    }
-    let (low, upp) = (&s.low[..w], &s.upp[..w]);
-    if s.any_tied {
-        mark_kept(
-            rows,
-            w,
-            low,
-            upp,
-            &s.low_skip[..w],
-            &s.upp_keep[..w],
-            &mut s.marks,
-            &mut s.seen,
-        );
-        let rule = Marked {
-            kept: &s.marks[..n * w],
-            w,
-        };
-        row_pass(rows, w, plan, out, start, method, ddof, &rule, &mut s.sums);
-    } else {
-        let rule = Bounds { low, upp };
-        row_pass(rows, w, plan, out, start, method, ddof, &rule, &mut s.sums);
     }
 }
 
-/// Which valid samples of a tile survived, asked in frame order.
-trait KeepRule {
-    /// Whether sample `v` of frame `i` at tile pixel `p` survived (`v` may be NaN: missing).
-    fn keep(&self, i: usize, p: usize, v: f64) -> bool;
+/// [`reject`] for one pixel the first pass did not settle: its `c` sorted valid values go to
+/// `values` (deep stacks sort them here), and the rejectors run on them in turn. Returns the
+/// survivors' ranks `lo..hi`, the last rejector's report and the flags.
+#[inline(always)]
+fn reject_pixel<W: Float>(
+    plan: &Plan<'_>,
+    (keys, c): (&[W::Key], usize),
+    (n, w, p): (usize, usize, usize),
+    values: &mut Vec<f64>,
+    (column, spare): (&mut Vec<W::Key>, &mut Vec<f64>),
+) -> (usize, usize, Report, u8) {
+    values.clear();
+    if n <= NETWORK_MAX_N {
+        values.extend((0..c).map(|r| W::from_key(keys[r * w + p]).to_f64()));
+    } else {
+        column.clear();
+        column.extend(
+            (0..n)
+                .map(|r| keys[r * w + p])
+                .filter(|&k| k != W::INFINITY_KEY),
+        );
+        column.sort_unstable();
+        values.extend(column.iter().map(|&k| W::from_key(k).to_f64()));
+    }
+    let mut surv = Survivors {
+        x: values,
+        lo: 0,
+        hi: values.len(),
+        n_frames: n,
+    };
+    let mut fl = if values.len() < n {
+        flags::PREMASKED
+    } else {
+        0
+    };
+    let mut last = Report::nothing();
+    for r in plan.rejectors {
+        last = r.apply(&mut surv, spare);
+        fl |= last.flags;
+    }
+    (surv.lo, surv.hi, last, fl)
+}
+
+/// Stage 3: the per-element diagnostics of the rejection.
+#[inline(always)]
+fn write_diagnostics<O, W: Float>(
+    plan: &Plan<'_>,
+    out: &Outputs<'_, O, W>,
+    s: &Scratch<W>,
+    start: usize,
+    w: usize,
+) {
+    let linear = matches!(plan.rejectors.last(), Some(Rejector::LinearClip(_)));
+    // SAFETY (every `range` below): this tile owns pixels start..start+w of every
+    // per-element output.
+    unsafe {
+        if let Some(o) = &out.std {
+            for (o, r) in o.range(start, w).iter_mut().zip(&s.report[..w]) {
+                *o = W::from_f64(r.spread);
+            }
+        }
+        let bound = |p: usize, upper: bool| -> f64 {
+            match (linear, s.report[p].bounds) {
+                (true, Some((l, u))) => {
+                    if upper {
+                        u
+                    } else {
+                        l
+                    }
+                }
+                _ if upper => s.upp[p],
+                _ => s.low[p],
+            }
+        };
+        if let Some(o) = &out.low {
+            for (p, o) in o.range(start, w).iter_mut().enumerate() {
+                *o = W::from_f64(bound(p, false));
+            }
+        }
+        if let Some(o) = &out.upp {
+            for (p, o) in o.range(start, w).iter_mut().enumerate() {
+                *o = W::from_f64(bound(p, true));
+            }
+        }
+        if let Some(o) = &out.nit {
+            for (o, r) in o.range(start, w).iter_mut().zip(&s.report[..w]) {
+                *o = i32::try_from(r.nit).unwrap_or(i32::MAX);
+            }
+        }
+        if let Some(o) = &out.flags {
+            o.range(start, w).copy_from_slice(&s.flags[..w]);
+        }
+    }
+}
+
+/// Stage 5 for the combines that select from the sorted survivors (median, lower median, min,
+/// max); the others are finished by the row pass.
+#[inline(always)]
+fn write_selected<O: Sample<Work = W>, W: Float>(
+    wants: Wants,
+    out: &Outputs<'_, O, W>,
+    s: &Scratch<W>,
+    start: usize,
+    w: usize,
+) {
+    let (Some(comb), Some(m)) = (&out.combined, wants.method) else {
+        return;
+    };
+    let from = match m {
+        Method::Median | Method::LMedian => &s.middle[..w],
+        Method::Min => &s.low[..w],
+        Method::Max => &s.upp[..w],
+        _ => return,
+    };
+    // SAFETY: this tile owns pixels start..start+w of the combined image.
+    let comb = unsafe { comb.range(start, w) };
+    for (o, &v) in comb.iter_mut().zip(from) {
+        *o = O::from_work(W::from_f64(v));
+    }
+}
+
+/// Stage 4 and, for the combines that add up rows, stage 5: in frame order, the mask, the
+/// per-frame counts and the sums ([`Sums`]) over the samples `rule` keeps, then the combined
+/// values from the sums.
+#[inline(always)]
+fn row_pass<W: Float, O: Sample<Work = W>, K: Keep>(
+    rows: &[W],
+    (plan, wants): (&Plan<'_>, Wants),
+    out: &Outputs<'_, O, W>,
+    (start, w): (usize, usize),
+    rule: &K,
+    sums: &mut Sums,
+) {
+    sums.reset(w);
+    for (i, row) in rows.chunks_exact(w).enumerate() {
+        if let Some(m) = &out.mask {
+            // SAFETY: frame i's pixels start..start+w belong to this tile.
+            let mrow = unsafe { m.range(i * out.npix + start, w) };
+            for (p, (o, &x)) in mrow.iter_mut().zip(row).enumerate() {
+                *o = u8::from(x.is_finite() && !rule.keep(i, p, x.to_f64()));
+            }
+        }
+        if let Some(counts) = &out.counts {
+            let (mut valid, mut rejected) = (0u64, 0u64);
+            for (p, &x) in row.iter().enumerate() {
+                let keep = rule.keep(i, p, x.to_f64());
+                valid += u64::from(x.is_finite());
+                rejected += u64::from(x.is_finite() && !keep);
+            }
+            counts[i].0.fetch_add(valid, Ordering::Relaxed);
+            counts[i].1.fetch_add(rejected, Ordering::Relaxed);
+        }
+        match wants.method {
+            Some(Method::WeightedAverage) => {
+                let wi = plan.weights.map_or(1.0, |ws| ws[i]);
+                sums.add_weighted(i, row, wi, rule);
+            }
+            Some(Method::Mean | Method::Sum) => sums.add_counted(i, row, rule),
+            _ if wants.ddof.is_some() => sums.add_weighted(i, row, 1.0, rule),
+            _ => {}
+        }
+    }
+    let Some(comb) = &out.combined else {
+        return;
+    };
+    let to = |v: f64| O::from_work(W::from_f64(v));
+    // SAFETY: this tile owns pixels start..start+w of the combined image.
+    let comb = unsafe { comb.range(start, w) };
+    match (wants.method, wants.ddof) {
+        (Some(Method::WeightedAverage), _) => sums.finish_weighted(comb, to),
+        (Some(m @ (Method::Mean | Method::Sum)), _) => {
+            sums.finish_counted(comb, m == Method::Sum, to);
+        }
+        (_, Some(ddof)) => sums.finish_variance(rows, rule, ddof, comb, None, to),
+        _ => {}
+    }
 }
 
 /// Survivors are the valid samples within `[low, upp]` (no cut falls inside a run of ties).
@@ -525,7 +710,7 @@ struct Bounds<'a> {
     upp: &'a [f64],
 }
 
-impl KeepRule for Bounds<'_> {
+impl Keep for Bounds<'_> {
     #[inline(always)]
     fn keep(&self, _i: usize, p: usize, v: f64) -> bool {
         v >= self.low[p] && v <= self.upp[p]
@@ -538,7 +723,7 @@ struct Marked<'a> {
     w: usize,
 }
 
-impl KeepRule for Marked<'_> {
+impl Keep for Marked<'_> {
     #[inline(always)]
     fn keep(&self, i: usize, p: usize, _v: f64) -> bool {
         self.kept[i * self.w + p] != 0
@@ -548,14 +733,11 @@ impl KeepRule for Marked<'_> {
 /// Marks the survivors when a rank cut splits equal values. In (value, frame) order, the first
 /// `low_skip[p]` samples equal to `low[p]` (lowest frame numbers) were cut at the low end and
 /// only the first `upp_keep[p]` samples equal to `upp[p]` survive at the high end.
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn mark_kept<W: Float>(
     rows: &[W],
     w: usize,
-    low: &[f64],
-    upp: &[f64],
-    low_skip: &[u32],
-    upp_keep: &[u32],
+    (low, upp): (&[f64], &[f64]),
+    (low_skip, upp_keep): (&[u32], &[u32]),
     marks: &mut Vec<u8>,
     seen: &mut Vec<(u32, u32)>,
 ) {
@@ -564,8 +746,8 @@ fn mark_kept<W: Float>(
     seen.clear();
     seen.resize(w, (0, 0));
     for (row, mrow) in rows.chunks_exact(w).zip(marks.chunks_exact_mut(w)) {
-        for p in 0..w {
-            let v = row[p].to_f64();
+        for (p, (m, x)) in mrow.iter_mut().zip(row).enumerate() {
+            let v = x.to_f64();
             let (l, u) = (low[p], upp[p]);
             let keep = if v > l && v < u {
                 true
@@ -580,145 +762,7 @@ fn mark_kept<W: Float>(
             } else {
                 false
             };
-            mrow[p] = u8::from(keep);
-        }
-    }
-}
-
-/// Accumulators of the row pass, one entry per tile pixel.
-struct Sums {
-    acc: Vec<f64>,
-    wsum: Vec<f64>,
-    nkept: Vec<u32>,
-    squares: Vec<f64>,
-}
-
-/// Row pass, in frame order: the mask, the per-frame counts and the combines that add up rows
-/// (mean, sum, weighted average, variance), over the samples `rule` keeps.
-#[inline(always)]
-// The loops index the row, the bounds and the accumulators by pixel together.
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-fn row_pass<W: Float, O: Sample<Work = W>, K: KeepRule>(
-    rows: &[W],
-    w: usize,
-    plan: &Plan<'_>,
-    out: &Outputs<O, W>,
-    start: usize,
-    method: Option<Method>,
-    ddof: Option<f64>,
-    rule: &K,
-    sums: &mut Sums,
-) {
-    let (acc, wsum, nkept) = (
-        &mut sums.acc[..w],
-        &mut sums.wsum[..w],
-        &mut sums.nkept[..w],
-    );
-    acc.fill(0.0);
-    wsum.fill(0.0);
-    nkept.fill(0);
-    for (i, row) in rows.chunks_exact(w).enumerate() {
-        let wi = plan.weights.map_or(1.0, |ws| ws[i]);
-        let mask_row = out.mask.as_ref().map(|m| {
-            // SAFETY: frame i's pixels start..start+w belong to this tile.
-            unsafe { m.range(i * out.npix + start, w) }
-        });
-        if let Some(mrow) = mask_row {
-            for p in 0..w {
-                let x = row[p];
-                let v = x.to_f64();
-                let keep = rule.keep(i, p, v);
-                mrow[p] = u8::from(x.is_finite() && !keep);
-            }
-        }
-        if let Some(counts) = &out.counts {
-            let (mut valid, mut rejected) = (0u64, 0u64);
-            for p in 0..w {
-                let x = row[p];
-                let v = x.to_f64();
-                let keep = rule.keep(i, p, v);
-                valid += u64::from(x.is_finite());
-                rejected += u64::from(x.is_finite() && !keep);
-            }
-            counts[i].0.fetch_add(valid, Ordering::Relaxed);
-            counts[i].1.fetch_add(rejected, Ordering::Relaxed);
-        }
-        match method {
-            Some(Method::WeightedAverage) => {
-                for p in 0..w {
-                    let v = row[p].to_f64();
-                    let keep = rule.keep(i, p, v);
-                    acc[p] += if keep { wi * v } else { 0.0 };
-                    wsum[p] += if keep { wi } else { 0.0 };
-                }
-            }
-            Some(Method::Mean | Method::Sum) => {
-                for p in 0..w {
-                    let v = row[p].to_f64();
-                    let keep = rule.keep(i, p, v);
-                    acc[p] += if keep { v } else { 0.0 };
-                    nkept[p] += u32::from(keep);
-                }
-            }
-            _ if ddof.is_some() => {
-                for p in 0..w {
-                    let v = row[p].to_f64();
-                    let keep = rule.keep(i, p, v);
-                    acc[p] += if keep { v } else { 0.0 };
-                    wsum[p] += if keep { 1.0 } else { 0.0 };
-                }
-            }
-            _ => {}
-        }
-    }
-    if let (Some(comb), Some(ddof)) = (&out.combined, ddof) {
-        // Two passes in f64, term for term as `reduce::variance` (the masked-stack route).
-        for (m, &c) in acc.iter_mut().zip(wsum.iter()) {
-            *m = if c > 0.0 { *m / c } else { f64::NAN };
-        }
-        let squares = &mut sums.squares[..w];
-        squares.fill(0.0);
-        for (i, row) in rows.chunks_exact(w).enumerate() {
-            for p in 0..w {
-                let v = row[p].to_f64();
-                let keep = rule.keep(i, p, v);
-                let d = v - acc[p];
-                squares[p] += if keep { d * d } else { 0.0 };
-            }
-        }
-        // SAFETY: see above.
-        let comb = unsafe { comb.range(start, w) };
-        for ((o, &q), &c) in comb.iter_mut().zip(squares.iter()).zip(wsum.iter()) {
-            let dof = c - ddof;
-            let v = if c > 0.0 && dof > 0.0 {
-                q / dof
-            } else {
-                f64::NAN
-            };
-            *o = O::from_work(W::from_f64(v));
-        }
-    }
-    if let (Some(comb), Some(m)) = (&out.combined, method) {
-        // SAFETY: see above.
-        let comb = unsafe { comb.range(start, w) };
-        match m {
-            Method::WeightedAverage => {
-                for ((o, &a), &c) in comb.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
-                    let v = if c > 0.0 { a / c } else { f64::NAN };
-                    *o = O::from_work(W::from_f64(v));
-                }
-            }
-            Method::Mean | Method::Sum => {
-                for ((o, &a), &c) in comb.iter_mut().zip(acc.iter()).zip(nkept.iter()) {
-                    let v = match (c, m == Method::Sum) {
-                        (0, _) => f64::NAN,
-                        (_, true) => a,
-                        (_, false) => a / f64::from(c),
-                    };
-                    *o = O::from_work(W::from_f64(v));
-                }
-            }
-            _ => {}
+            *m = u8::from(keep);
         }
     }
 }
@@ -739,6 +783,9 @@ fn middle_of(lo: usize, hi: usize, lower: bool, at: impl Fn(usize) -> f64) -> f6
 /// Per-pixel results of the vectorised first pass.
 #[derive(Default)]
 struct FirstPass {
+    /// Settled pixels keep every valid sample (sigma clipping that rejects nothing), so their
+    /// survivors are the whole sorted run and no rank cut can split ties.
+    whole: bool,
     done: Vec<bool>,
     lo: Vec<u32>,
     hi: Vec<u32>,
@@ -753,8 +800,6 @@ struct FirstPass {
 /// clipping is always one pass. The arithmetic is the per-pixel code's, in the same order, so
 /// settled pixels get the same bits. Returns `false` when the plan has no such fast path.
 #[inline(always)]
-// Parallel per-pixel arrays are indexed by pixel; iterator zips over six of them read worse.
-#[allow(clippy::needless_range_loop)]
 fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
     plan: &Plan<'_>,
     keys: &[K],
@@ -766,112 +811,413 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
     let [rule] = plan.rejectors else {
         return false;
     };
-    f.done.resize(w, false);
-    f.lo.resize(w, 0);
-    f.hi.resize(w, 0);
-    f.report.resize(w, Report::nothing());
-    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
     match rule {
         Rejector::SigClip(sc) => {
             let crate::reject::Spread::Std { ddof } = sc.spread else {
                 return false;
             };
-            f.centre.resize(w, 0.0);
-            f.squares.resize(w, 0.0);
-            for p in 0..w {
-                let c = count[p] as usize;
-                f.centre[p] = if c == 0 {
-                    f64::NAN
-                } else {
-                    match sc.centre {
-                        Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
-                        Centre::Median if c.is_multiple_of(2) => {
-                            0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
-                        }
-                        Centre::Median => value(c / 2, p),
-                        Centre::LMedian => value((c - 1) / 2, p),
-                    }
-                };
-            }
-            let nmax = count.iter().copied().max().unwrap_or(0) as usize;
-            {
-                // Local slices: through `f` the compiler reloads the vectors' pointers on every
-                // store and cannot vectorise.
-                let (centre, squares) = (&f.centre[..w], &mut f.squares[..w]);
-                squares.fill(0.0);
-                for (r, krow) in keys.chunks_exact(w).take(nmax).enumerate() {
-                    let r = r as u32;
-                    for (((q, &k), &c0), &cnt) in
-                        squares.iter_mut().zip(krow).zip(centre).zip(count)
-                    {
-                        let d = W::from_key(k).to_f64() - c0;
-                        *q += if r < cnt { d * d } else { 0.0 };
-                    }
-                }
-            }
-            for p in 0..w {
-                let c = count[p] as usize;
-                let mut rep = Report::nothing();
-                f.lo[p] = 0;
-                f.hi[p] = c as u32;
-                f.done[p] = true;
-                if c > 0 {
-                    rep.nit = 1;
-                    let dof = c as f64 - ddof;
-                    if dof > 0.0 {
-                        let sd = (f.squares[p] / dof).sqrt();
-                        let (lo_t, hi_t) = (
-                            f.centre[p] - sc.sigma_lower * sd,
-                            f.centre[p] + sc.sigma_upper * sd,
-                        );
-                        rep.spread = sd;
-                        rep.bounds = Some((lo_t, hi_t));
-                        f.done[p] = !(value(0, p) < lo_t || value(c - 1, p) > hi_t);
-                    }
-                }
-                f.report[p] = rep;
-            }
-            let _ = n;
+            f.resize(w);
+            f.whole = true;
+            sigclip_first_pass::<K, W>(sc, ddof, keys, count, w, f);
             true
         }
         Rejector::MinMax(mm) => {
-            for p in 0..w {
-                let c = count[p] as usize;
-                let mut rep = Report::nothing();
-                f.done[p] = true;
-                f.lo[p] = 0;
-                f.hi[p] = c as u32;
-                if c > 0 {
-                    rep.nit = 1;
-                    let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
-                    let total = k_lo.saturating_add(k_hi);
-                    if total >= c {
-                        if total > 0 {
-                            rep.flags |= flags::NKEEP;
-                        }
-                    } else if !mm.keep_ties {
-                        // Exactly k_lo and k_hi samples go, ties split by frame number.
-                        f.lo[p] = k_lo as u32;
-                        f.hi[p] = (c - k_hi) as u32;
-                    } else {
-                        // Keep everything equal to the kept extremes (ties included).
-                        let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));
-                        let mut lo = k_lo;
-                        while lo > 0 && value(lo - 1, p) >= low {
-                            lo -= 1;
-                        }
-                        let mut hi = c - k_hi;
-                        while hi < c && value(hi, p) <= high {
-                            hi += 1;
-                        }
-                        f.lo[p] = lo as u32;
-                        f.hi[p] = hi as u32;
-                    }
-                }
-                f.report[p] = rep;
-            }
+            f.resize(w);
+            f.whole = false;
+            minmax_first_pass::<K, W>(mm, keys, count, w, n, f);
             true
         }
         _ => false,
+    }
+}
+
+impl FirstPass {
+    fn resize(&mut self, w: usize) {
+        self.done.resize(w, false);
+        self.lo.resize(w, 0);
+        self.hi.resize(w, 0);
+        self.report.resize(w, Report::nothing());
+        self.centre.resize(w, 0.0);
+        self.squares.resize(w, 0.0);
+    }
+}
+
+/// [`first_pass`] of sigma clipping with the std spread: the centre, the sum of squared
+/// deviations in sorted order (as `Spread::of`), the bounds, and whether they reject nothing.
+#[inline(always)]
+// Parallel per-pixel arrays are indexed by pixel; iterator zips over six of them read worse.
+#[allow(clippy::needless_range_loop)]
+fn sigclip_first_pass<K: Copy + Ord, W: Float<Key = K>>(
+    sc: &SigClip,
+    ddof: f64,
+    keys: &[K],
+    count: &[u32],
+    w: usize,
+    f: &mut FirstPass,
+) {
+    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
+    for p in 0..w {
+        let c = count[p] as usize;
+        f.centre[p] = if c == 0 {
+            f64::NAN
+        } else {
+            match sc.centre {
+                Centre::Mean => (0..c).fold(0.0, |a, r| a + value(r, p)) / c as f64,
+                Centre::Median if c.is_multiple_of(2) => {
+                    0.5 * (value(c / 2 - 1, p) + value(c / 2, p))
+                }
+                Centre::Median => value(c / 2, p),
+                Centre::LMedian => value((c - 1) / 2, p),
+            }
+        };
+    }
+    let nmax = count.iter().copied().max().unwrap_or(0) as usize;
+    {
+        // Local slices: through `f` the compiler reloads the vectors' pointers on every
+        // store and cannot vectorise.
+        let (centre, squares) = (&f.centre[..w], &mut f.squares[..w]);
+        squares.fill(0.0);
+        for (r, krow) in keys.chunks_exact(w).take(nmax).enumerate() {
+            let r = r as u32;
+            for (((q, &k), &c0), &cnt) in squares.iter_mut().zip(krow).zip(centre).zip(count) {
+                let d = W::from_key(k).to_f64() - c0;
+                *q += if r < cnt { d * d } else { 0.0 };
+            }
+        }
+    }
+    for p in 0..w {
+        let c = count[p] as usize;
+        let mut rep = Report::nothing();
+        f.lo[p] = 0;
+        f.hi[p] = c as u32;
+        f.done[p] = true;
+        if c > 0 {
+            rep.nit = 1;
+            let dof = c as f64 - ddof;
+            if dof > 0.0 {
+                let sd = (f.squares[p] / dof).sqrt();
+                let (lo_t, hi_t) = (
+                    f.centre[p] - sc.sigma_lower * sd,
+                    f.centre[p] + sc.sigma_upper * sd,
+                );
+                rep.spread = sd;
+                rep.bounds = Some((lo_t, hi_t));
+                f.done[p] = !(value(0, p) < lo_t || value(c - 1, p) > hi_t);
+            }
+        }
+        f.report[p] = rep;
+    }
+}
+
+/// [`first_pass`] of min/max clipping, which always settles the pixel.
+#[inline(always)]
+// Parallel per-pixel arrays are indexed by pixel; iterator zips over them read worse.
+#[allow(clippy::needless_range_loop)]
+fn minmax_first_pass<K: Copy + Ord, W: Float<Key = K>>(
+    mm: &MinMaxClip,
+    keys: &[K],
+    count: &[u32],
+    w: usize,
+    n: usize,
+    f: &mut FirstPass,
+) {
+    let value = |r: usize, p: usize| W::from_key(keys[r * w + p]).to_f64();
+    let (k_lo, k_hi) = (mm.n_min.resolve(n), mm.n_max.resolve(n));
+    let total = k_lo.saturating_add(k_hi);
+    for p in 0..w {
+        let c = count[p] as usize;
+        let mut rep = Report::nothing();
+        f.done[p] = true;
+        f.lo[p] = 0;
+        f.hi[p] = c as u32;
+        if c > 0 {
+            rep.nit = 1;
+            if total >= c {
+                if total > 0 {
+                    rep.flags |= flags::NKEEP;
+                }
+            } else if !mm.keep_ties {
+                // Exactly k_lo and k_hi samples go, ties split by frame number.
+                f.lo[p] = k_lo as u32;
+                f.hi[p] = (c - k_hi) as u32;
+            } else {
+                // Keep everything equal to the kept extremes (ties included).
+                let (low, high) = (value(k_lo, p), value(c - 1 - k_hi, p));
+                let mut lo = k_lo;
+                while lo > 0 && value(lo - 1, p) >= low {
+                    lo -= 1;
+                }
+                let mut hi = c - k_hi;
+                while hi < c && value(hi, p) <= high {
+                    hi += 1;
+                }
+                f.lo[p] = lo as u32;
+                f.hi[p] = hi as u32;
+            }
+        }
+        f.report[p] = rep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reject::{Count, Limits, Spread};
+    use crate::stack::StackView;
+
+    /// A small deterministic generator (64-bit LCG, high bits).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// Roughly normal(1000, 10) with NaNs (`p_nan`), cosmic rays and some repeated values.
+        fn sample(&mut self, p_nan: f64) -> f32 {
+            let u = self.next();
+            if u < p_nan {
+                return f32::NAN;
+            }
+            if u < p_nan + 0.05 {
+                return 1000.0 + 5000.0 * self.next() as f32;
+            }
+            if u < p_nan + 0.1 {
+                return 1000.0; // ties
+            }
+            let g: f64 = (0..4).map(|_| self.next()).sum::<f64>() - 2.0;
+            (1000.0 + 17.0 * g) as f32
+        }
+    }
+
+    fn sigclip(centre: Centre, ddof: f64, maxiters: u32) -> Rejector {
+        Rejector::SigClip(SigClip {
+            sigma_lower: 2.0,
+            sigma_upper: 2.5,
+            centre,
+            spread: Spread::Std { ddof },
+            limits: Limits {
+                maxiters,
+                nkeep: 1,
+                maxrej: None,
+                revert_on_nkeep: true,
+            },
+        })
+    }
+
+    fn minmax(lo: usize, hi: usize, keep_ties: bool) -> Rejector {
+        Rejector::MinMax(MinMaxClip {
+            n_min: Count::Frames(lo),
+            n_max: Count::Frames(hi),
+            keep_ties,
+        })
+    }
+
+    fn plan(rejectors: &[Rejector]) -> Plan<'_> {
+        Plan {
+            rejectors,
+            thresholds: None,
+            correction: None,
+            combine: Some(Combine::Method(Method::Mean)),
+            weights: None,
+            diagnostics: true,
+            mask: true,
+            frame_counts: false,
+        }
+    }
+
+    fn same_report(a: &Report, b: &Report) -> bool {
+        let bits = |r: &Report| r.bounds.map(|(l, u)| (l.to_bits(), u.to_bits()));
+        a.spread.to_bits() == b.spread.to_bits()
+            && a.nit == b.nit
+            && a.flags == b.flags
+            && bits(a) == bits(b)
+    }
+
+    #[test]
+    fn first_pass_equals_the_per_pixel_path_on_random_stacks_with_nans() {
+        let rules = [
+            sigclip(Centre::Median, 0.0, 5),
+            sigclip(Centre::Mean, 1.0, 3),
+            sigclip(Centre::LMedian, 0.0, 1),
+            minmax(1, 1, false),
+            minmax(2, 1, true),
+            minmax(4, 4, false),
+        ];
+        let mut rng = Lcg(42);
+        let (mut settled, mut checked) = (0usize, 0usize);
+        for n in [1, 2, 3, 4, 7, 15, 16, 24, NETWORK_MAX_N] {
+            for (t, rule) in rules.iter().enumerate() {
+                let w = 48;
+                let p_nan = [0.0, 0.1, 0.5][t % 3];
+                let rows: Vec<f32> = (0..n * w).map(|_| rng.sample(p_nan)).collect();
+                let mut keys: Vec<i32> = rows
+                    .iter()
+                    .map(|x| {
+                        if x.is_finite() {
+                            x.to_key()
+                        } else {
+                            f32::INFINITY_KEY
+                        }
+                    })
+                    .collect();
+                let count: Vec<u32> = (0..w)
+                    .map(|p| (0..n).filter(|&i| rows[i * w + p].is_finite()).count() as u32)
+                    .collect();
+                sort_columns(&mut keys, w, cached_pairs(n));
+                let rejectors = [*rule];
+                let mut fast = FirstPass::default();
+                assert!(first_pass::<_, f32>(
+                    &plan(&rejectors),
+                    &keys,
+                    &count,
+                    w,
+                    n,
+                    &mut fast
+                ));
+                let mut spare = Vec::new();
+                for p in 0..w {
+                    let mut x: Vec<f64> = (0..n)
+                        .map(|i| f64::from(rows[i * w + p]))
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    x.sort_by(f64::total_cmp);
+                    let mut surv = Survivors {
+                        x: &x,
+                        lo: 0,
+                        hi: x.len(),
+                        n_frames: n,
+                    };
+                    let rep = rule.apply(&mut surv, &mut spare);
+                    checked += 1;
+                    if !fast.done[p] {
+                        assert!(
+                            matches!(rule, Rejector::SigClip(_)),
+                            "min/max always settles"
+                        );
+                        assert!(surv.hi - surv.lo < x.len(), "unsettled: a pass rejects");
+                        continue;
+                    }
+                    settled += 1;
+                    let at = (n, t, p);
+                    assert_eq!(fast.lo[p] as usize, surv.lo, "lo at {at:?}");
+                    assert_eq!(fast.hi[p] as usize, surv.hi, "hi at {at:?}");
+                    assert!(
+                        same_report(&fast.report[p], &rep),
+                        "report at {at:?}: {:?} != {rep:?}",
+                        fast.report[p]
+                    );
+                }
+            }
+        }
+        assert!(settled > checked / 2 && settled < checked);
+    }
+
+    #[test]
+    fn plans_without_a_fast_path_decline() {
+        let two = [sigclip(Centre::Median, 0.0, 5), minmax(1, 1, false)];
+        let mut fast = FirstPass::default();
+        assert!(!first_pass::<_, f32>(
+            &plan(&two),
+            &[0; 4],
+            &[2; 2],
+            2,
+            2,
+            &mut fast
+        ));
+        assert!(!first_pass::<_, f32>(
+            &plan(&[]),
+            &[0; 4],
+            &[2; 2],
+            2,
+            2,
+            &mut fast
+        ));
+    }
+
+    /// The fused mean equals the plain mean of the stack masked with the rejection mask, for
+    /// every tile width and whether or not the fast path runs.
+    #[test]
+    fn fused_combines_equal_the_masked_plain_combine() {
+        let mut rng = Lcg(7);
+        for (n, npix) in [(15, 1000), (5, 333), (NETWORK_MAX_N + 3, 200)] {
+            let data: Vec<f32> = (0..n * npix).map(|_| rng.sample(0.05)).collect();
+            let view = || StackView::from_slice(&data, &[n, npix]).unwrap();
+            let src = Source::new(view(), None).unwrap();
+            let rules = [
+                vec![sigclip(Centre::Median, 0.0, 5)],
+                vec![minmax(1, 2, false)],
+                vec![sigclip(Centre::Mean, 1.0, 3), minmax(1, 1, true)],
+            ];
+            for rejectors in &rules {
+                for method in [Method::Mean, Method::Sum, Method::Median, Method::Max] {
+                    let mut p = plan(rejectors);
+                    p.combine = Some(Combine::Method(method));
+                    p.frame_counts = true;
+                    let got: Products<f32, f32> = run(&src, &p).unwrap();
+                    let mask = got.mask.unwrap();
+                    let masked = Source::new(
+                        view(),
+                        Some(StackView::from_slice(&mask, &[n, npix]).unwrap()),
+                    )
+                    .unwrap();
+                    let want: Vec<f32> = crate::reduce::combine(&masked, method, None).unwrap();
+                    let combined = got.combined.unwrap();
+                    for (p, (a, b)) in combined.iter().zip(&want).enumerate() {
+                        assert_eq!(a.to_bits(), b.to_bits(), "pixel {p}, {method:?}, n={n}");
+                    }
+                    let counts = got.frame_counts.unwrap();
+                    for (i, &(valid, rejected)) in counts.iter().enumerate() {
+                        let frame = &data[i * npix..(i + 1) * npix];
+                        assert_eq!(
+                            valid as usize,
+                            frame.iter().filter(|x| x.is_finite()).count()
+                        );
+                        let marked = mask[i * npix..(i + 1) * npix].iter().filter(|&&m| m != 0);
+                        assert_eq!(rejected as usize, marked.count());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn variance_and_weighted_average_follow_the_masked_plain_combine() {
+        let mut rng = Lcg(11);
+        let (n, npix) = (9, 500);
+        let data: Vec<f64> = (0..n * npix).map(|_| f64::from(rng.sample(0.1))).collect();
+        let view = || StackView::from_slice(&data, &[n, npix]).unwrap();
+        let src = Source::new(view(), None).unwrap();
+        let weights: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
+        let rejectors = [sigclip(Centre::Median, 0.0, 5)];
+        let mut p = plan(&rejectors);
+        p.combine = Some(Combine::Variance { ddof: 1.0 });
+        let var: Products<f64, f64> = run(&src, &p).unwrap();
+        let mask = var.mask.unwrap();
+        let masked = Source::new(
+            view(),
+            Some(StackView::from_slice(&mask, &[n, npix]).unwrap()),
+        )
+        .unwrap();
+        let (want, _) = crate::reduce::variance(&masked, 1.0, false).unwrap();
+        let got = var.combined.unwrap();
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        p.combine = Some(Combine::Method(Method::WeightedAverage));
+        p.weights = Some(&weights);
+        let wavg: Products<f64, f64> = run(&src, &p).unwrap();
+        let want: Vec<f64> =
+            crate::reduce::combine(&masked, Method::WeightedAverage, Some(&weights)).unwrap();
+        let got = wavg.combined.unwrap();
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

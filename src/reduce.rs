@@ -15,6 +15,7 @@
 
 use rayon::prelude::*;
 
+use crate::accumulate::{Finite, Sums};
 use crate::cancel;
 use crate::error::CoreError;
 use crate::median_regs::MiddleKey;
@@ -148,9 +149,7 @@ fn accumulate<T: Sample, O: Sample<Work = T::Work>>(
 struct AccumulateScratch<W> {
     cur: TileCursor,
     row: Vec<W>,
-    acc: Vec<f64>,
-    count: Vec<u32>,
-    wsum: Vec<f64>,
+    sums: Sums,
 }
 
 impl<W: Float> AccumulateScratch<W> {
@@ -158,15 +157,13 @@ impl<W: Float> AccumulateScratch<W> {
         AccumulateScratch {
             cur: TileCursor::default(),
             row: vec![W::default(); tile],
-            acc: vec![0.0; tile],
-            count: vec![0; tile],
-            wsum: vec![0.0; tile],
+            sums: Sums::new(tile),
         }
     }
 }
 
 #[inline(always)]
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity)] // the kernel's argument tuple (see the `simd::Kernel` impls)
 fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
     (src, s, start, chunk, weights, sum_only): (
         &Source<'_, T>,
@@ -179,42 +176,21 @@ fn accumulate_tile<T: Sample, O: Sample<Work = T::Work>>(
 ) {
     let len = chunk.len();
     src.locate(start, len, &mut s.cur);
-    let (row, acc) = (&mut s.row[..len], &mut s.acc[..len]);
-    acc.fill(0.0);
+    let row = &mut s.row[..len];
+    s.sums.reset(len);
+    let to = |v: f64| O::from_work(T::Work::from_f64(v));
     if let Some(weights) = weights {
-        let wsum = &mut s.wsum[..len];
-        wsum.fill(0.0);
         for (i, &w) in weights.iter().enumerate() {
             let row = src.row(i, &s.cur, row);
-            for ((a, c), &x) in acc.iter_mut().zip(wsum.iter_mut()).zip(row.iter()) {
-                let ok = x.is_finite();
-                *a += if ok { w * x.to_f64() } else { 0.0 };
-                *c += if ok { w } else { 0.0 };
-            }
+            s.sums.add_weighted(i, row, w, &Finite);
         }
-        for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(wsum.iter()) {
-            let v = if c > 0.0 { a / c } else { f64::NAN };
-            *o = O::from_work(T::Work::from_f64(v));
+        s.sums.finish_weighted(chunk, to);
+    } else {
+        for i in 0..src.n() {
+            let row = src.row(i, &s.cur, row);
+            s.sums.add_counted(i, row, &Finite);
         }
-        return;
-    }
-    let count = &mut s.count[..len];
-    count.fill(0);
-    for i in 0..src.n() {
-        let row = src.row(i, &s.cur, row);
-        for ((a, c), &x) in acc.iter_mut().zip(count.iter_mut()).zip(row.iter()) {
-            let ok = x.is_finite();
-            *a += if ok { x.to_f64() } else { 0.0 };
-            *c += u32::from(ok);
-        }
-    }
-    for ((o, &a), &c) in chunk.iter_mut().zip(acc.iter()).zip(count.iter()) {
-        let v = match (c, sum_only) {
-            (0, _) => f64::NAN,
-            (_, true) => a,
-            (_, false) => a / f64::from(c),
-        };
-        *o = O::from_work(T::Work::from_f64(v));
+        s.sums.finish_counted(chunk, sum_only, to);
     }
 }
 
@@ -236,7 +212,7 @@ fn extreme<T: Sample, O: Sample<Work = T::Work>>(src: &Source<'_, T>, out: &mut 
 }
 
 #[inline(always)]
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity)] // the kernel's argument tuple (see the `simd::Kernel` impls)
 fn extreme_tile<T: Sample, O: Sample<Work = T::Work>>(
     (src, cur, row, best, start, chunk, max): (
         &Source<'_, T>,
@@ -319,7 +295,7 @@ impl<T: Sample> MiddleScratch<T> {
 }
 
 #[inline(always)]
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity)] // the kernel's argument tuple (see the `simd::Kernel` impls)
 fn middle_tile<T: Sample, O: Sample<Work = T::Work>>(
     (src, s, start, chunk, lower): (&Source<'_, T>, &mut MiddleScratch<T>, usize, &mut [O], bool),
 ) {
@@ -466,9 +442,7 @@ pub fn variance<T: Sample>(
 struct VarianceScratch<W> {
     cur: TileCursor,
     rows: Vec<W>,
-    mean: Vec<f64>,
-    count: Vec<f64>,
-    squares: Vec<f64>,
+    sums: Sums,
 }
 
 impl<W: Float> VarianceScratch<W> {
@@ -476,15 +450,13 @@ impl<W: Float> VarianceScratch<W> {
         VarianceScratch {
             cur: TileCursor::default(),
             rows: vec![W::default(); n * tile],
-            mean: vec![0.0; tile],
-            count: vec![0.0; tile],
-            squares: vec![0.0; tile],
+            sums: Sums::new(tile),
         }
     }
 }
 
 #[inline(always)]
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity)] // the kernel's argument tuple (see the `simd::Kernel` impls)
 fn variance_tile<T: Sample>(
     (src, s, start, ddof, var_out, mean_out): (
         &Source<'_, T>,
@@ -499,40 +471,13 @@ fn variance_tile<T: Sample>(
     let w = var_out.len();
     src.locate(start, w, &mut s.cur);
     let rows = &mut s.rows[..n * w];
-    let (mean, count, squares) = (&mut s.mean[..w], &mut s.count[..w], &mut s.squares[..w]);
-    mean.fill(0.0);
-    count.fill(0.0);
-    squares.fill(0.0);
+    s.sums.reset(w);
     for (i, row) in rows.chunks_exact_mut(w).enumerate() {
         src.read(i, &s.cur, T::Work::NAN, row);
-        for ((m, c), &x) in mean.iter_mut().zip(count.iter_mut()).zip(row.iter()) {
-            let ok = x.is_finite();
-            *m += if ok { x.to_f64() } else { 0.0 };
-            *c += if ok { 1.0 } else { 0.0 };
-        }
+        s.sums.add_weighted(i, row, 1.0, &Finite);
     }
-    for (m, &c) in mean.iter_mut().zip(count.iter()) {
-        *m = if c > 0.0 { *m / c } else { f64::NAN };
-    }
-    for row in rows.chunks_exact(w) {
-        for ((q, &m), &x) in squares.iter_mut().zip(mean.iter()).zip(row.iter()) {
-            let d = x.to_f64() - m;
-            *q += if x.is_finite() { d * d } else { 0.0 };
-        }
-    }
-    for ((v, &q), &c) in var_out.iter_mut().zip(squares.iter()).zip(count.iter()) {
-        let dof = c - ddof;
-        *v = T::Work::from_f64(if c > 0.0 && dof > 0.0 {
-            q / dof
-        } else {
-            f64::NAN
-        });
-    }
-    if let Some(mean_out) = mean_out {
-        for (o, &m) in mean_out.iter_mut().zip(mean.iter()) {
-            *o = T::Work::from_f64(m);
-        }
-    }
+    s.sums
+        .finish_variance(rows, &Finite, ddof, var_out, mean_out, T::Work::from_f64);
 }
 
 // Each tile function is a `simd::Kernel` on its argument tuple (see `simd::run`).

@@ -744,6 +744,7 @@ impl<F: Px> RowCols<'_, F> {
 
 /// avsigclip with mclip=yes (IRAF's `ic_mavsigclip`) over one row. Writes medians into `out`
 /// when combine is a median and returns whether it did.
+#[allow(clippy::too_many_lines)] // ic_mavsigclip statement by statement, to read beside IRAF's
 pub fn mavsigclip_row<F: Px>(
     p: &Params,
     row: &mut RowCols<'_, F>,

@@ -23,7 +23,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::params::{Combine, Params, Reject};
-use super::{key_real, real_key};
+use super::sort::{key_real, real_key};
 use crate::network::sort_columns;
 use crate::sample::Float;
 use crate::simd::Kernel;
@@ -125,6 +125,9 @@ impl<W: Float> Kernel for ClipTile<'_, W> {
 // `(lo + hi) / 2` in float32 on purpose: IRAF's median rounds the sum to float32 first
 // (`f32::midpoint` computes in f64 and would round differently).
 #[allow(clippy::neg_cmp_op_on_partial_ord, clippy::manual_midpoint)]
+// One vector kernel over IRAF's whole sequence (sort, median, clip passes, average); its steps
+// share the per-lane state, and reading it top to bottom follows the per-pixel code it mirrors.
+#[allow(clippy::too_many_lines)]
 #[inline(always)]
 fn clip_tile<W: Float>(t: &mut ClipTile<'_, W>) -> bool {
     let (n, w) = (t.n, t.width);

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use crate::stack::StackView;
 
-/// The stack dtypes the core accepts; `_validation.py` turns anything else into a `TypeError`.
+/// The stack dtypes the core accepts; `python/imcombiners/_validation.py` turns anything else into a `TypeError`.
 #[derive(FromPyObject)]
 pub enum StackArg<'py> {
     U8(PyReadonlyArrayDyn<'py, u8>),

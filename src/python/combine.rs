@@ -13,6 +13,7 @@ use crate::reduce::{self, Method};
 use crate::sample::Sample;
 use crate::stack::{Source, StackView};
 
+#[allow(clippy::too_many_arguments)] // the pyfunction's arguments, converted, for one dtype
 fn run_combine<'py, T>(
     py: Python<'py>,
     view: StackView<'_, T>,
@@ -46,6 +47,7 @@ where
 /// Combines `stack` along axis 0 with a canonical `method` name. Validation happens in Python;
 /// the core re-checks what it relies on.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // one argument per keyword of the Python signature
 #[pyo3(signature = (stack, method, *, mask=None, weights=None, swapped=false, keep_dtype=false, threads=1))]
 pub fn combine<'py>(
     py: Python<'py>,

@@ -51,6 +51,7 @@ fn run_typed<'py, T: Sample, F: Px + Element>(
 /// image and sigma are float32 (`double=False`, IRAF's real) or float64.
 #[pyfunction]
 #[allow(clippy::fn_params_excessive_bools)] // IMCOMBINE's yes/no parameters
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)] // IMCOMBINE's parameters, one each
 #[pyo3(signature = (
     stack, *, mask=None, swapped=false, double=false, combine, reject, mclip, nkeep, lsigma,
     hsigma, pclip, flow, fhigh, doscale, doscale1, scales, zeros, weights, dowts, noise,

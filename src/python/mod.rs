@@ -4,6 +4,8 @@ pub mod arrays;
 pub mod combine;
 pub mod errors;
 pub mod iraf;
+// Its `reject` pyfunction takes one argument per keyword of the Python signature.
+#[allow(clippy::too_many_arguments)]
 pub mod reject;
 pub mod run;
 pub mod stats;

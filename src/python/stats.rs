@@ -37,6 +37,7 @@ fn sampling(
 
 /// Statistics of every frame: returns `(values (len(stats), N) float64, counts (N,) int64, step)`.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // one argument per keyword of the Python signature
 #[pyo3(signature = (stack, stats, *, mask=None, thresholds=None, region=None, step=0, sigma=3.0, maxiters=Some(5), swapped=false, threads=1))]
 pub fn frame_stats<'py>(
     py: Python<'py>,
@@ -77,6 +78,7 @@ pub fn frame_stats<'py>(
 
 /// The usable samples of one frame on the statistics grid, as a 1-D float64 array.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // one argument per keyword of the Python signature
 #[pyo3(signature = (stack, frame, *, mask=None, thresholds=None, region=None, step=0, swapped=false))]
 pub fn frame_samples<'py>(
     py: Python<'py>,

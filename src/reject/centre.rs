@@ -48,7 +48,7 @@ impl Spread {
                 if dof <= 0.0 {
                     return f64::NAN;
                 }
-                // In order from 0.0: the vectorised first pass (pipeline.rs) adds the same terms.
+                // In order from 0.0: the vectorised first pass (`pipeline::first_pass`) adds the same terms.
                 let ss = x.iter().fold(0.0, |a, &v| a + (v - c) * (v - c));
                 (ss / dof).sqrt()
             }

@@ -117,7 +117,7 @@ mod tests {
             sigma_upper: 3.0,
             nkeep: 1,
         };
-        // N = 5: sigma = |5 - 6| = 1, 1 and 30 go (IRAF.md 4.7).
+        // N = 5: sigma = |5 - 6| = 1, 1 and 30 go (IRAF's pclip: the spread is the distance to the pclip rank).
         assert_eq!(run(&[1.0, 5.0, 6.0, 7.0, 30.0], &rule), vec![5.0, 6.0, 7.0]);
         // N = 4: sigma = 5 - 1 = 4, 20 goes.
         assert_eq!(run(&[1.0, 4.0, 6.0, 20.0], &rule), vec![1.0, 4.0, 6.0]);
