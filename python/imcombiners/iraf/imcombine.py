@@ -332,7 +332,7 @@ def imcombine(
             # FITS files: read and combined in bands of rows (with a halo for grow), read with
             # pread, not memory-mapped, so that a file shrunk by another process during the
             # run is a ValueError naming it, not a bus error.
-            bands = _Bands.plan(frames, bad, off, budget, grow if reject != "none" else 0.0)
+            bands = _Bands.plan(frames, bad, off, grow if reject != "none" else 0.0)
             bands.size(budget, n, calc_bytes=8 if double else 4, products=products)
             image, sigma, ncomb, rej = _run_in_bands(bands, run, progress)
         else:
@@ -417,7 +417,7 @@ class _Bands:
         )
 
     @classmethod
-    def plan(cls, frames: _inputs.Frames, bad: list, off, budget, grow: float) -> _Bands:
+    def plan(cls, frames: _inputs.Frames, bad: list, off, grow: float) -> _Bands:
         """The output grid, band dtype and halo of FITS input."""
         files = frames.files
         n, ndim = len(files), len(files[0].shape)
