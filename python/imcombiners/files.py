@@ -473,9 +473,7 @@ def combine_files(
         masks = resolve_paths(list(masks), what="masks")
 
     with FitsStack(paths, hdu, masks) as frames:
-        return _run(
-            frames,
-            plan,
+        request = _Request(
             budget,
             out_path,
             wanted,
@@ -485,6 +483,7 @@ def combine_files(
             (stat_region, stat_step, normalize),
             start,
         )
+        return _run(frames, plan, request)
 
 
 def _check_destinations(
@@ -606,33 +605,40 @@ class _Run:
         return [k for k, dest in self.wanted.items() if dest is None]
 
 
-def _run(
-    frames: FitsStack,
-    plan: _Plan,
-    budget: int,
-    out_path: Path | None,
-    wanted: dict[str, Path | None],
-    overwrite: bool,
-    progress: Any,
-    given: dict[str, Any],
-    stats: tuple[Any, Any, bool],
-    start: float,
-) -> FilesResult:
-    """`combine_files` once its arguments are checked and its files open."""
-    medians, region, step = _resolve_corrections(frames, plan, given, stats)
-    run = _Run(frames, plan, out_path, wanted, plan.grow, medians, region, step)
-    _plan_bands(run, budget)
+@dataclass(frozen=True)
+class _Request:
+    """The checked arguments of one `combine_files` call that its steps use."""
+
+    budget: int
+    out_path: Path | None
+    wanted: dict[str, Path | None]
+    overwrite: bool
+    progress: Any
+    #: zero, scale and weights as given.
+    given: dict[str, Any]
+    #: stat_region, stat_step, normalize.
+    stats: tuple[Any, Any, bool]
+    #: perf_counter at the call.
+    start: float
+
+
+def _run(frames: FitsStack, plan: _Plan, req: _Request) -> FilesResult:
+    """`combine_files` once its arguments are checked and its files open: the corrections,
+    the memory plan, the outputs, the band loop, the result."""
+    medians, region, step = _resolve_corrections(frames, plan, req.given, req.stats)
+    run = _Run(frames, plan, req.out_path, req.wanted, plan.grow, medians, region, step)
+    _plan_bands(run, req.budget)
     run.header = _output_header(run)
     _allocate(run)
     try:
-        _open_writers(run, overwrite)
-        _band_loop(run, progress)
+        _open_writers(run, req.overwrite)
+        _band_loop(run, req.progress)
         written = {k: w.commit() for k, w in run.writers.items()}
     except BaseException:
         for w in run.writers.values():
             w.abort()
         raise
-    return _result(run, written, start)
+    return _result(run, written, req.start)
 
 
 def _plan_bands(run: _Run, budget: int) -> None:
