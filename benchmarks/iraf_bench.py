@@ -13,8 +13,8 @@ optional products.
   the CL script (IRAF reading the FITS inputs and writing the output, no CL start-up). The
   whole session's wall time is shown beside it.
 * Ours is ``imc.iraf.imcombine(paths, **params).output`` timed with ``time.perf_counter``:
-  from the list of paths to the output array (the library reads the FITS headers and maps
-  the data files into memory), a fresh call on every repeat.
+  from the list of paths to the output array (the library reads the FITS headers, then the
+  data in bands of rows with pread), a fresh call on every repeat.
 * Repeats alternate between the two (IRAF first on even repeats, ours first on odd ones);
   the table reports medians and the ratio IRAF / ours against the target (>= 15x).
 * Every repeat's output is compared with IRAF's output of the same repeat: the table gives
@@ -378,7 +378,7 @@ def header(info: RunInfo) -> list[str]:
         " warm-up call(s) per case; IRAF task = `!date` stamps around imcombine inside the CL"
         " (reads FITS, writes FITS); IRAF session = whole CL process (start-up, logout);",
         "  ours = imc.iraf.imcombine(paths, ...).output with time.perf_counter (reads the"
-        " headers, maps the data files; nothing is written)",
+        " headers, reads the data in bands with pread; nothing is written)",
         f"check: px > {ULP_TOLERANCE} ulp = pixels where our output and IRAF's differ by more"
         f" than {ULP_TOLERANCE} float32 ulp (worst repeat); max ulp = largest difference",
         f"load average (1, 5, 15 min): {info.load_start} at start, {info.load_end} at end;"

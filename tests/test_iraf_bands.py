@@ -1,5 +1,6 @@
-"""imc.iraf.imcombine reads plain FITS files in bands of rows (without grow or offsets) or
-whole (with pread, never memory-mapped): the same bits as one stack either way."""
+"""imc.iraf.imcombine reads FITS files in bands of rows (with pread, never memory-mapped; with a
+halo of rows for grow, each input placed at its offset): the same bits as one stack, for any
+mem_limit."""
 
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def test_bands_equal_the_whole_stack(tmp_path, monkeypatch, dtype):
     bands = []
     original = imcombine_module._run_in_bands
 
-    def counting(frames, bad, run):
-        bands.append(frames.data[0].shape[0])
-        return original(frames, bad, run)
+    def counting(plan, run, progress):
+        bands.append(len(plan.bounds))
+        return original(plan, run, progress)
 
     monkeypatch.setattr(imcombine_module, "_run_in_bands", counting)
     for combine, reject, masktype in itertools.product(
@@ -59,7 +60,7 @@ def test_bands_equal_the_whole_stack(tmp_path, monkeypatch, dtype):
             np.testing.assert_array_equal(
                 getattr(banded, name), getattr(whole, name), err_msg=f"{name} {params}"
             )
-    assert len(bands) == 16  # every file combine took the banded route (23 bands each)
+    assert bands == [23] * 16  # every file combine took the banded route, one row per band
 
 
 def _write_stack(tmp_path, stack, headers=None):
@@ -98,32 +99,122 @@ def test_files_equal_the_whole_stack(tmp_path, dtype):
             )
 
 
-def test_memory_maps_need_equal_header_lengths(tmp_path):
-    mapped_stack = importlib.import_module("imcombiners.io.mapped").mapped_stack
+def test_headers_of_different_lengths(tmp_path):
     rng = np.random.default_rng(9)
     stack = rng.normal(0.0, 1.0, (4, 13, 9)).astype(np.float32)
     # A long header for one image: its data starts one FITS block later.
     headers = [{}, {f"KEY{k}": k for k in range(40)}, {}, {}]
     paths = _write_stack(tmp_path, stack, headers)
-    frames = importlib.import_module("imcombiners.iraf._inputs").load(paths)
-    offsets, dtype = frames.raw
-    assert len(set(offsets)) == 2
-    with mapped_stack(paths, offsets, stack.shape[1:], dtype) as got:
-        assert got is None
-    # The pipeline then reads the files in bands, with the same result.
     for reject in ("none", "sigclip"):
         np.testing.assert_array_equal(
-            imc.iraf.imcombine(paths, reject=reject).output,
+            imc.iraf.imcombine(paths, reject=reject, mem_limit="100kB").output,
             imc.iraf.imcombine(stack, reject=reject).output,
         )
-    # Equal headers: the map is the files' data, read-only.
-    same = [offsets[0]] * 2
-    with mapped_stack(paths[::2], same, stack.shape[1:], dtype) as got:
-        np.testing.assert_array_equal(got, stack[::2])
-        assert got.dtype == np.dtype(">f4")
-        assert not got.flags.writeable
-    # A file shorter than its image is never mapped (reading past its end would crash).
-    with open(paths[2], "r+b") as f:
-        f.truncate(offsets[2] + 10)
-    with mapped_stack(paths[2:], [offsets[2]] * 2, stack.shape[1:], dtype) as got:
-        assert got is None
+
+
+def _shifted_files(tmp_path, dtype, n=7, ny=61, nx=37):
+    """Files of one shape and type, with bad-pixel masks and cosmic rays."""
+    rng = np.random.default_rng(12)
+    stack = rng.normal(1000.0, 10.0, (n, ny, nx))
+    hits = rng.random(stack.shape) < 0.02
+    stack[hits] += rng.uniform(100, 3000, hits.sum())
+    stack = np.round(stack).astype(dtype)
+    return stack, _write_stack(tmp_path, stack)
+
+
+CASES = [
+    dict(combine="median", reject="sigclip"),
+    dict(combine="average", reject="avsigclip", grow=2.0, products=("sigma", "rejmask")),
+    dict(combine="average", reject="ccdclip", rdnoise=5.0, grow=1.5, nkeep=2),
+    dict(
+        combine="median",
+        reject="minmax",
+        offsets=[[0, 0], [3, -2], [-1, 5], [7, 1], [0, 9], [2, 2], [-4, -3]],
+    ),
+    dict(
+        combine="average",
+        reject="avsigclip",
+        grow=3.0,
+        offsets="grid 3 5 3 4",
+        products=("sigma", "nrejmask", "bpmask"),
+    ),
+    dict(combine="lmedian", reject="pclip", scale="median", statsec="[5:30,10:50]"),
+    dict(combine="median", reject="none"),
+]
+
+
+def _banded(paths, mem_limit, params):
+    """The result for ``paths`` and the (done, total) calls of its progress callable, or None
+    when ``mem_limit`` is below one row of the stack."""
+    calls = []
+    try:
+        got = imc.iraf.imcombine(
+            paths, mem_limit=mem_limit, progress=lambda *a: calls.append(a), **params
+        )
+    except ValueError as e:
+        if "too small for one row" not in str(e):
+            raise
+        return None, calls
+    return got, calls
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.int32])
+@pytest.mark.parametrize("params", CASES, ids=range(len(CASES)))
+def test_any_mem_limit_gives_the_same_bits(tmp_path, dtype, params):
+    stack, paths = _shifted_files(tmp_path, dtype)
+    params = dict(params)
+    if isinstance(params.get("offsets"), list):
+        params["offsets"] = np.array(params["offsets"])
+    want = imc.iraf.imcombine(stack, **params)
+    products = ("output", *params.get("products", ()))
+    seen = []
+    # No limit, a large one, then smaller and smaller ones until one row no longer fits.
+    limits = [None, "1GB", *(int(400_000 * 0.8**k) for k in range(25))]
+    for mem_limit in limits:
+        got, calls = _banded(paths, mem_limit, params)
+        if got is None:
+            assert isinstance(mem_limit, int)
+            break
+        for name in products:
+            np.testing.assert_array_equal(
+                getattr(got, name), getattr(want, name), err_msg=f"{name} {mem_limit}"
+            )
+        strip = [{k: v for k, v in row.items() if k != "image"} for row in got.table]
+        assert strip == [{k: v for k, v in row.items() if k != "image"} for row in want.table]
+        total = calls[-1][1] if calls else 1
+        assert calls == [(k, total) for k in range(1, total + 1)]
+        seen.append(total)
+    assert seen[0] == 1
+    assert max(seen) > 3, seen  # small limits did split the stack
+
+
+def test_one_dimensional_images_are_one_band(tmp_path):
+    rng = np.random.default_rng(13)
+    spectra = rng.normal(100.0, 3.0, (6, 5000)).astype(np.float32)
+    paths = _write_stack(tmp_path, spectra)
+    calls = []
+    got = imc.iraf.imcombine(
+        paths, reject="avsigclip", mem_limit="50kB", progress=lambda *a: calls.append(a)
+    )
+    np.testing.assert_array_equal(
+        got.output, imc.iraf.imcombine(spectra, reject="avsigclip").output
+    )
+    assert calls == [(1, 1)]
+
+
+def test_mem_limit_and_progress_are_checked(tmp_path):
+    _, paths = _shifted_files(tmp_path, np.float32, n=3, ny=5, nx=4)
+    with pytest.raises(ValueError, match="mem_limit: cannot read '12 parsecs'"):
+        imc.iraf.imcombine(paths, mem_limit="12 parsecs")
+    with pytest.raises(ValueError, match="too small for one row"):
+        imc.iraf.imcombine(paths, mem_limit=100)
+    with pytest.raises(TypeError, match="progress must be"):
+        imc.iraf.imcombine(paths, progress="yes")
+
+
+def test_a_progress_bar_over_bands(tmp_path, capsys):
+    _, paths = _shifted_files(tmp_path, np.float32)
+    imc.iraf.imcombine(paths, mem_limit="100kB")
+    assert "imcombine" in capsys.readouterr().err
+    imc.iraf.imcombine(paths, mem_limit="100kB", progress=False)
+    assert capsys.readouterr().err == ""

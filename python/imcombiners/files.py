@@ -9,12 +9,12 @@ the in-memory result, bit for bit.
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,9 @@ from ._validation import (
 )
 from .combiner import Combiner
 from .io import FitsImageWriter, FitsStack, format_bytes, parse_mem_limit, resolve_paths
+from .io.bands import BandProgress, read_ahead
 from .io.header import provenance_header
-from .io.memory import band_rows
+from .io.memory import BAND_TARGET, band_bounds
 from .io.paths import _GLOB_CHARS
 
 logger = logging.getLogger("imcombiners")
@@ -57,8 +58,8 @@ _PRODUCT_DOC = {
 #: Memory set aside for the allocator, the threads and the per-file state.
 _RESERVE = 8 * 2**20
 
-#: Input bytes of one band at most, so that reading overlaps combining and progress moves.
-_BAND_TARGET = 8 * 2**20
+#: Input bytes of one band at most (the shared rule of `imcombiners.io.memory.band_bounds`).
+_BAND_TARGET = BAND_TARGET
 
 
 @dataclass(frozen=True)
@@ -193,36 +194,6 @@ def _product_path(output: Path, product: str) -> Path:
     base = name[: -len(".gz")] if gz else name
     stem = base[: -len(".fits")] if base.endswith(".fits") else base
     return output.with_name(f"{stem}_{product}.fits" + (".gz" if gz else ""))
-
-
-class _Progress:
-    """A tqdm bar over bands (or a callable ``progress(done, total)``, or nothing)."""
-
-    def __init__(self, progress: Any, total: int, desc: str) -> None:
-        self.callback: Callable[[int, int], Any] | None = None
-        self.bar = None
-        self.done, self.total = 0, total
-        if callable(progress):
-            self.callback = progress
-        elif progress is True and total > 1:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="band", leave=False)
-        elif not isinstance(progress, bool):
-            raise TypeError(
-                f"progress must be True, False or a callable(done, total), got {progress!r}"
-            )
-
-    def update(self) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        if self.callback is not None:
-            self.callback(self.done, self.total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _measure(
@@ -498,9 +469,7 @@ def combine_files(
         masks = resolve_paths(list(masks), what="masks")
 
     with FitsStack(paths, hdu, masks) as frames:
-        return _run(
-            frames,
-            plan,
+        request = _Request(
             budget,
             out_path,
             wanted,
@@ -510,6 +479,7 @@ def combine_files(
             (stat_region, stat_step, normalize),
             start,
         )
+        return _run(frames, plan, request)
 
 
 def _check_destinations(
@@ -591,164 +561,248 @@ def _check_weights_use(method: str, weights: Any) -> None:
         raise ValueError("weights are required for method='weighted_average'")
 
 
-def _run(
-    frames: FitsStack,
-    plan: _Plan,
-    budget: int,
-    out_path: Path | None,
-    wanted: dict[str, Path | None],
-    overwrite: bool,
-    progress: Any,
-    given: dict[str, Any],
-    stats: tuple[Any, Any, bool],
-    start: float,
-) -> FilesResult:
-    n = len(frames)
-    spatial = frames.shape
-    ny = spatial[0]
-    row_items = math.prod(spatial[1:])
-    medians, region, step = _resolve_corrections(frames, plan, given, stats)
-    work = WORK_DTYPES[frames.dtype.newbyteorder("=")]
-    diagnostics = bool(wanted) or plan.grow is not None
+@dataclass
+class _Run:
+    """The state of one `combine_files` run, shared by its steps."""
 
-    # The memory plan. Fixed: the outputs kept whole, the statistics grid, and a reserve for
-    # the allocator and threads. Per sample of a band: two input buffers (the next band is
-    # read while this one is combined), masks, and the rejection mask with its temporaries
-    # (counted twice: freed blocks are not always returned to the system at once).
-    in_memory = [k for k, dest in wanted.items() if dest is None]
+    frames: FitsStack
+    plan: _Plan
+    out_path: Path | None
+    wanted: dict[str, Path | None]
+    #: The grow radius as given (the plan holds it clamped to the image).
+    given_grow: float | None
+    #: The statistics grid's medians (None: picked from the bands and measured at the end).
+    medians: np.ndarray | None
+    region: list[tuple[int, int]]
+    step: int
+    work: np.dtype = field(init=False)
+    diagnostics: bool = field(init=False)
+    halo: int = 0
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+    header: Any = None
+    data: np.ndarray | None = None
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
+    writers: dict[str, FitsImageWriter] = field(default_factory=dict)
+    rejected: np.ndarray = field(init=False)
+    usable: np.ndarray = field(init=False)
+    grid: np.ndarray | None = None
+    grid_mask: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.frames)
+        self.work = WORK_DTYPES[self.frames.dtype.newbyteorder("=")]
+        self.diagnostics = bool(self.wanted) or self.plan.grow is not None
+        self.rejected = np.zeros(n, dtype=np.int64)
+        self.usable = np.zeros(n, dtype=np.int64)
+
+    @property
+    def in_memory(self) -> list[str]:
+        """The products kept in memory."""
+        return [k for k, dest in self.wanted.items() if dest is None]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The checked arguments of one `combine_files` call that its steps use."""
+
+    budget: int
+    out_path: Path | None
+    wanted: dict[str, Path | None]
+    overwrite: bool
+    progress: Any
+    #: zero, scale and weights as given.
+    given: dict[str, Any]
+    #: stat_region, stat_step, normalize.
+    stats: tuple[Any, Any, bool]
+    #: perf_counter at the call.
+    start: float
+
+
+def _run(frames: FitsStack, plan: _Plan, req: _Request) -> FilesResult:
+    """`combine_files` once its arguments are checked and its files open: the corrections,
+    the memory plan, the outputs, the band loop, the result."""
+    medians, region, step = _resolve_corrections(frames, plan, req.given, req.stats)
+    run = _Run(frames, plan, req.out_path, req.wanted, plan.grow, medians, region, step)
+    _plan_bands(run, req.budget)
+    run.header = _output_header(run)
+    _allocate(run)
+    try:
+        _open_writers(run, req.overwrite)
+        _band_loop(run, req.progress)
+        written = {k: w.commit() for k, w in run.writers.items()}
+    except BaseException:
+        for w in run.writers.values():
+            w.abort()
+        raise
+    return _result(run, written, req.start)
+
+
+def _plan_bands(run: _Run, budget: int) -> None:
+    """The memory plan: the halo and the bands (``run.bounds``) within ``budget``.
+
+    Fixed: the outputs kept whole, the statistics grid, and a reserve for the allocator and
+    threads. Per sample of a band: two input buffers (the next band is read while this one is
+    combined), masks, and the rejection mask with its temporaries (counted twice: freed
+    blocks are not always returned to the system at once).
+    """
+    frames, plan, wanted = run.frames, run.plan, run.wanted
+    n, spatial = len(frames), frames.shape
+    row_items = math.prod(spatial[1:])
     fixed = min(_RESERVE, budget // 8)
-    if out_path is None:
-        fixed += math.prod(spatial) * work.itemsize
-    for k in in_memory:
-        fixed += math.prod(spatial) * (n if k == "rejmask" else work.itemsize)
-    if medians is None:
-        grid = math.prod(len(range(a, b, step)) for a, b in region)
+    if run.out_path is None:
+        fixed += math.prod(spatial) * run.work.itemsize
+    for k in run.in_memory:
+        fixed += math.prod(spatial) * (n if k == "rejmask" else run.work.itemsize)
+    if run.medians is None:
+        grid = math.prod(len(range(a, b, run.step)) for a, b in run.region)
         fixed += n * grid * (frames.dtype.itemsize + (1 if frames.masks is not None else 0))
     sample = 2 * frames.dtype.itemsize + (4 if frames.masks is not None else 0)
-    if diagnostics:
+    if run.diagnostics:
         sample += 12 + 2 * frames.dtype.itemsize
     elif plan.rules:
         sample += 3
     if "low" in wanted or "high" in wanted:
         sample += 16
     per_row = n * row_items * sample + row_items * 8 * (2 + len(wanted))
-    given_grow = plan.grow
     plan.grow = _grow_within(plan.grow, spatial)
-    halo = 0 if plan.grow is None else min(math.ceil(plan.grow), ny - 1)
-    rows = band_rows(budget, fixed, per_row, ny, halo, grow=given_grow)
-    # Bands of about _BAND_TARGET bytes, but not much thinner than their halo (each band reads
-    # its halo again: with a large grow, thin bands would read the image many times over).
-    target = max(_BAND_TARGET // max(1, n * row_items * frames.dtype.itemsize), 2 * halo)
-    rows = max(1, min(rows, target))
-    bounds = [(y, min(ny, y + rows)) for y in range(0, ny, rows)]
+    run.halo = 0 if plan.grow is None else min(math.ceil(plan.grow), spatial[0] - 1)
+    run.bounds = band_bounds(
+        budget,
+        fixed,
+        per_row,
+        spatial[0],
+        run.halo,
+        input_row_bytes=n * row_items * frames.dtype.itemsize,
+        target=_BAND_TARGET,
+        grow=run.given_grow,
+    )
     logger.info(
         "combining %d frames of %s %s in %d band(s) of up to %d rows (mem_limit %s)",
         n,
         " x ".join(map(str, reversed(spatial))),
         frames.dtype.newbyteorder("=").name,
-        len(bounds),
-        rows,
+        len(run.bounds),
+        run.bounds[0][1] - run.bounds[0][0],
         format_bytes(budget),
     )
 
-    header = provenance_header(
+
+def _output_header(run: _Run) -> Any:
+    frames, plan = run.frames, run.plan
+    return provenance_header(
         frames.headers[0],
         [p.name for p in frames.paths],
         method=plan.method,
         exptimes=_exptimes(frames),
-        steps=_steps(plan, given_grow),
+        steps=_steps(plan, run.given_grow),
         zero=plan.zero,
         scale=plan.scale,
         weights=plan.weights,
         version=_core.__version__,
     )
-    data = np.empty(spatial, dtype=work) if out_path is None else None
-    kept = {
+
+
+def _allocate(run: _Run) -> None:
+    """The outputs held in memory and the statistics grid picked from the bands."""
+    n, spatial, work = len(run.frames), run.frames.shape, run.work
+    run.data = np.empty(spatial, dtype=work) if run.out_path is None else None
+    run.kept = {
         k: np.empty((n, *spatial) if k == "rejmask" else spatial, dtype=_product_dtype(k, n, work))
-        for k in in_memory
+        for k in run.in_memory
     }
-    writers: dict[str, FitsImageWriter] = {}
-    bar = _Progress(progress, len(bounds), "imcombine")
-    rejected = np.zeros(n, dtype=np.int64)
-    usable = np.zeros(n, dtype=np.int64)
-    grid = grid_mask = None
-    if medians is None:
-        grid_shape = tuple(len(range(a, b, step)) for a, b in region)
-        grid = np.empty((n, *grid_shape), dtype=frames.dtype)
-        grid_mask = None if frames.masks is None else np.empty(grid.shape, dtype=bool)
+    if run.medians is None:
+        grid_shape = tuple(len(range(a, b, run.step)) for a, b in run.region)
+        run.grid = np.empty((n, *grid_shape), dtype=run.frames.dtype)
+        if run.frames.masks is not None:
+            run.grid_mask = np.empty(run.grid.shape, dtype=bool)
+
+
+def _open_writers(run: _Run, overwrite: bool) -> None:
+    """The output files (written to temporary names until committed)."""
+    n, spatial, work = len(run.frames), run.frames.shape, run.work
+    if run.out_path is not None:
+        run.writers["output"] = FitsImageWriter(
+            run.out_path, spatial, work, run.header, overwrite=overwrite
+        )
+    for k, dest in run.wanted.items():
+        if dest is not None:
+            shape = (n, *spatial) if k == "rejmask" else spatial
+            hdr = run.header.copy()
+            hdr["PRODUCT"] = (k, _PRODUCT_DOC[k])
+            run.writers[k] = FitsImageWriter(
+                dest, shape, _product_dtype(k, n, work), hdr, overwrite=overwrite
+            )
+
+
+def _band_loop(run: _Run, progress: Any) -> None:
+    """Every band read (the next one while this one is combined), combined and stored."""
+    frames, bounds, halo = run.frames, run.bounds, run.halo
+    ny = frames.shape[0]
+    rows = bounds[0][1] - bounds[0][0]
+    buffers = [
+        np.empty((len(frames), min(ny, rows + 2 * halo), *frames.shape[1:]), dtype=frames.dtype)
+        for _ in range(2 if len(bounds) > 1 else 1)
+    ]
+
+    def read(k: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+        y0, y1 = bounds[k]
+        a, b = max(0, y0 - halo), min(ny, y1 + halo)
+        return frames.read_band(a, b, buffers[k % len(buffers)]), frames.read_mask_band(a, b), a
+
+    bar = BandProgress(progress, len(bounds), "imcombine")
     try:
-        if out_path is not None:
-            writers["output"] = FitsImageWriter(
-                out_path, spatial, work, header, overwrite=overwrite
-            )
-        for k, dest in wanted.items():
-            if dest is not None:
-                shape = (n, *spatial) if k == "rejmask" else spatial
-                hdr = header.copy()
-                hdr["PRODUCT"] = (k, _PRODUCT_DOC[k])
-                writers[k] = FitsImageWriter(
-                    dest, shape, _product_dtype(k, n, work), hdr, overwrite=overwrite
-                )
-        buffers = [
-            np.empty((n, min(ny, rows + 2 * halo), *spatial[1:]), dtype=frames.dtype)
-            for _ in range(2 if len(bounds) > 1 else 1)
-        ]
-
-        def read(k: int) -> tuple[np.ndarray, np.ndarray | None, int, int]:
-            y0, y1 = bounds[k]
-            a, b = max(0, y0 - halo), min(ny, y1 + halo)
-            return (
-                frames.read_band(a, b, buffers[k % len(buffers)]),
-                frames.read_mask_band(a, b),
-                a,
-                b,
-            )
-
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imc-read") as pool:
-            pending = pool.submit(read, 0)
-            for k, (y0, y1) in enumerate(bounds):
-                band, mask, a, _ = pending.result()
-                if k + 1 < len(bounds):
-                    pending = pool.submit(read, k + 1)
-                inner = slice(y0 - a, y0 - a + (y1 - y0))
-                combined, cmb, counts = _combine_band(band, mask, plan, diagnostics, inner)
-                if data is not None:
-                    data[y0:y1] = combined[inner]
-                if grid is not None:
-                    _grid_pick(band, mask, a, (y0, y1), region, step, grid, grid_mask)
-                if counts is not None:
-                    rejected += counts[0]
-                    usable += counts[1]
-                if diagnostics:
-                    prods = _band_products(band, mask, cmb, combined, plan, wanted)
-                    core = (slice(None), inner)
-                    for key, arr in prods.items():
-                        part = arr[core] if key == "rejmask" else arr[inner]
-                        if key in kept:
-                            if key == "rejmask":
-                                kept[key][:, y0:y1] = part
-                            else:
-                                kept[key][y0:y1] = part
-                        elif key == "rejmask":
-                            for i in range(n):
-                                writers[key].write(y0, part[i], frame=i)
-                        else:
-                            writers[key].write(y0, part)
-                if "output" in writers:
-                    writers["output"].write(y0, combined[inner])
+        with contextlib.closing(read_ahead(len(bounds), read)) as bands:
+            for k, (band, mask, a) in bands:
+                _store_band(run, band, mask, a, bounds[k])
                 bar.update()
-        written = {k: w.commit() for k, w in writers.items()}
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
     finally:
         bar.close()
 
+
+def _store_band(
+    run: _Run, band: np.ndarray, mask: np.ndarray | None, a: int, rows: tuple[int, int]
+) -> None:
+    """Combine one band (read from row ``a``, halo included) and store its own ``rows``."""
+    y0, y1 = rows
+    inner = slice(y0 - a, y0 - a + (y1 - y0))
+    combined, cmb, counts = _combine_band(band, mask, run.plan, run.diagnostics, inner)
+    if run.data is not None:
+        run.data[y0:y1] = combined[inner]
+    if run.grid is not None:
+        _grid_pick(band, mask, a, rows, run.region, run.step, run.grid, run.grid_mask)
+    if counts is not None:
+        run.rejected += counts[0]
+        run.usable += counts[1]
+    if run.diagnostics:
+        prods = _band_products(band, mask, cmb, combined, run.plan, run.wanted)
+        for key, arr in prods.items():
+            _store_product(run, key, arr[:, inner] if key == "rejmask" else arr[inner], y0)
+    if "output" in run.writers:
+        run.writers["output"].write(y0, combined[inner])
+
+
+def _store_product(run: _Run, key: str, part: np.ndarray, y0: int) -> None:
+    """One band's rows of product ``key``: into memory or to its file."""
+    y1 = y0 + part.shape[1 if key == "rejmask" else 0]
+    if key in run.kept:
+        if key == "rejmask":
+            run.kept[key][:, y0:y1] = part
+        else:
+            run.kept[key][y0:y1] = part
+    elif key == "rejmask":
+        for i in range(part.shape[0]):
+            run.writers[key].write(y0, part[i], frame=i)
+    else:
+        run.writers[key].write(y0, part)
+
+
+def _result(run: _Run, written: dict[str, Path], start: float) -> FilesResult:
+    """The FilesResult, with the per-frame table logged."""
+    medians = run.medians
     if medians is None:
-        m = None if grid_mask is None else grid_mask.view(np.uint8)
-        medians = _grid_medians(as_stack(grid, name="grid"), m, plan.thresholds)
-    infos = _frame_infos(frames, plan, medians, rejected, usable)
+        m = None if run.grid_mask is None else run.grid_mask.view(np.uint8)
+        medians = _grid_medians(as_stack(run.grid, name="grid"), m, run.plan.thresholds)
+    infos = _frame_infos(run.frames, run.plan, medians, run.rejected, run.usable)
     for f in infos:
         logger.info(
             "%s: median %.6g, zero %.6g, scale %.6g, weight %.6g, rejected %.3f%%",
@@ -759,16 +813,17 @@ def _run(
             f.weight,
             100 * f.rejected_fraction,
         )
+    data = run.data
     if data is None:
-        data = writers["output"].mapped()  # the written file, not a copy in memory
+        data = run.writers["output"].mapped()  # the written file, not a copy in memory
     return FilesResult(
         data=data,
-        header=header,
-        products=kept,
+        header=run.header,
+        products=run.kept,
         paths=written,
         frames=infos,
         seconds=time.perf_counter() - start,
-        bands=len(bounds),
+        bands=len(run.bounds),
     )
 
 

@@ -3,7 +3,8 @@
 Any argument of the form ``name=value`` selects this style. INPUT is an ``@list``, a
 comma-separated list or a glob pattern; OUTPUT and the product files (``sigmas=``,
 ``rejmasks=`` ...) get ``.fits`` appended when they have no FITS suffix, as IRAF does. Only
-``--overwrite``, ``--threads``, ``--no-progress`` and ``-q`` may be mixed in.
+``--overwrite``, ``--threads``, ``--mem-limit``, ``--no-progress`` and ``-q`` may be mixed in
+(``--mem-limit`` bounds the memory of the banded read, as for the flag style).
 """
 
 from __future__ import annotations
@@ -25,20 +26,24 @@ from ._iraf_params import (
     _unquote,
     iraf_value,
 )
-from ._options import _thread_count, _threads_of
+from ._options import _mem_limit_of, _thread_count, _threads_of
 from ._report import _report_iraf_result
 
 
 def _iraf_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        usage=f"{PROG} INPUT OUTPUT [name=value ...] [--overwrite] [--threads N] [-q]",
+        usage=(
+            f"{PROG} INPUT OUTPUT [name=value ...] [--overwrite] [--threads N] "
+            "[--mem-limit SIZE] [--no-progress] [-q]"
+        ),
         add_help=False,
         allow_abbrev=False,
     )
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--mem-limit")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -63,7 +68,8 @@ def _parse_iraf(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], dic
             flag = a.split("=")[0]
             raise CliError(
                 f"{flag} cannot be mixed with IRAF-style name=value parameters (only "
-                f"--overwrite, --threads, --no-progress and -q work in both styles). {_STYLES}",
+                "--overwrite, --threads, --mem-limit, --no-progress and -q work in both "
+                f"styles). {_STYLES}",
                 USAGE,
             )
         else:
@@ -125,7 +131,13 @@ def _run_iraf(argv: Sequence[str]) -> int:
     start = time.perf_counter()
     with _thread_count(opts.threads):
         try:
-            result = imc.iraf.imcombine(paths, products=tuple(files), **params)
+            result = imc.iraf.imcombine(
+                paths,
+                products=tuple(files),
+                mem_limit=_mem_limit_of(opts.mem_limit),
+                progress=not (opts.no_progress or opts.quiet),
+                **params,
+            )
         except OSError as exc:
             if exc.filename:
                 raise

@@ -126,3 +126,44 @@ def band_rows(
             )
         )
     return int(min(rows, n_rows))
+
+
+#: Input bytes of one band at most, so that reading overlaps combining and progress moves.
+BAND_TARGET = 8 * 2**20
+
+
+def band_bounds(
+    budget: int,
+    fixed: int,
+    per_row: int,
+    n_rows: int,
+    halo: int,
+    *,
+    input_row_bytes: int,
+    target: int = BAND_TARGET,
+    grow: float | None = None,
+) -> list[tuple[int, int]]:
+    """The bands ``[(y0, y1), ...]`` of a banded combine: the one sizing rule.
+
+    Bands hold as many rows as ``budget`` allows (`band_rows`), but about ``target`` bytes of
+    input at most (``input_row_bytes``: one row of every frame as read), so that reading
+    overlaps combining and progress moves; and not much thinner than their halo (each band
+    reads its halo again: with a large grow, thin bands would read the image many times over).
+
+    Parameters
+    ----------
+    budget, fixed, per_row, n_rows, halo, grow
+        As in `band_rows`.
+    input_row_bytes : int
+        Bytes of one row of every frame as read from the files.
+    target : int, default BAND_TARGET
+        Input bytes per band aimed at.
+
+    Returns
+    -------
+    list of (int, int)
+        Row ranges covering ``0:n_rows`` in order, halo not included.
+    """
+    rows = band_rows(budget, fixed, per_row, n_rows, halo, grow=grow)
+    rows = max(1, min(rows, max(target // max(1, input_row_bytes), 2 * halo)))
+    return [(y, min(n_rows, y + rows)) for y in range(0, n_rows, rows)]

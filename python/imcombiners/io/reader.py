@@ -9,7 +9,9 @@ tile compression) goes through astropy's ``section`` access, which reads only th
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ import numpy as np
 from .._validation import check_dtype
 
 _RAW = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+#: FITS header blocks are 2880 bytes of 80-character cards.
+_BLOCK = 2880
 
 
 def _select_hdu(hdul: Any, hdu: int | str, path: Path) -> Any:
@@ -30,15 +35,127 @@ def _select_hdu(hdul: Any, hdu: int | str, path: Path) -> Any:
         ) from None
 
 
-class _Frame:
-    """One open image HDU: its shape, dtype and how to read rows of it."""
+def truncated_error(path: str | os.PathLike, need: int) -> ValueError:
+    """The error for a file shorter than the image its header describes.
 
-    def __init__(self, path: Path, hdu: int | str, *, role: str, opened: Any = None) -> None:
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, named in the message.
+    need : int
+        Bytes its header and pixels need.
+
+    Returns
+    -------
+    ValueError
+    """
+    try:
+        size = f"{os.path.getsize(path)} bytes"
+    except OSError as e:
+        size = f"unreadable ({e.strerror})"
+    return ValueError(
+        f"{os.fspath(path)}: the file ends before its image data: its header and pixels need "
+        f"{need} bytes, the file has {size} (truncated, or changed during the run?)"
+    )
+
+
+def _primary_header(path: Path) -> tuple[Any, int] | None:
+    """The primary header of a plain FITS file read straight from its blocks, with the offset
+    of its data: ``(astropy Header, offset)``. None for anything else (gzip, not FITS ...), left
+    to astropy. The header's values are parsed only when looked up (fast for many files)."""
+    from astropy.io import fits
+
+    blocks = []
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            if len(block) != _BLOCK or (not blocks and not block.startswith(b"SIMPLE  =")):
+                return None
+            blocks.append(block)
+            if any(block[i : i + 8] == b"END     " for i in range(0, _BLOCK, 80)):
+                break
+    try:
+        header = fits.Header.fromstring(b"".join(blocks).decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return header, _BLOCK * len(blocks)
+
+
+def _raw_layout(header: Any) -> tuple[str, bool] | None:
+    """``(stored dtype, unsigned-16)`` when an uncompressed image's bytes can be read as they
+    are (unscaled, or unsigned 16-bit stored with ``BZERO = 32768``), else None."""
+    bitpix = header.get("BITPIX")
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    if bitpix not in _RAW or bscale != 1 or header.get("GROUPS", False):
+        return None
+    if bzero == 0:
+        return _RAW[bitpix], False
+    if bitpix == 16 and bzero == 32768:
+        return ">u2", True
+    return None
+
+
+class FitsFrame:
+    """One image HDU of a FITS file: its header, shape, dtype and reads of its rows.
+
+    Plain images (and unsigned 16-bit ones) are read with ``preadv`` from the open file, never
+    memory-mapped: a file shrunk by another process is a ValueError naming it, not a bus
+    error. Scaled or compressed images are read through astropy's ``section``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    hdu : int or str
+        The HDU (number or EXTNAME).
+    role : str, default "image"
+        What the HDU holds, for messages ("image", "mask").
+    opened : astropy.io.fits.HDUList, optional
+        The file already open (a mask HDU of an input shares the input's file).
+
+    Attributes
+    ----------
+    header : astropy.io.fits.Header
+    shape : tuple of int
+    dtype : numpy.dtype
+        The dtype of the rows as read (big-endian for plain files).
+    """
+
+    def __init__(
+        self, path: Path, hdu: int | str, *, role: str = "image", opened: Any = None
+    ) -> None:
+        self.path = path
+        self.hdul: Any = None
+        self.hdu: Any = None
+        self._fd = -1
+        # The raw layout: (data offset, stored dtype, unsigned-16), or None (astropy reads).
+        self._raw: tuple[int, str, bool] | None = None
+        self._owns = opened is None
+        got = _primary_header(path) if hdu == 0 and opened is None else None
+        if got is not None and got[0].get("NAXIS", 0) > 0 and _raw_layout(got[0]) is not None:
+            header, offset = got
+            self.header = header
+            self.shape = tuple(
+                int(header.get(f"NAXIS{k}", 0)) for k in range(header["NAXIS"], 0, -1)
+            )
+            self._raw = (offset, *_raw_layout(header))
+            self._open_fd()
+        else:
+            self._open_astropy(hdu, role, opened)
+        self.dtype = np.dtype(self._raw[1]) if self._raw is not None else self.dtype
+        if self._raw is not None:
+            self._check_size()
+
+    def _open_fd(self) -> None:
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise ValueError(f"{self.path} cannot be read: {exc.strerror}") from None
+
+    def _open_astropy(self, hdu: int | str, role: str, opened: Any) -> None:
         from astropy.io import fits
 
-        self.path = path
-        # A mask HDU of an input shares the input's open file (closed with the input).
-        self._owns = opened is None
+        path = self.path
         try:
             self.hdul = fits.open(path, memmap=False, lazy_load_hdus=True) if self._owns else opened
         except OSError as exc:
@@ -53,49 +170,66 @@ class _Frame:
             self.shape = tuple(self.hdu.shape)
             if len(self.shape) == 0:
                 raise ValueError(f"{path}: HDU {hdu!r} holds no {role} data (NAXIS = 0)")
-            self._raw = self._raw_layout()
-            if self._raw is not None:
-                self.dtype = np.dtype(self._raw[1])
+            plain = (
+                isinstance(self.hdu, fits.PrimaryHDU | fits.ImageHDU)
+                and not isinstance(self.hdu, fits.CompImageHDU)
+                and getattr(self.hdu, "_data_offset", None) is not None
+                and getattr(self.hdul._file, "compression", None) is None
+            )
+            layout = _raw_layout(self.header) if plain else None
+            if plain:
+                # A gzip/bzip2 file has its offsets in the decompressed stream: never here.
+                self._data_offset = self.hdu._data_offset
+                bitpix = abs(int(self.header.get("BITPIX", 8)))
+                self._need = self._data_offset + bitpix // 8 * math.prod(self.shape)
+                if os.path.getsize(path) < self._need:
+                    raise truncated_error(path, self._need)
+            if layout is not None:
+                self._raw = (self.hdu._data_offset, *layout)
+                self._open_fd()
             else:
-                probe = self.hdu.section[0:1]
-                self.dtype = probe.dtype
+                self.dtype = self.hdu.section[0:1].dtype
         except BaseException:
-            if self._owns:
-                self.hdul.close()
+            self.close()
             raise
 
-    def _raw_layout(self) -> tuple[int, str, bool] | None:
-        """``(data offset, stored dtype, unsigned-16)`` when the bytes can be read directly."""
-        from astropy.io import fits
+    def _check_size(self) -> None:
+        offset, dtype, _ = self._raw
+        need = offset + np.dtype(dtype).itemsize * math.prod(self.shape)
+        self._need = need
+        try:
+            short = os.fstat(self._fd).st_size < need
+        except OSError:
+            short = True
+        if short:
+            self.close()
+            raise truncated_error(self.path, need)
 
-        h = self.hdu
-        if isinstance(h, fits.CompImageHDU) or not isinstance(h, fits.PrimaryHDU | fits.ImageHDU):
-            return None
-        hdr = h.header
-        bitpix = hdr.get("BITPIX")
-        bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
-        if bitpix not in _RAW or bscale != 1 or getattr(h, "_data_offset", None) is None:
-            return None
-        if getattr(self.hdul._file, "compression", None) is not None:
-            return None  # a gzip/bzip2 file: offsets are in the decompressed stream
-        if bzero == 0:
-            return h._data_offset, _RAW[bitpix], False
-        if bitpix == 16 and bzero == 32768:
-            return h._data_offset, ">u2", True
-        return None
+    @property
+    def plain(self) -> bool:
+        """Whether rows are read straight from the file (no astropy scaling or decompression)."""
+        return self._raw is not None
 
     def read_rows(self, y0: int, y1: int, out: np.ndarray) -> None:
-        """Rows ``y0:y1`` of the first axis into ``out`` (shape ``(y1 - y0, *rest)``)."""
+        """Rows ``y0:y1`` of the first axis into ``out`` (shape ``(y1 - y0, *rest)``).
+
+        For a 1-D image the rows are its pixels.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, when it ends before the rows asked for.
+        """
         if self._raw is None:
             out[...] = self.hdu.section[y0:y1]
             return
         offset, _, unsigned = self._raw
-        row_bytes = out.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        row_bytes = out.dtype.itemsize * math.prod(self.shape[1:])
         view = memoryview(out.reshape(-1).view(np.uint8))
-        fd = self.hdul._file._file.fileno()
-        got = os.preadv(fd, [view], offset + y0 * row_bytes)
-        if got != view.nbytes:
-            raise ValueError(f"{self.path}: the file ends before its image data")
+        if view.nbytes != (y1 - y0) * row_bytes:
+            raise ValueError(f"read_rows: {view.nbytes} bytes of buffer for {y1 - y0} rows")
+        if view.nbytes and os.preadv(self._fd, [view], offset + y0 * row_bytes) != view.nbytes:
+            raise truncated_error(self.path, self._need)
         if unsigned:
             # Stored as signed 16-bit with BZERO 32768: flipping the sign bit (the first byte,
             # big-endian) gives the unsigned value.
@@ -103,8 +237,61 @@ class _Frame:
             np.bitwise_xor(u, np.uint16(0x0080 if np.little_endian else 0x8000), out=u)
 
     def close(self) -> None:
-        if self._owns:
+        """Close the file (not a file shared with another frame)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        if self._owns and self.hdul is not None:
             self.hdul.close()
+
+
+def read_frames_band(
+    frames: Sequence[FitsFrame],
+    y0: int,
+    y1: int,
+    out: np.ndarray,
+    starts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows ``y0:y1`` of a stack of frames into ``out[:, :y1 - y0]``; returns that view.
+
+    Parameters
+    ----------
+    frames : sequence of FitsFrame
+        The images, all of one shape when ``starts`` is None.
+    y0, y1 : int
+        The rows (of the output grid when ``starts`` is given).
+    out : numpy.ndarray
+        ``(N, rows >= y1 - y0, *rest)``. Without ``starts`` it takes the frames' rows as they
+        are read; with ``starts`` its dtype may differ (values are converted), and the samples
+        no frame covers are left untouched (fill them first).
+    starts : numpy.ndarray, optional
+        ``(N, ndim)`` integer positions of each frame's first element on the output grid
+        (all >= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    band = out[:, : y1 - y0]
+    if starts is None:
+        for i, f in enumerate(frames):
+            f.read_rows(y0, y1, band[i])
+        return band
+    for i, f in enumerate(frames):
+        sy = int(starts[i][0])
+        r0, r1 = max(y0, sy), min(y1, sy + f.shape[0])
+        if r0 >= r1:
+            continue
+        rows = np.empty((r1 - r0, *f.shape[1:]), dtype=f.dtype)
+        f.read_rows(r0 - sy, r1 - sy, rows)
+        where = (
+            i,
+            slice(r0 - y0, r1 - y0),
+            *(slice(int(s), int(s) + n) for s, n in zip(starts[i][1:], f.shape[1:], strict=True)),
+        )
+        band[where] = rows
+    return band
 
 
 class FitsStack:
@@ -131,11 +318,11 @@ class FitsStack:
 
     def __init__(self, paths: list[Path], hdu: int | str = 0, masks: Any = None) -> None:
         self.paths = paths
-        self.frames: list[_Frame] = []
-        self.masks: list[_Frame] | None = None
+        self.frames: list[FitsFrame] = []
+        self.masks: list[FitsFrame] | None = None
         try:
             for p in paths:
-                self.frames.append(_Frame(p, hdu, role="image"))
+                self.frames.append(FitsFrame(p, hdu, role="image"))
             first = self.frames[0]
             for f in self.frames[1:]:
                 if f.shape != first.shape:
@@ -159,16 +346,16 @@ class FitsStack:
             raise
         self.headers = [f.header for f in self.frames]
 
-    def _open_masks(self, masks: Any) -> list[_Frame]:
+    def _open_masks(self, masks: Any) -> list[FitsFrame]:
         if isinstance(masks, int | str) and not isinstance(masks, bool):
-            frames = [_Frame(f.path, masks, role="mask", opened=f.hdul) for f in self.frames]
+            frames = [_mask_frame(f, masks) for f in self.frames]
         else:
             if len(masks) != len(self.paths):
                 raise ValueError(
                     f"masks: {len(masks)} mask files for {len(self.paths)} images; give one per "
                     "image"
                 )
-            frames = [_Frame(p, _first_image_hdu(p), role="mask") for p in masks]
+            frames = [FitsFrame(p, _first_image_hdu(p), role="mask") for p in masks]
         for f, image in zip(frames, self.frames, strict=True):
             if f.shape != self.shape:
                 frames_close(frames)
@@ -189,10 +376,7 @@ class FitsStack:
 
     def read_band(self, y0: int, y1: int, out: np.ndarray) -> np.ndarray:
         """Rows ``y0:y1`` of every frame into ``out[:, :y1 - y0]``; returns that view."""
-        band = out[:, : y1 - y0]
-        for i, f in enumerate(self.frames):
-            f.read_rows(y0, y1, band[i])
-        return band
+        return read_frames_band(self.frames, y0, y1, out)
 
     def read_mask_band(self, y0: int, y1: int) -> np.ndarray | None:
         """The bad-pixel mask of rows ``y0:y1`` (bool, True = bad), or None without masks."""
@@ -249,7 +433,14 @@ class FitsStack:
         self.close()
 
 
-def frames_close(frames: list[_Frame]) -> None:
+def _mask_frame(image: FitsFrame, hdu: int | str) -> FitsFrame:
+    """The mask HDU ``hdu`` of an input file (sharing its open file when astropy has it)."""
+    if image.hdul is not None:
+        return FitsFrame(image.path, hdu, role="mask", opened=image.hdul)
+    return FitsFrame(image.path, hdu, role="mask")
+
+
+def frames_close(frames: list[FitsFrame]) -> None:
     for f in frames:
         with contextlib.suppress(Exception):
             f.close()

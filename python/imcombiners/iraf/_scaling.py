@@ -8,7 +8,6 @@ numbers from a file, array or keyword multiply (scale) or add (zero) and are not
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import ImcombinersWarning
-from ._inputs import MISSING, Frames, header_value, keyword, read_rows
+from ._inputs import MISSING, Frames, header_value, keyword
 
 STAT_TYPES = ("mode", "median", "mean")
 f32 = np.float32
@@ -144,26 +143,27 @@ def _grid_step(shape: tuple[int, ...], region) -> int:
 def _stat_frame(frames: Frames, i: int, region) -> tuple[np.ndarray, int]:
     """``(pixels, step)`` of image ``i`` for its statistics on IRAF's grid.
 
-    Plain FITS images (``frames.raw``) are read from their files here: only the rows the grid
-    samples, into an image-sized buffer whose other rows are never touched (so never read, and
-    never given memory). Other inputs are their arrays. ``step`` is 0 (the core's automatic
-    step) for those, and the step whose rows were read for files.
+    FITS images (``frames.files``) are read from their files here: for plain files only the
+    rows the grid samples, into an image-sized buffer whose other rows are never touched (so
+    never read, and never given memory); scaled or compressed ones over the rows of the
+    region at once. Arrays are returned as they are. ``step`` is 0 (the core's automatic step)
+    for arrays, and the step whose rows were read for files.
     """
-    if frames.raw is None:
+    if frames.files is None:
         return frames.data[i], 0
-    shape = frames.data[i].shape
+    f = frames.files[i]
+    shape = f.shape
     step = _grid_step(shape, region)
-    out = np.empty(shape, frames.raw[1])
+    out = np.empty(shape, f.dtype)
     if len(shape) == 1:
-        read_rows(frames, i, 0, shape[0], out)
+        f.read_rows(0, shape[0], out)
         return out, step
     y0, y1 = (0, shape[0]) if region is None else region[0]
-    fd = os.open(frames.paths[i], os.O_RDONLY)
-    try:
-        for y in range(y0, y1, step):
-            read_rows(frames, i, y, y + 1, out[y : y + 1], fd)
-    finally:
-        os.close(fd)
+    if not f.plain:
+        f.read_rows(y0, y1, out[y0:y1])
+        return out, step
+    for y in range(y0, y1, step):
+        f.read_rows(y, y + 1, out[y : y + 1])
     return out, step
 
 
