@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from ._threads import get_num_threads
-from ._validation import Stack, as_weights
+from ._validation import Stack
 from .errors import warn
 from .rejectors import CcdClip, MinMaxClip, Rejector, SigClip
 
@@ -89,42 +89,6 @@ def warn_if_inert(rejectors: Sequence[Rejector], n: int) -> None:
                     f"{reach:.4g} spreads from the centre there (sigma must be below {reach:.4g}, "
                     f"or use more frames or stdfunc='mad')"
                 )
-
-
-def run(
-    stack: Stack,
-    rejectors: list[Rejector],
-    *,
-    mask: np.ndarray | None,
-    combine: str | None = None,
-    weights: Any = None,
-    thresholds: tuple[float, float] | None = None,
-    zero: np.ndarray | None = None,
-    scale: np.ndarray | None = None,
-    ddof: int = 0,
-    diagnostics: bool = False,
-    return_mask: bool = False,
-) -> dict[str, Any]:
-    """One call of the fused reject-and-combine pass (validated arguments)."""
-    warn_if_inert(rejectors, stack.array.shape[0])
-    w = None
-    if combine == "weighted_average":
-        w = as_weights(weights, stack.array.shape[0])
-    return _core.reject(
-        stack.array,
-        [core_rule(r, zero, scale) for r in rejectors],
-        combine=combine,
-        mask=mask,
-        weights=w,
-        thresholds=thresholds,
-        zero=zero,
-        scale=scale,
-        ddof=float(ddof),
-        diagnostics=diagnostics,
-        return_mask=return_mask,
-        swapped=stack.swapped,
-        threads=get_num_threads(),
-    )
 
 
 def core_rule(rule: Rejector, zero: np.ndarray | None, scale: np.ndarray | None) -> Rejector:

@@ -10,6 +10,7 @@ the in-memory result, bit for bit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -33,12 +34,11 @@ from ._validation import (
     real,
     thresholds_pair,
 )
-from .combiner import Combiner
 from .io import FitsImageWriter, FitsStack, format_bytes, parse_mem_limit, resolve_paths
 from .io.bands import BandProgress, read_ahead
 from .io.header import provenance_header
 from .io.memory import BAND_TARGET, band_bounds
-from .io.paths import _GLOB_CHARS
+from .io.paths import GLOB_CHARS
 
 logger = logging.getLogger("imcombiners")
 
@@ -241,7 +241,7 @@ def _grid_medians(
 def _band_products(
     band: np.ndarray,
     mask: np.ndarray | None,
-    cmb: Combiner,
+    mask_rej: np.ndarray | None,
     combined: np.ndarray,
     plan: _Plan,
     wanted: Sequence[str],
@@ -251,7 +251,7 @@ def _band_products(
     usable = _rejection.usable(
         stack, None if mask is None else mask.view(np.uint8), plan.thresholds
     )
-    rej = cmb.mask_rej if cmb.mask_rej is not None else np.zeros(band.shape, dtype=bool)
+    rej = mask_rej if mask_rej is not None else np.zeros(band.shape, dtype=bool)
     out: dict[str, np.ndarray] = {}
     n_type = np.int16 if band.shape[0] < 2**15 else np.int32
     if "nrej" in wanted:
@@ -262,16 +262,14 @@ def _band_products(
         out["rejmask"] = rej.view(np.uint8)
     if "sigma" in wanted or "variance" in wanted:
         final = rej if mask is None else (rej | mask)
-        var = _rejection.run(
-            stack,
-            [],
-            mask=final.view(np.uint8),
-            combine="variance",
+        variance_plan = _plan.Plan(
+            method="variance",
+            ddof=1,
             thresholds=plan.thresholds,
             zero=plan.zero,
             scale=plan.scale,
-            ddof=1,
-        )["combined"]
+        )
+        var = _plan.combine_masked(variance_plan, stack, final.view(np.uint8))
         if "variance" in wanted:
             out["variance"] = var
         if "sigma" in wanted:
@@ -293,46 +291,39 @@ def _band_products(
 
 def _combine_band(
     band: np.ndarray, mask: np.ndarray | None, plan: _Plan, diagnostics: bool, inner: slice
-) -> tuple[np.ndarray, Combiner, tuple[np.ndarray, np.ndarray] | None]:
-    """One band through the same Combiner call an in-memory stack would make.
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """One band through the same combine plan an in-memory stack would run.
 
-    Returns the combined band, the Combiner, and the per-frame (rejected, usable) sample counts
-    of the band's own rows ``inner`` (None without rejectors).
+    Returns the combined band, the band's rejection mask (None when no step kept one), and the
+    per-frame (rejected, usable) sample counts of the band's own rows ``inner`` (None without
+    rejectors).
     """
-    cmb = Combiner(band, mask=mask)
-    if plan.zero is not None or plan.scale is not None:
-        cmb.zero_scale(zero=plan.zero, scale=plan.scale)
-    if plan.rules and not diagnostics:
-        # The Combiner's fused call (see Combiner.combine), also counting each frame's
-        # rejections in the core. (Without grow the band has no halo rows.)
-        band_stack = as_stack(band, name="band")
-        band_mask = as_mask(mask, band_stack)
-        core_plan = _plan.build(
-            band_stack,
-            band_mask,
-            method=plan.method,
-            rejectors=plan.rules,
-            weights=plan.weights,
-            ddof=plan.ddof,
-            thresholds=plan.thresholds,
-            zero=plan.zero,
-            scale=plan.scale,
-        )
-        combined, counts = _plan.fused_with_counts(core_plan, band_stack, band_mask)
-        return combined, cmb, counts
-    out = cmb.combine(
-        plan.method,
-        thresholds=plan.thresholds,
+    stack = as_stack(band, name="band")
+    band_mask = as_mask(mask, stack)
+    band_plan = _plan.build(
+        stack,
+        band_mask,
+        method=plan.method,
         rejectors=plan.rules,
         weights=plan.weights,
         ddof=plan.ddof,
+        thresholds=plan.thresholds,
+        zero=plan.zero,
+        scale=plan.scale,
         grow=plan.grow,
         diagnostics="simple" if diagnostics else None,
     )
-    counts = None
-    if cmb.mask_rej is not None:
-        counts = _frame_counts(band, mask, cmb.mask_rej, plan.thresholds, inner)
-    return out, cmb, counts
+    if plan.rules and not band_plan.chained:
+        # The fused pass, also counting each frame's rejections in the core (without grow the
+        # band has no halo rows).
+        combined, counts = _plan.fused_with_counts(band_plan, stack, band_mask)
+        return combined, None, counts
+    outcome = _plan.execute(band_plan, stack, band_mask, input_mask=band_mask)
+    if outcome.step is None:
+        return outcome.combined, None, None
+    mask_rej = outcome.step.result.mask_rej
+    counts = _frame_counts(band, mask, mask_rej, plan.thresholds, inner)
+    return outcome.combined, mask_rej, counts
 
 
 def combine_files(
@@ -450,9 +441,12 @@ def combine_files(
     start = time.perf_counter()
     plan = _Plan(
         method=method_name(method),
-        rules=_rejection.as_rejector_list(rejectors),
+        rules=_own_grow_removed(_rejection.as_rejector_list(rejectors)),
         thresholds=thresholds_pair(thresholds),
-        grow=None if grow is None else real(grow, name="grow", low=0.0),
+        grow=_plan.step_grow(
+            _rejection.as_rejector_list(rejectors),
+            None if grow is None else real(grow, name="grow", low=0.0),
+        ),
         ddof=nonnegative_int(ddof, name="ddof"),
     )
     budget = parse_mem_limit(mem_limit)
@@ -463,7 +457,7 @@ def combine_files(
     paths = resolve_paths(inputs)
     _rejection.warn_if_inert(plan.rules, len(paths))  # once per call, not once per band
     _check_destinations(out_path, wanted, paths, overwrite)
-    if isinstance(masks, str) and (masks.startswith("@") or _GLOB_CHARS & set(masks)):
+    if isinstance(masks, str) and (masks.startswith("@") or GLOB_CHARS & set(masks)):
         masks = resolve_paths(masks, what="masks")
     elif isinstance(masks, Sequence) and not isinstance(masks, str):
         masks = resolve_paths(list(masks), what="masks")
@@ -480,6 +474,15 @@ def combine_files(
             start,
         )
         return _run(frames, plan, request)
+
+
+def _own_grow_removed(rules: list[Any]) -> list[Any]:
+    """The rules without their own grow radius (the plan holds the step's radius, clamped to
+    the image, and applies it once)."""
+    return [
+        dataclasses.replace(r, grow=None) if getattr(r, "grow", None) is not None else r
+        for r in rules
+    ]
 
 
 def _check_destinations(
@@ -518,7 +521,8 @@ def _resolve_corrections(
     for key, value in given.items():
         if isinstance(value, str) and value.startswith("!"):
             given[key] = _keyword_values(frames, value, key)
-    region = normalization._region(stat_region, frames.shape) or [(0, n) for n in frames.shape]
+    whole = [(0, n) for n in frames.shape]
+    region = normalization.region_bounds(stat_region, frames.shape) or whole
     step = _auto_step(region) if stat_step is None else positive_int(stat_step, name="stat_step")
     n = len(frames)
     numeric_weights = None
@@ -526,7 +530,7 @@ def _resolve_corrections(
         # Numbers (or the values of a "!KEYWORD"): used as given whatever zero and scale are;
         # checked here, before any statistic is measured.
         numeric_weights = as_weights(given["weights"], n)
-    _check_weights_use(plan.method, given["weights"])
+    _plan.weighted_method(plan.method, given["weights"])  # the one statement of the rule
     if _needs_statistics(given["zero"], given["scale"], given["weights"]):
         medians = _measure(
             frames, plan, given["zero"], given["scale"], given["weights"], region, step, normalize
@@ -548,17 +552,6 @@ def _resolve_corrections(
     if numeric_weights is not None:
         plan.weights = numeric_weights
     return None, region, step
-
-
-def _check_weights_use(method: str, weights: Any) -> None:
-    """Weights only go with the (weighted) average, as in `Combiner.combine`."""
-    if weights is not None and method not in ("mean", "weighted_average"):
-        raise ValueError(
-            f"weights are used only by method='mean' or 'weighted_average', not by "
-            f"method={method!r}"
-        )
-    if method == "weighted_average" and weights is None:
-        raise ValueError("weights are required for method='weighted_average'")
 
 
 @dataclass
@@ -765,7 +758,7 @@ def _store_band(
     """Combine one band (read from row ``a``, halo included) and store its own ``rows``."""
     y0, y1 = rows
     inner = slice(y0 - a, y0 - a + (y1 - y0))
-    combined, cmb, counts = _combine_band(band, mask, run.plan, run.diagnostics, inner)
+    combined, mask_rej, counts = _combine_band(band, mask, run.plan, run.diagnostics, inner)
     if run.data is not None:
         run.data[y0:y1] = combined[inner]
     if run.grid is not None:
@@ -774,7 +767,7 @@ def _store_band(
         run.rejected += counts[0]
         run.usable += counts[1]
     if run.diagnostics:
-        prods = _band_products(band, mask, cmb, combined, run.plan, run.wanted)
+        prods = _band_products(band, mask, mask_rej, combined, run.plan, run.wanted)
         for key, arr in prods.items():
             _store_product(run, key, arr[:, inner] if key == "rejmask" else arr[inner], y0)
     if "output" in run.writers:

@@ -70,7 +70,7 @@ def stat_options(
         )
     step = 0 if stat_step is None else positive_int(stat_step, name="stat_step")
     return StatOptions(
-        region=_region(stat_region, stack.array.shape[1:]),
+        region=region_bounds(stat_region, stack.array.shape[1:]),
         step=step,
         normalize=(bool(pair[0]), bool(pair[1])),
         sigma=real(sigma, name="sigma", low=0.0, low_open=True),
@@ -80,7 +80,7 @@ def stat_options(
     )
 
 
-def _region(value: Any, spatial: tuple[int, ...]) -> list[tuple[int, int]] | None:
+def region_bounds(value: Any, spatial: tuple[int, ...]) -> list[tuple[int, int]] | None:
     """``None`` or a tuple of slices (one per leading spatial axis) as ``(start, stop)`` pairs."""
     if value is None:
         return None

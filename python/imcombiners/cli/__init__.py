@@ -36,12 +36,12 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 
-from ._demo import _run_demo
-from ._errors import FAILED, INTERRUPTED, OK, PROG, USAGE, CliError, _describe
+from ._demo import run_demo
+from ._errors import FAILED, INTERRUPTED, OK, PROG, USAGE, CliError, describe
 from ._files import expand_inputs, fits_header
-from ._flags import _run_flags
-from ._iraf_params import _is_key_value, iraf_value
-from ._iraf_style import _run_iraf
+from ._flags import run_flags
+from ._iraf_params import iraf_value, is_key_value
+from ._iraf_style import run_iraf
 
 __all__ = [
     "FAILED",
@@ -81,10 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _cli_warnings():
             if args and args[0] == "demo":
-                return _run_demo(args[1:])
-            if any(_is_key_value(a) for a in args):
-                return _run_iraf(args)
-            return _run_flags(args)
+                return run_demo(args[1:])
+            if any(is_key_value(a) for a in args):
+                return run_iraf(args)
+            return run_flags(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return INTERRUPTED
@@ -95,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (OK if exc.code is None else USAGE)
     except ImportError as exc:
         needs = " (reading and writing FITS files needs astropy)" if "astropy" in str(exc) else ""
-        _error(f"{_describe(exc)}{needs}")
+        _error(f"{describe(exc)}{needs}")
         return FAILED
     except _expected_errors() as exc:
-        _error(_describe(exc))
+        _error(describe(exc))
         return FAILED
     except Exception as exc:  # a bug: still one line, unless a traceback is asked for
         return _unexpected(exc)
@@ -112,7 +112,7 @@ def _unexpected(exc: BaseException) -> int:
     if os.environ.get("IMCOMBINERS_TRACEBACK"):
         raise exc
     _error(
-        f"internal error ({type(exc).__name__}): {_describe(exc)}; please report it (set "
+        f"internal error ({type(exc).__name__}): {describe(exc)}; please report it (set "
         "IMCOMBINERS_TRACEBACK=1 to see where it happened)"
     )
     return FAILED

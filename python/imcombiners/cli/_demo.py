@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import FAILED, OK, PROG
-from ._options import _int_in_range, _mem_limit_of, _thread_count, _threads_of
-from ._report import _report_files_result
+from ._options import int_in_range, mem_limit_of, thread_count, threads_of
+from ._report import report_files_result
 
 #: The largest demo: the synthetic stack is held in memory (1000 frames of 8192 x 8192 would
 #: be 134 GB; the bounds only keep absurd values from reaching the allocator).
@@ -77,12 +77,12 @@ def _write_bias_frames(stack: np.ndarray, folder: Path) -> list[str]:
     return paths
 
 
-def _run_demo(argv: Sequence[str]) -> int:
+def run_demo(argv: Sequence[str]) -> int:
     parser = _demo_parser()
     args = parser.parse_args(argv)
-    _int_in_range(args.frames, "--frames", 3, MAX_DEMO_FRAMES)
-    _int_in_range(args.size, "--size", 16, MAX_DEMO_SIZE)
-    _threads_of(args.threads)
+    int_in_range(args.frames, "--frames", 3, MAX_DEMO_FRAMES)
+    int_in_range(args.size, "--size", 16, MAX_DEMO_SIZE)
+    threads_of(args.threads)
     from ..demo import synthesise_bias_stack
 
     n, size, read_noise = args.frames, args.size, 5.0
@@ -93,7 +93,7 @@ def _run_demo(argv: Sequence[str]) -> int:
     else:
         folder = Path(tempfile.mkdtemp(prefix="imcombine-demo-"))
     try:
-        with _thread_count(args.threads):
+        with thread_count(args.threads):
             return _demo_in(folder, stack, pattern, hits, read_noise, args)
     finally:
         if not args.keep:
@@ -131,12 +131,12 @@ def _demo_in(
         output,
         method="median",
         rejectors=rule,
-        mem_limit=_mem_limit_of(args.mem_limit),
+        mem_limit=mem_limit_of(args.mem_limit),
         progress=not args.no_progress,
         overwrite=True,
     )
     print()
-    _report_files_result(result, paths, max_rows=20)
+    report_files_result(result, paths, max_rows=20)
 
     master = np.asarray(fits.getdata(output))
     expected = read_noise / np.sqrt(n) * np.sqrt(np.pi / 2)

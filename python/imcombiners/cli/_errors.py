@@ -1,7 +1,7 @@
 """What every part of the ``imcombine`` command shares: exit statuses and `CliError`.
 
 A failure the command reports is a `CliError` (one line ``imcombine: error: ...`` and an exit
-status); `_describe` turns any other exception into such a line, and `_STYLES` is the hint of a
+status); `describe` turns any other exception into such a line, and `STYLES` is the hint of a
 usage error that mixes the two styles of command line.
 """
 
@@ -21,7 +21,7 @@ class CliError(Exception):
         self.status = status
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """One line saying what went wrong."""
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.filename}: {exc.strerror}"
@@ -33,7 +33,7 @@ def _describe(exc: BaseException) -> str:
 
 
 # The hint given when a command line mixes flags and IRAF-style name=value parameters.
-_STYLES = (
+STYLES = (
     "Use one style: 'imcombine INPUT... -o OUTPUT --combine median --reject sigclip' "
     "(flags) or 'imcombine INPUT OUTPUT combine=median reject=sigclip' (IRAF parameters)."
 )

@@ -1,7 +1,7 @@
 """The files of a combine: input paths (globs, ``@lists``), input and output checks, writing.
 
 Both styles name their inputs the same way (`expand_inputs`), refuse the same outputs
-(`_check_outputs`), and the IRAF style writes its images with a header made by `fits_header`.
+(`check_outputs`), and the IRAF style writes its images with a header made by `fits_header`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import USAGE, CliError, _describe
+from ._errors import USAGE, CliError, describe
 
 
 def expand_inputs(items: Sequence[str], *, split_commas: bool = False) -> list[str]:
@@ -54,7 +54,7 @@ def expand_inputs(items: Sequence[str], *, split_commas: bool = False) -> list[s
             if not part:
                 continue
             if part.startswith("@"):
-                paths.extend(_read_list(part[1:]))
+                paths.extend(read_list(part[1:]))
             elif any(c in part for c in "*?[") and not os.path.exists(part):
                 matches = sorted(glob.glob(part))
                 if not matches:
@@ -70,14 +70,14 @@ def expand_inputs(items: Sequence[str], *, split_commas: bool = False) -> list[s
     return paths
 
 
-def _read_list(name: str) -> list[str]:
+def read_list(name: str) -> list[str]:
     path = Path(name)
     if not path.is_file():
         raise CliError(f"list file {name} does not exist")
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read list file {name}: {_describe(exc)}") from None
+        raise CliError(f"cannot read list file {name}: {describe(exc)}") from None
     out = []
     for line in lines:
         entry = line.split("#", 1)[0].strip()
@@ -90,7 +90,7 @@ def _read_list(name: str) -> list[str]:
     return out
 
 
-def _check_inputs(paths: Sequence[str]) -> None:
+def check_inputs(paths: Sequence[str]) -> None:
     for p in paths:
         if not os.path.exists(p):
             raise CliError(f"input file {p} does not exist")
@@ -100,7 +100,7 @@ def _check_inputs(paths: Sequence[str]) -> None:
             raise CliError(f"cannot read input file {p}: permission denied")
 
 
-def _check_outputs(outputs: Mapping[str, str], inputs: Sequence[str], overwrite: bool) -> None:
+def check_outputs(outputs: Mapping[str, str], inputs: Sequence[str], overwrite: bool) -> None:
     """Refuse outputs that exist (without --overwrite), repeat, or would replace an input."""
     input_files = {os.path.realpath(p) for p in inputs}
     seen: dict[str, str] = {}
@@ -158,7 +158,7 @@ def fits_header(cards: Mapping[str, Any]) -> Any:
     return header
 
 
-def _write_all(
+def write_all(
     images: Mapping[str, tuple[str, np.ndarray]], cards: Mapping[str, Any], overwrite: bool
 ) -> None:
     """Write every image, or none: on any failure the files already written are removed."""

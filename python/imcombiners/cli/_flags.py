@@ -14,21 +14,21 @@ from typing import Any
 
 from ..registry import RULES
 from ._errors import OK, PROG, USAGE, CliError
-from ._files import _check_inputs, _check_outputs, _read_list, expand_inputs
-from ._iraf_params import _IRAF_PRODUCTS, _iraf_defaults, _iraf_syntax
+from ._files import check_inputs, check_outputs, expand_inputs, read_list
+from ._iraf_params import IRAF_PRODUCTS, iraf_defaults, iraf_syntax
 from ._options import (
     INT64_MAX,
     INT64_MIN,
     MAX_THREADS,
     MAXITERS_MAX,
     _count_or_fraction,
-    _hdu_of,
-    _int_in_range,
-    _mem_limit_of,
-    _thread_count,
-    _threads_of,
+    hdu_of,
+    int_in_range,
+    mem_limit_of,
+    thread_count,
+    threads_of,
 )
-from ._report import _report_files_result
+from ._report import report_files_result
 
 # Conventional-style product flags -> the product of imc.combine_files they name.
 _FLAG_PRODUCTS = {
@@ -58,9 +58,9 @@ _REJECT_FLAGS = _reject_flags()
 
 
 def _epilog() -> str:
-    defaults = " ".join(f"{k}={_iraf_syntax(v)}" for k, v in _iraf_defaults().items())
+    defaults = " ".join(f"{k}={iraf_syntax(v)}" for k, v in iraf_defaults().items())
     wrap = textwrap.TextWrapper(width=90, initial_indent="    ", subsequent_indent="    ")
-    products = " ".join(f"{k}=FILE" for k in _IRAF_PRODUCTS)
+    products = " ".join(f"{k}=FILE" for k in IRAF_PRODUCTS)
     return f"""\
 conventional style: flags, combined by imcombiners.combine_files, which reads the inputs in
 bands so that the work stays within --mem-limit:
@@ -95,7 +95,7 @@ modified. Exit status: 0 done, 1 error, 2 usage error, 130 interrupted.
 """
 
 
-def _flag_parser() -> argparse.ArgumentParser:
+def flag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         usage=(
@@ -250,9 +250,9 @@ def _rejector(args: argparse.Namespace) -> Any:
 
 def _check_ranges(args: argparse.Namespace) -> None:
     """Refuse (usage error) numbers outside what the options allow, before any work."""
-    _threads_of(args.threads)
-    _int_in_range(args.maxiters, "--maxiters", 0, MAXITERS_MAX)
-    _int_in_range(args.nkeep, "--nkeep", INT64_MIN, INT64_MAX)
+    threads_of(args.threads)
+    int_in_range(args.maxiters, "--maxiters", 0, MAXITERS_MAX)
+    int_in_range(args.nkeep, "--nkeep", INT64_MIN, INT64_MAX)
     nlow = _count_or_fraction(args.nlow, "--nlow") or 0.0
     nhigh = _count_or_fraction(args.nhigh, "--nhigh") or 0.0
     if nlow >= 1 and nhigh >= 1 and nlow + nhigh >= 2.0**63:
@@ -268,20 +268,20 @@ def _names_output(argv: Sequence[str]) -> bool:
     )
 
 
-def _run_flags(argv: Sequence[str]) -> int:
+def run_flags(argv: Sequence[str]) -> int:
     if argv and not _names_output(argv):
         raise CliError(
             "no output given: name it with -o OUTPUT, or use the IRAF style, "
             "imcombine INPUT OUTPUT name=value ... (e.g. combine=average)",
             USAGE,
         )
-    parser = _flag_parser()
+    parser = flag_parser()
     args = parser.parse_intermixed_args(argv)
     _check_ranges(args)
     import imcombiners as imc
 
     paths = expand_inputs(args.inputs)
-    _check_inputs(paths)
+    check_inputs(paths)
     products = {
         name: getattr(args, dest)
         for dest, name in _FLAG_PRODUCTS.items()
@@ -291,15 +291,15 @@ def _run_flags(argv: Sequence[str]) -> int:
     for dest in _FLAG_PRODUCTS:
         if getattr(args, dest) is not None:
             labels["--" + dest.replace("_", "-")] = getattr(args, dest)
-    _check_outputs(labels, paths, args.overwrite)
+    check_outputs(labels, paths, args.overwrite)
 
     masks: Any = None
     if args.masks is not None:
-        masks = _read_list(args.masks[1:]) if args.masks.startswith("@") else _hdu_of(args.masks)
+        masks = read_list(args.masks[1:]) if args.masks.startswith("@") else hdu_of(args.masks)
         if isinstance(masks, list):
-            _check_inputs(masks)
+            check_inputs(masks)
     options: dict[str, Any] = {
-        "hdu": _hdu_of(args.hdu),
+        "hdu": hdu_of(args.hdu),
         "method": args.combine,
         "rejectors": _rejector(args),
         "thresholds": None if args.thresholds is None else tuple(args.thresholds),
@@ -312,11 +312,11 @@ def _run_flags(argv: Sequence[str]) -> int:
         "progress": not (args.no_progress or args.quiet),
         "overwrite": args.overwrite,
     }
-    mem_limit = _mem_limit_of(args.mem_limit)
+    mem_limit = mem_limit_of(args.mem_limit)
     if mem_limit is not None:
         options["mem_limit"] = mem_limit
-    with _thread_count(args.threads):
+    with thread_count(args.threads):
         result = imc.combine_files(paths, args.output, **options)
     if not args.quiet:
-        _report_files_result(result, paths)
+        report_files_result(result, paths)
     return OK

@@ -1,7 +1,7 @@
 """IMCOMBINE's parameters as the IRAF style reads them: ``name=value`` and IRAF's value syntax.
 
 The tables here say which parameters exist (`_IRAF_KINDS`, with the type of each value), which
-name output files (`_IRAF_PRODUCTS`) and which imcombiners does not implement; `iraf_value`
+name output files (`IRAF_PRODUCTS`) and which imcombiners does not implement; `iraf_value`
 reads a value (``yes``/``no``, ``INDEF``, numbers, optionally quoted strings).
 """
 
@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ._errors import CliError
-from ._options import INT64_MAX, INT64_MIN, _hdu_of, _int_in_range
+from ._options import INT64_MAX, INT64_MIN, hdu_of, int_in_range
 
 # IMCOMBINE parameters the IRAF style accepts, with how their values are read.
 _IRAF_KINDS: dict[str, str] = {
@@ -47,7 +47,7 @@ _IRAF_KINDS: dict[str, str] = {
 }
 
 # IRAF's output-name parameters -> the product of imc.iraf.imcombine they name.
-_IRAF_PRODUCTS = {
+IRAF_PRODUCTS = {
     "sigmas": "sigma",
     "rejmasks": "rejmask",
     "nrejmasks": "nrejmask",
@@ -63,7 +63,7 @@ _KEY_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
 
 
-def _is_key_value(arg: str) -> bool:
+def is_key_value(arg: str) -> bool:
     return not arg.startswith("-") and bool(_KEY_VALUE.match(arg))
 
 
@@ -104,7 +104,7 @@ def iraf_value(name: str, text: str) -> Any:
     if kind == "str":
         return s
     if kind == "hdu":
-        return _hdu_of(s) if s else 0
+        return hdu_of(s) if s else 0
     if kind == "bool":
         low = s.lower()
         if low in ("yes", "y", "true"):
@@ -116,7 +116,7 @@ def iraf_value(name: str, text: str) -> Any:
         return None
     try:
         if kind == "int":
-            return _int_in_range(int(s), f"{name}=", INT64_MIN, INT64_MAX)
+            return int_in_range(int(s), f"{name}=", INT64_MIN, INT64_MAX)
         return float(s)
     except ValueError:
         what = {"int": "an integer", "real": "a number", "indef": "a number or INDEF"}[kind]
@@ -128,14 +128,14 @@ def _fits_name(name: str) -> str:
     return name if name.lower().endswith(_FITS_SUFFIXES) else name + ".fits"
 
 
-def _iraf_defaults() -> dict[str, Any]:
+def iraf_defaults() -> dict[str, Any]:
     from ..iraf import imcombine
 
     params = inspect.signature(imcombine).parameters
     return {name: params[name].default for name in _IRAF_KINDS if name in params}
 
 
-def _iraf_syntax(value: Any) -> str:
+def iraf_syntax(value: Any) -> str:
     if value is None:
         return "INDEF"
     if isinstance(value, bool):

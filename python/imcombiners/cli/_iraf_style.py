@@ -14,20 +14,20 @@ import difflib
 import time
 from collections.abc import Sequence
 
-from ._errors import _STYLES, OK, PROG, USAGE, CliError, _describe
-from ._files import _check_inputs, _check_outputs, _write_all, expand_inputs
-from ._flags import _flag_parser
+from ._errors import OK, PROG, STYLES, USAGE, CliError, describe
+from ._files import check_inputs, check_outputs, expand_inputs, write_all
+from ._flags import flag_parser
 from ._iraf_params import (
     _IRAF_KINDS,
-    _IRAF_PRODUCTS,
     _IRAF_UNSUPPORTED,
+    IRAF_PRODUCTS,
     _fits_name,
-    _is_key_value,
     _unquote,
     iraf_value,
+    is_key_value,
 )
-from ._options import _mem_limit_of, _thread_count, _threads_of
-from ._report import _report_iraf_result
+from ._options import mem_limit_of, thread_count, threads_of
+from ._report import report_iraf_result
 
 
 def _iraf_parser() -> argparse.ArgumentParser:
@@ -53,12 +53,12 @@ def _parse_iraf(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], dic
     """(shared options, positional arguments, name -> raw value) of an IRAF-style command."""
     opts, rest = _iraf_parser().parse_known_args(argv)
     if opts.help:
-        _flag_parser().print_help()
+        flag_parser().print_help()
         raise SystemExit(OK)
     positional: list[str] = []
     raw: dict[str, str] = {}
     for a in rest:
-        if _is_key_value(a):
+        if is_key_value(a):
             key, _, value = a.partition("=")
             key = key.lower()
             if key in raw:
@@ -69,12 +69,12 @@ def _parse_iraf(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], dic
             raise CliError(
                 f"{flag} cannot be mixed with IRAF-style name=value parameters (only "
                 "--overwrite, --threads, --mem-limit, --no-progress and -q work in both "
-                f"styles). {_STYLES}",
+                f"styles). {STYLES}",
                 USAGE,
             )
         else:
             positional.append(a)
-    valid = ["input", "output", *_IRAF_KINDS, *_IRAF_PRODUCTS]
+    valid = ["input", "output", *_IRAF_KINDS, *IRAF_PRODUCTS]
     unknown = [k for k in raw if k not in valid]
     if unknown:
         if unknown == ["overwrite"] or unknown == ["clobber"]:
@@ -98,9 +98,9 @@ def _parse_iraf(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], dic
     return opts, positional, raw
 
 
-def _run_iraf(argv: Sequence[str]) -> int:
+def run_iraf(argv: Sequence[str]) -> int:
     opts, positional, raw = _parse_iraf(argv)
-    _threads_of(opts.threads)
+    threads_of(opts.threads)
     inputs = [_unquote(raw.pop("input"))] if "input" in raw else []
     output = _unquote(raw.pop("output")) if "output" in raw else None
     if output is None:
@@ -113,28 +113,28 @@ def _run_iraf(argv: Sequence[str]) -> int:
     output = _fits_name(output)
     params = {k: iraf_value(k, v) for k, v in raw.items() if k in _IRAF_KINDS}
     files = {
-        _IRAF_PRODUCTS[k]: _fits_name(_unquote(v))
+        IRAF_PRODUCTS[k]: _fits_name(_unquote(v))
         for k, v in raw.items()
-        if k in _IRAF_PRODUCTS and _unquote(v)
+        if k in IRAF_PRODUCTS and _unquote(v)
     }
 
     paths = expand_inputs(inputs, split_commas=True)
-    _check_inputs(paths)
+    check_inputs(paths)
     labels = {"output": output}
-    labels.update({f"{k}=": files[p] for k, p in _IRAF_PRODUCTS.items() if p in files})
-    _check_outputs(labels, paths, opts.overwrite)
+    labels.update({f"{k}=": files[p] for k, p in IRAF_PRODUCTS.items() if p in files})
+    check_outputs(labels, paths, opts.overwrite)
 
     import astropy.io.fits  # noqa: F401  (imported here, so that the timing is the work's)
 
     import imcombiners as imc
 
     start = time.perf_counter()
-    with _thread_count(opts.threads):
+    with thread_count(opts.threads):
         try:
             result = imc.iraf.imcombine(
                 paths,
                 products=tuple(files),
-                mem_limit=_mem_limit_of(opts.mem_limit),
+                mem_limit=mem_limit_of(opts.mem_limit),
                 progress=not (opts.no_progress or opts.quiet),
                 **params,
             )
@@ -145,10 +145,10 @@ def _run_iraf(argv: Sequence[str]) -> int:
     images = {"output": (output, result.output)}
     for product, path in files.items():
         images[product] = (path, getattr(result, product))
-    _write_all(images, result.header, opts.overwrite)
+    write_all(images, result.header, opts.overwrite)
     seconds = time.perf_counter() - start
     if not opts.quiet:
-        _report_iraf_result(result, paths, seconds, [p for p, _ in images.values()])
+        report_iraf_result(result, paths, seconds, [p for p, _ in images.values()])
     return OK
 
 
@@ -161,5 +161,5 @@ def _name_unreadable(paths: Sequence[str], exc: OSError) -> None:
             with fits.open(path, lazy_load_hdus=True) as hdul:
                 hdul.readall()
         except OSError as bad:
-            raise CliError(f"{path} cannot be read as FITS: {_describe(bad)}") from None
+            raise CliError(f"{path} cannot be read as FITS: {describe(bad)}") from None
     raise exc

@@ -20,12 +20,12 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAXITERS_MAX = 2**31 - 1
 
 
-def _hdu_of(text: str) -> int | str:
+def hdu_of(text: str) -> int | str:
     s = text.strip()
     return int(s) if re.fullmatch(r"[+-]?\d+", s) else s
 
 
-def _mem_limit_of(text: str | None) -> int | str | None:
+def mem_limit_of(text: str | None) -> int | str | None:
     if text is None:
         return None
     s = text.strip()
@@ -42,7 +42,7 @@ def _bound(limit: int) -> str:
     return str(limit)
 
 
-def _int_in_range(value: int | None, option: str, low: int, high: int) -> int | None:
+def int_in_range(value: int | None, option: str, low: int, high: int) -> int | None:
     """``value`` (None passes) if ``low <= value <= high``, else a usage error naming the
     option and its range."""
     if value is None or low <= value <= high:
@@ -52,9 +52,9 @@ def _int_in_range(value: int | None, option: str, low: int, high: int) -> int | 
     )
 
 
-def _threads_of(value: int | None, option: str = "--threads") -> int | None:
+def threads_of(value: int | None, option: str = "--threads") -> int | None:
     """A worker thread count, 1 to `MAX_THREADS`."""
-    return _int_in_range(value, option, 1, MAX_THREADS)
+    return int_in_range(value, option, 1, MAX_THREADS)
 
 
 def _count_or_fraction(value: float | None, option: str) -> float | None:
@@ -69,11 +69,11 @@ def _count_or_fraction(value: float | None, option: str) -> float | None:
 
 
 @contextlib.contextmanager
-def _thread_count(n: int | None) -> Iterator[None]:
+def thread_count(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
     import imcombiners as imc
 
-    with imc.threads(_threads_of(n)):
+    with imc.threads(threads_of(n)):
         yield

@@ -65,7 +65,7 @@ def _print_timing(n: int, shape: tuple[int, ...], seconds: float, nbytes: int, e
     )
 
 
-def _report_files_result(result: Any, paths: Sequence[str], max_rows: int = 0) -> None:
+def report_files_result(result: Any, paths: Sequence[str], max_rows: int = 0) -> None:
     rows = [
         {
             "name": f.path,
@@ -86,7 +86,7 @@ def _report_files_result(result: Any, paths: Sequence[str], max_rows: int = 0) -
         print(f"wrote {written}")
 
 
-def _report_iraf_result(
+def report_iraf_result(
     result: Any, paths: Sequence[str], seconds: float, written: Sequence[str]
 ) -> None:
     table = result.table

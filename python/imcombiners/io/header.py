@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .writer import _is_structural
+from .writer import is_structural
 
 _CD = re.compile(r"^CD\d+_\d+$")
 _PC = re.compile(r"^PC\d+_\d+$")
@@ -75,7 +75,7 @@ def provenance_header(
 
     out = fits.Header()
     for card in first.cards:
-        if not _is_structural(card.keyword) and card.keyword not in ("NCOMBINE",):
+        if not is_structural(card.keyword) and card.keyword not in ("NCOMBINE",):
             if re.match(r"^IMCMB\d{3}$", card.keyword):
                 continue
             out.append(card, end=True)

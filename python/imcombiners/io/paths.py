@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-_GLOB_CHARS = frozenset("*?[")
+GLOB_CHARS = frozenset("*?[")
 
 
 def _read_list_file(spec: str, what: str) -> list[Path]:
@@ -62,7 +62,7 @@ def resolve_paths(inputs: Any, *, what: str = "inputs") -> list[Path]:
         spec = os.fspath(inputs)
         if spec.startswith("@"):
             paths = _read_list_file(spec, what)
-        elif _GLOB_CHARS & set(spec):
+        elif GLOB_CHARS & set(spec):
             paths = [Path(p) for p in sorted(glob.glob(os.path.expanduser(spec)))]
             if not paths:
                 raise FileNotFoundError(f"{what}: the pattern {spec!r} matches no file")

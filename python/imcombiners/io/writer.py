@@ -165,7 +165,7 @@ def _umask() -> int:
     return mask
 
 
-def _is_structural(key: str) -> bool:
+def is_structural(key: str) -> bool:
     k = key.upper()
     if k in STRUCTURAL:
         return True
@@ -193,7 +193,7 @@ def image_header(shape: tuple[int, ...], dtype: np.dtype, header: Any = None) ->
         out["BSCALE"] = 1
     if header is not None:
         for card in fits.Header(header).cards:
-            if not _is_structural(card.keyword):
+            if not is_structural(card.keyword):
                 out.append(card, end=True)
     return out
 
