@@ -816,6 +816,11 @@ fn first_pass<K: Copy + Ord, W: Float<Key = K>>(
             let crate::reject::Spread::Std { ddof } = sc.spread else {
                 return false;
             };
+            // The vectorised pass measures the spread about the clipping centre, and makes one
+            // pass: other cases take the per-pixel path.
+            if sc.spread_centre.is_some_and(|k| k != sc.centre) || sc.limits.maxiters == 0 {
+                return false;
+            }
             f.resize(w);
             f.whole = true;
             sigclip_first_pass::<K, W>(sc, ddof, keys, count, w, f);
@@ -999,6 +1004,7 @@ mod tests {
             sigma_lower: 2.0,
             sigma_upper: 2.5,
             centre,
+            spread_centre: None,
             spread: Spread::Std { ddof },
             limits: Limits {
                 maxiters,

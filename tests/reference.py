@@ -359,6 +359,7 @@ def sigclip(
     nkeep=1,
     maxrej=None,
     revert_on_nkeep=True,
+    clip_cen=None,
 ):
     """Iterative sigma clipping (``SigClip``), one output element at a time.
 
@@ -367,6 +368,7 @@ def sigclip(
         c = cenfunc(x)                                   mean | median | lmedian
         s = sqrt(sum((x - c)^2) / (n - ddof))            stdfunc="std" (NaN if n <= ddof)
         s = 1.4826 * median(|x - c|)                     stdfunc="mad" (ddof not used)
+        (with clip_cen, s is measured about clip_cen(x) instead of c)
         lo = c - sigma_lower * s;   hi = c + sigma_upper * s
         rejected where x < lo or x > hi                  (a value equal to a bound is kept)
 
@@ -391,10 +393,11 @@ def sigclip(
 
     def bounds(xs):
         c = _centre(xs, cenfunc)
+        about = c if clip_cen is None else _centre(xs, clip_cen)
         if stdfunc == "mad":
-            s = MAD_FACTOR * float(np.median(np.abs(xs - c)))
+            s = MAD_FACTOR * float(np.median(np.abs(xs - about)))
         elif xs.size - ddof > 0:
-            s = math.sqrt(math.fsum((xs - c) ** 2) / (xs.size - ddof))
+            s = math.sqrt(math.fsum((xs - about) ** 2) / (xs.size - ddof))
         else:
             s = math.nan
         return c - sigma_lower * s, c + sigma_upper * s, s
@@ -438,8 +441,11 @@ def ccdclip(
     nkeep=1,
     maxrej=None,
     revert_on_nkeep=True,
+    clip_cen=None,
 ):
     """Iterative clipping against a CCD noise model (``CcdClip``).
+
+    With ``clip_cen`` the model is evaluated at ``clip_cen(e)`` instead of ``c``.
 
     The samples are first converted to electrons, ``e = gain * x``. On each pass, over the
     current survivors ``e`` of one element::
@@ -469,7 +475,8 @@ def ccdclip(
 
     def bounds(es):
         c = _centre(es, cenfunc)
-        s = math.sqrt((1.0 + snoise) * abs(c + zero_ref) * scale_ref + rdnoise * rdnoise)
+        at = c if clip_cen is None else _centre(es, clip_cen)
+        s = math.sqrt((1.0 + snoise) * abs(at + zero_ref) * scale_ref + rdnoise * rdnoise)
         return c - sigma_lower * s, c + sigma_upper * s, s
 
     x_all, use_all = _usable(stack, mask)
@@ -509,8 +516,10 @@ def linearclip(
     nkeep=1,
     maxrej=None,
     revert_on_nkeep=True,
+    clip_cen=None,
 ):
-    """Centre-relative affine clipping (``LinearClip``).
+    """Centre-relative affine clipping (``LinearClip``). ``clip_cen``, when given, is the
+    centre (there is no spread to measure about another one).
 
     On each pass, over the current survivors ``x`` of one element::
 
@@ -539,7 +548,7 @@ def linearclip(
             raise ValueError(f"{name} must be finite, got {scale}")
 
     def bounds(xs):
-        c = _centre(xs, cenfunc)
+        c = _centre(xs, cenfunc if clip_cen is None else clip_cen)
         return low_scale * c - low, upp_scale * c + upp, math.nan
 
     x_all, use_all = _usable(stack, mask)

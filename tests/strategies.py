@@ -257,10 +257,11 @@ def _sigma():
 
 
 def _limits():
-    """maxiters, cenfunc, nkeep, maxrej and revert_on_nkeep of the iterative rules."""
+    """maxiters, cenfunc, clip_cen, nkeep, maxrej and revert_on_nkeep of the iterative rules."""
     return {
         "maxiters": st.integers(1, 6),
         "cenfunc": st.sampled_from(_CENFUNCS),
+        "clip_cen": st.sampled_from((None, None, None, "mean", "median", "lmed")),
         "nkeep": st.integers(0, 4),
         "maxrej": st.one_of(st.none(), st.none(), st.integers(0, 6)),
         "revert_on_nkeep": st.booleans(),

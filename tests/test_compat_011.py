@@ -143,3 +143,34 @@ def test_one_dimensional_kernels_and_top_level_names():
     assert imc.nanaverage is imc.kernels.nanaverage
     np.testing.assert_array_equal(imc.ndcombine(stack, validate=False), imc.ndcombine(stack))
     np.testing.assert_array_equal(imc.kernels.sigclip_mask(stack, validate=True), full[0])
+
+
+def test_clip_cen_measures_the_spread_about_another_centre():
+    """clip_cen (seed 002): bounds about cenfunc, spread about clip_cen; None = cenfunc."""
+    x = np.array([[0.0], [9.0], [10.0], [10.0], [11.0], [30.0]])
+    # median 10, mean 11.667; rms about the median 8.37, about the mean 8.03
+    about_median = imc.kernels.sigclip(x, sigma=1.5, maxiters=1)
+    about_mean = imc.kernels.sigclip(x, sigma=1.5, maxiters=1, clip_cen="mean")
+    assert float(about_median.std[0]) == pytest.approx(np.sqrt(np.mean((x - 10.0) ** 2)))
+    assert float(about_mean.std[0]) == pytest.approx(np.std(x))
+    np.testing.assert_array_equal(
+        imc.kernels.sigclip(x, sigma=1.5, maxiters=1, clip_cen="median")[0], about_median[0]
+    )
+    np.testing.assert_array_equal(
+        imc.ndcombine(x, reject="sigclip", sigma=1.5, maxiters=1, clip_cen="mean"),
+        imc.Combiner(x).combine(
+            "mean", rejectors=imc.SigClip(sigma=1.5, maxiters=1, clip_cen="mean")
+        ),
+    )
+    with pytest.raises(ValueError, match="clip_cen"):
+        imc.SigClip(clip_cen="mode")
+
+
+def test_maxiters_zero_rejects_nothing():
+    x = _stack()
+    r = imc.kernels.sigclip(x, maxiters=0)
+    assert not r.mask_rej.any()
+    assert not r.nit.any()
+    np.testing.assert_array_equal(
+        imc.Combiner(x).combine("mean", rejectors=imc.SigClip(maxiters=0)), imc.kernels.mean(x)
+    )

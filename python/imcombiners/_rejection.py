@@ -79,7 +79,11 @@ def warn_if_inert(rejectors: Sequence[Rejector], n: int) -> None:
                     f"element is never emptied, so nothing is rejected (n_min + n_max must be "
                     f"below {n})"
                 )
-        elif isinstance(rule, SigClip) and rule.stdfunc == "std":
+        elif (
+            isinstance(rule, SigClip)
+            and rule.stdfunc == "std"
+            and rule.clip_cen in (None, rule.cenfunc)  # the bound holds about one centre
+        ):
             reach = _largest_deviation(rule, n)
             sigma = min(rule.sigma)
             if sigma >= reach:

@@ -43,6 +43,7 @@ def ndcombine(
     sigma: float | tuple[float, float] | None = None,
     maxiters: int | None = None,
     cenfunc: str | None = None,
+    clip_cen: str | None = None,
     stdfunc: str | None = None,
     nkeep: int | None = None,
     maxrej: int | None = None,
@@ -104,8 +105,8 @@ def ndcombine(
         Region of each frame the zero/scale/weight statistics use.
     normalize : bool, default True
         Statistics relative to the first frame.
-    sigma, maxiters, cenfunc, stdfunc, nkeep, maxrej, revert_on_nkeep, gain, rdnoise, snoise,
-    zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, keep_ties, frac
+    sigma, maxiters, cenfunc, clip_cen, stdfunc, nkeep, maxrej, revert_on_nkeep, gain, rdnoise,
+    snoise, zero_ref, scale_ref, low_scale, low, upp_scale, upp, n_min, n_max, keep_ties, frac
         Options of the chosen rule (see `SigClip`, `CcdClip`, `LinearClip`, `MinMaxClip`,
         `PClip`).
     diagnostics : {None, "simple", "full"}, default None
@@ -152,6 +153,7 @@ def ndcombine(
         "sigma": sigma,
         "maxiters": maxiters,
         "cenfunc": cenfunc,
+        "clip_cen": clip_cen,
         "stdfunc": stdfunc,
         "nkeep": nkeep,
         "maxrej": maxrej,

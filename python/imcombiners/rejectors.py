@@ -73,7 +73,8 @@ def _set(obj: Any, name: str, value: Any) -> None:
 
 
 def _iterative_checks(obj: Any) -> None:
-    _set(obj, "maxiters", v.positive_int(obj.maxiters, name="maxiters", high=v.MAX_ITERS))
+    # 0 passes is allowed (nothing is rejected), as imcombiners 0.1.1 allowed it.
+    _set(obj, "maxiters", v.nonnegative_int(obj.maxiters, name="maxiters", high=v.MAX_ITERS))
     _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
     if obj.maxrej is not None:
         _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
@@ -82,6 +83,8 @@ def _iterative_checks(obj: Any) -> None:
             f"revert_on_nkeep must be True or False, got {type(obj.revert_on_nkeep).__name__}"
         )
     _set(obj, "cenfunc", v.centre_name(obj.cenfunc))
+    if obj.clip_cen is not None:
+        _set(obj, "clip_cen", v.centre_name(obj.clip_cen, name="clip_cen"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,11 +103,17 @@ class SigClip(Rejector):
     sigma : float or (float, float), default 3.0
         The multiplier of the spread, or ``(lower, upper)``.
     maxiters : int, default 5
-        Most passes.
+        Most passes (0: no pass, nothing is rejected).
     ddof : int, default 0
         Delta degrees of freedom of ``stdfunc="std"`` (the MAD has none: ignored with "mad").
     cenfunc : {"median", "mean", "lmedian"}, default "median"
-        The centre (aliases ``med``, ``average``, ``avg``, ``lmed``).
+        The centre the bounds are placed about (aliases ``med``, ``average``, ``avg``,
+        ``lmed``).
+    clip_cen : {"median", "mean", "lmedian"}, optional
+        The centre the spread is measured about, when it is not ``cenfunc`` (None: the same).
+        ``cenfunc="median", clip_cen="mean"`` is astropy ``sigma_clip``'s pairing: bounds about
+        the median, standard deviation about the mean. (`CcdClip` evaluates its noise model
+        at ``clip_cen``; `LinearClip`, which has no spread, uses ``clip_cen`` as its centre.)
     stdfunc : {"std", "mad"}, default "std"
         The spread about the centre.
     nkeep : int, default 1
@@ -133,6 +142,7 @@ class SigClip(Rejector):
     maxiters: int = 5
     ddof: int = 0
     cenfunc: str = "median"
+    clip_cen: str | None = None
     stdfunc: str = "std"
     nkeep: int = 1
     maxrej: int | None = None
@@ -197,6 +207,7 @@ class CcdClip(Rejector):
     scale_ref: float | None = None
     maxiters: int = 5
     cenfunc: str = "median"
+    clip_cen: str | None = None
     nkeep: int = 1
     maxrej: int | None = None
     revert_on_nkeep: bool = True
@@ -294,6 +305,7 @@ class LinearClip(Rejector):
     upp: float = math.inf
     maxiters: int = 1
     cenfunc: str = "median"
+    clip_cen: str | None = None
     nkeep: int = 1
     maxrej: int | None = None
     revert_on_nkeep: bool = True

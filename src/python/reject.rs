@@ -34,6 +34,15 @@ fn centre_of(obj: &Bound<'_, PyAny>) -> PyResult<Centre> {
     }
 }
 
+/// `clip_cen` of the iterative rules: None, or a centre like `cenfunc`.
+fn optional_centre_of(obj: &Bound<'_, PyAny>) -> PyResult<Option<Centre>> {
+    if obj.is_none() {
+        Ok(None)
+    } else {
+        centre_of(obj).map(Some)
+    }
+}
+
 /// A count of `MinMaxClip`: a fraction of the stack below 1, else a number of frames.
 fn count_of(obj: &Bound<'_, PyAny>) -> PyResult<Count> {
     let v: f64 = obj.extract()?;
@@ -54,6 +63,8 @@ struct LimitsArgs {
     revert_on_nkeep: bool,
     #[pyo3(attribute("cenfunc"), from_py_with = centre_of)]
     centre: Centre,
+    #[pyo3(attribute("clip_cen"), from_py_with = optional_centre_of)]
+    clip_cen: Option<Centre>,
 }
 
 impl LimitsArgs {
@@ -132,6 +143,7 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
                 sigma_lower: a.sigma.0,
                 sigma_upper: a.sigma.1,
                 centre: l.centre,
+                spread_centre: l.clip_cen,
                 spread,
                 limits: l.limits(),
             })
@@ -148,6 +160,7 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
                 zero_ref: a.zero_ref.unwrap_or(0.0),
                 scale_ref: a.scale_ref.unwrap_or(1.0),
                 centre: l.centre,
+                spread_centre: l.clip_cen,
                 limits: l.limits(),
             })
         }
@@ -159,7 +172,8 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
                 low: a.low,
                 upp_scale: a.upp_scale,
                 upp: a.upp,
-                centre: l.centre,
+                // No spread: the one centre is clip_cen when given.
+                centre: l.clip_cen.unwrap_or(l.centre),
                 limits: l.limits(),
             })
         }

@@ -19,6 +19,9 @@ pub struct CcdClip {
     pub zero_ref: f64,
     pub scale_ref: f64,
     pub centre: Centre,
+    /// The centre the noise model is evaluated at, when it is not `centre` (`clip_cen`); the
+    /// bounds are always placed about `centre`.
+    pub spread_centre: Option<Centre>,
     pub limits: Limits,
 }
 
@@ -45,7 +48,7 @@ impl CcdClip {
                 return None;
             }
             let c = self.centre.of(x);
-            let sigma = self.sigma_at(c);
+            let sigma = self.sigma_at(self.spread_centre.map_or(c, |k| k.of(x)));
             Some((
                 c - self.sigma_lower * sigma,
                 c + self.sigma_upper * sigma,

@@ -13,6 +13,9 @@ pub struct SigClip {
     pub sigma_lower: f64,
     pub sigma_upper: f64,
     pub centre: Centre,
+    /// The centre the spread is measured about, when it is not `centre` (`clip_cen`); the
+    /// bounds are always placed about `centre`.
+    pub spread_centre: Option<Centre>,
     pub spread: Spread,
     pub limits: Limits,
 }
@@ -24,7 +27,8 @@ impl SigClip {
                 return None;
             }
             let c = self.centre.of(x);
-            let sd = self.spread.of(x, c, scratch);
+            let about = self.spread_centre.map_or(c, |k| k.of(x));
+            let sd = self.spread.of(x, about, scratch);
             if sd.is_nan() {
                 return None;
             }
@@ -52,6 +56,7 @@ mod tests {
             sigma_lower: 3.0,
             sigma_upper: 3.0,
             centre: Centre::Median,
+            spread_centre: None,
             spread: Spread::Std { ddof: 0.0 },
             limits: Limits {
                 maxiters: 5,
