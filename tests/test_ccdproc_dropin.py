@@ -190,3 +190,44 @@ def test_combine_reads_fits_in_bands(tmp_path: Path):
     assert ours.data.dtype == np.float64
     np.testing.assert_allclose(ours.data, theirs.data)
     np.testing.assert_allclose(ours.uncertainty.array, theirs.uncertainty.array, rtol=1e-10)
+
+
+def test_mean_std_clip_matches_ccdproc():
+    ccds = [CCDData(c.data, unit="adu") for c in _stack(5, n=15)]
+    ours, theirs = iccd.Combiner(ccds), ccdproc.Combiner(ccds)
+    for c in (ours, theirs):
+        c.sigma_clipping(low_thresh=2, high_thresh=2.5, func="mean", dev_func="std")
+    np.testing.assert_array_equal(ours.data_arr.mask, theirs.data_arr.mask)
+
+
+def test_sigma_clip_ignores_masked_samples():
+    data = np.array([10.0, 11.0, 9.0, 10.0, 10.5, 9.5, 1e6]).reshape(7, 1, 1)
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[6] = True  # already masked: must not widen the bounds
+    data[5] = 30.0
+    c = iccd.Combiner([CCDData(d, unit="adu", mask=m) for d, m in zip(data, mask, strict=True)])
+    c.sigma_clipping(low_thresh=2, high_thresh=2, func="mean", dev_func="std")
+    assert c.data_arr.mask[:, 0, 0].tolist() == [False] * 5 + [True, True]
+
+
+def test_threaded_bands_equal_one_band(tmp_path: Path):
+    import imcombiners as imc
+
+    rng = np.random.default_rng(6)
+    frames = rng.normal(1000, 10, (11, 64, 48))
+    frames[3, 10, 10] = 5e4
+    paths = []
+    for i, frame in enumerate(frames.astype("uint16")):
+        path = tmp_path / f"f{i}.fits"
+        CCDData(frame, unit="adu").write(path)
+        paths.append(str(path))
+    kw = {"method": "median", "sigma_clip": True, "sigma_clip_func": "median"}
+    kw["sigma_clip_dev_func"] = "mad_std"
+    with imc.threads(2):
+        banded = iccd.combine(paths, mem_limit=3e5, **kw)
+    whole = iccd.Combiner([CCDData(f, unit="adu") for f in frames.astype("uint16")])
+    whole.sigma_clipping(func="median", dev_func="mad_std")
+    ref = whole.median_combine()
+    assert banded.mask[10, 10] == ref.mask[10, 10]
+    np.testing.assert_array_equal(banded.data, ref.data)
+    np.testing.assert_allclose(banded.uncertainty.array, ref.uncertainty.array, rtol=1e-12)
