@@ -3,7 +3,7 @@
     python benchmarks/iraf_bench.py [--cases a,b,c,d] [--size 2048] [--repeats 3]
                                     [--warmup 1] [--threads T] [--markdown out.md]
 
-The four cases are those of ``/work/shared/IRAF.md`` section 6 (timing anchor): 15 float32
+The four cases are those of ``docs/iraf-behaviour.md`` section 6 (timing anchor): 15 float32
 FITS frames of ``normal(1000, 10)`` (seed 0), written once with astropy into a temporary
 directory and read once more so the page cache is warm, default ``outtype=real`` and no
 optional products.
@@ -63,12 +63,12 @@ TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 
 @dataclass(frozen=True)
 class Case:
-    """One IMCOMBINE configuration of IRAF.md section 6."""
+    """One IMCOMBINE configuration of docs/iraf-behaviour.md section 6."""
 
     key: str
     label: str
     params: dict[str, Any]
-    anchor_seconds: float  # IRAF.md section 6, task s (median of 3) at 2048 x 2048
+    anchor_seconds: float  # docs/iraf-behaviour.md section 6, task s (median of 3) at 2048 x 2048
 
 
 CASES: dict[str, Case] = {
@@ -322,7 +322,7 @@ def table(results: list[CaseResult], *, markdown: bool) -> str:
 
 
 def details(results: list[CaseResult], size: int) -> list[str]:
-    """Lines with every repeat's times and the IRAF.md anchor, per case."""
+    """Lines with every repeat's times and the docs/iraf-behaviour.md anchor, per case."""
 
     def seq(values: list[float]) -> str:
         return ", ".join(f"{v:.3f}" for v in values)
@@ -332,7 +332,7 @@ def details(results: list[CaseResult], size: int) -> list[str]:
         " of this process, all threads):"
     ]
     for r in results:
-        anchor = f"; IRAF.md anchor {r.case.anchor_seconds:.2f}" if size == 2048 else ""
+        anchor = f"; anchor {r.case.anchor_seconds:.2f}" if size == 2048 else ""
         lines.append(
             f"  {r.case.key}: IRAF task [{seq(r.iraf_task)}], IRAF session"
             f" [{seq(r.iraf_session)}], ours [{seq(r.ours)}]{anchor}"
@@ -390,7 +390,9 @@ def header(info: RunInfo) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     parser = argparse.ArgumentParser(description="IRAF IMCOMBINE vs imcombiners.iraf")
-    parser.add_argument("--cases", default=",".join(CASES), help="e.g. a,b (IRAF.md section 6)")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="e.g. a,b (docs/iraf-behaviour.md section 6)"
+    )
     parser.add_argument("--size", type=int, default=2048, help="frame side in pixels")
     parser.add_argument("--repeats", type=int, default=3, help="timed alternating repeats")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of ours per case")
