@@ -258,6 +258,31 @@ for _method, (_rule, _combine) in {
         CONTENDERS[_method + ("_chained" if _chained else "")] = rows
 
 
+def _ours_grow(grow: float | None) -> Callable[[np.ndarray], Call]:
+    """SigClip(3, 3) x 5 about the median, then the median, with or without grow."""
+
+    def build(stack: np.ndarray) -> Call:
+        import imcombiners as imc
+
+        rule = imc.SigClip(sigma=(3.0, 3.0), maxiters=5, cenfunc="median", stdfunc="std")
+        return lambda: imc.Combiner(stack).combine("median", rejectors=rule, grow=grow)
+
+    return build
+
+
+CONTENDERS["sigclip_median_grow"] = [
+    Contender(name="imcombiners", library="imcombiners", role="ours", build=_ours_grow(1.0)),
+    Contender(
+        name="imcombiners, no grow",
+        library="imcombiners",
+        role="reference",
+        build=_ours_grow(None),
+    ),
+    NP_MEAN,
+    FLOOR_T,
+]
+
+
 # The reference whose result every other row's result is checked against, per method.
 def _ours_scaled(*, scaled: bool) -> Callable[[np.ndarray], Call]:
     """Median scaling (normalised to frame 0), sigma clip (3, 3) x 5, mean; or the same unscaled."""
@@ -329,6 +354,7 @@ CHECK_AGAINST: dict[str, str] = {
         for m in ("sigclip_mean", "minmax_mean", "sigclip_median")
     },
     "scaled_sigclip_mean": "imcombiners",
+    "sigclip_median_grow": "imcombiners",
 }
 
 

@@ -56,6 +56,16 @@ def _within_unscaled(at_most: float) -> Callable[[list[Row]], tuple[str, bool] |
     return measure
 
 
+def _within_no_grow(at_most: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
+    def measure(rows: list[Row]) -> tuple[str, bool] | None:
+        ours, plain = _ours(rows), _time(rows, "imcombiners, no grow")
+        if ours is None or not plain:
+            return None
+        return f"{ours / plain:.2f}x no grow", ours / plain <= at_most
+
+    return measure
+
+
 def _memory_within_output(slack_mib: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
     def measure(rows: list[Row]) -> tuple[str, bool] | None:
         row = next((r for r in rows if r.role == "ours"), None)
@@ -97,6 +107,21 @@ TARGETS = (
         Target(k, "faster than imcombiners 0.1.1", _speedup_over(PEER_011, 1.0))
         for k in ("W3", "W3c", "W4", "W4c", "W5", "W5c")
     ),
+    # issue 14
+    Target("W2", "mean <= 1.0x np.mean time", _within_mean(1.0)),
+    Target("W3", "sigclip+mean <= 3.0x np.mean time", _within_mean(3.0)),
+    Target(
+        "W3",
+        "sigclip+mean >= 30x faster than astropy",
+        _speedup_over("astropy sigma_clip + np.nanmean", 30),
+    ),
+    Target("W3m", "sigclip+mean <= 3.0x np.mean time", _within_mean(3.0)),
+    Target(
+        "W3m",
+        "sigclip+mean >= 30x faster than astropy",
+        _speedup_over("astropy sigma_clip + np.nanmean", 30),
+    ),
+    Target("W9", "sigclip+median grow=1 <= 1.3x no grow", _within_no_grow(1.3)),
     # issue 4
     Target("W8", "scale=median + sigclip + mean <= 1.5x unscaled", _within_unscaled(1.5)),
     Target("W8", "peak extra memory <= output + 8 MiB", _memory_within_output(8)),
@@ -106,7 +131,7 @@ TARGETS = (
 
 def report(rows: list[Row], *, quick: bool) -> list[str]:
     """One line per target whose workload ran: measured value and met / MISSED."""
-    title = "targets (issues 2, 3 and 4)"
+    title = "targets (issues 2, 3, 4 and 14)"
     lines = [f"{title}, measured on --quick shapes, not the target shapes" if quick else title]
     for target in TARGETS:
         group = [r for r in rows if r.workload.key == target.key]

@@ -72,12 +72,21 @@ WORKLOADS: dict[str, Workload] = {
             )
             for key, method, shape, quick in (
                 ("W3", "sigclip_mean", (15, 2048, 2048), (15, 256, 256)),
+                ("W3m", "sigclip_mean", (15, 1024, 1024), (15, 128, 128)),
                 ("W3c", "sigclip_mean_chained", (15, 2048, 2048), (15, 256, 256)),
                 ("W4", "minmax_mean", (15, 2048, 2048), (15, 256, 256)),
                 ("W4c", "minmax_mean_chained", (15, 2048, 2048), (15, 256, 256)),
                 ("W5", "sigclip_median", (31, 256, 256), (31, 64, 64)),
                 ("W5c", "sigclip_median_chained", (31, 256, 256), (31, 64, 64)),
             )
+        ),
+        # grow (issue 14): the seed's stack, sigma-clipped median with grow=1 beside no grow.
+        Workload(
+            key="W9",
+            method="sigclip_median_grow",
+            shape=(31, 256, 256),
+            quick_shape=(31, 64, 64),
+            outlier_fraction=1e-3,
         ),
         # Normalisation (issue 4): frames at levels 0.7..1.3 of the sky, median scaling.
         Workload(
