@@ -665,7 +665,7 @@ fn row_pass<W: Float, O: Sample<Work = W>, K: Keep>(
             // SAFETY: frame i's pixels start..start+w belong to this tile.
             let mrow = unsafe { m.range(i * out.npix + start, w) };
             for (p, (o, &x)) in mrow.iter_mut().zip(row).enumerate() {
-                *o = u8::from(x.is_finite() && !rule.keep(i, p, x.to_f64()));
+                *o = u8::from(x.is_finite() & !rule.keep(i, p, x.to_f64()));
             }
         }
         if let Some(counts) = &out.counts {
@@ -713,7 +713,8 @@ struct Bounds<'a> {
 impl Keep for Bounds<'_> {
     #[inline(always)]
     fn keep(&self, _i: usize, p: usize, v: f64) -> bool {
-        v >= self.low[p] && v <= self.upp[p]
+        // `&`, not `&&`: both comparisons always run, so the row loops stay branch-free.
+        (v >= self.low[p]) & (v <= self.upp[p])
     }
 }
 
