@@ -712,6 +712,7 @@ struct Bounds<'a> {
 
 impl Keep for Bounds<'_> {
     #[inline(always)]
+    #[allow(clippy::needless_bitwise_bool)] // branch-free on purpose (see below)
     fn keep(&self, _i: usize, p: usize, v: f64) -> bool {
         // `&`, not `&&`: both comparisons always run, so the row loops stay branch-free.
         (v >= self.low[p]) & (v <= self.upp[p])
