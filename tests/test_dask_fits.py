@@ -274,3 +274,21 @@ def test_killed_worker_still_gives_the_right_result(client):
     _same(got, imc.Combiner(x).combine("median", rejectors=rule, grow=1.0))
     client.wait_for_workers(2, timeout=30)
     assert pid not in client.run(os.getpid).values()
+
+
+def test_auto_bands_fit_the_worker_memory_limit():
+    """chunks="auto" with a cluster: a band of N frames, ~3x at its peak, one per worker thread,
+    fits below the spill threshold beside the memory the worker already uses."""
+    from imcombiners.dask.fits import _rows, _worker_band_budget
+
+    mib = 2**20
+    workers = {
+        "a": {"memory_limit": 400 * 10**6, "nthreads": 1, "metrics": {"memory": 120 * mib}},
+        "b": {"memory_limit": 400 * 10**6, "nthreads": 2, "metrics": {"memory": 120 * mib}},
+    }
+    budget = _worker_band_budget(workers)
+    assert budget == (int(0.7 * 400 * 10**6) - 120 * mib) // (2 * 3)
+    assert _worker_band_budget(None) is None
+    assert _worker_band_budget({"a": {"memory_limit": 0, "nthreads": 1}}) is None
+    # Without a current Client, "auto" follows Dask's array.chunk-size only.
+    assert _rows("auto", 40, (4096, 4096), 2) == min(4096, 128 * mib // (40 * 8192))

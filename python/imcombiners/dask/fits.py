@@ -78,7 +78,11 @@ def read_fits(
         such as ``"DQ"``), or one mask file per input (a list, glob or ``@list``).
     chunks : int or "auto", default "auto"
         Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames about
-        Dask's ``array.chunk-size``, so `combine`'s blocks stay near it.
+        Dask's ``array.chunk-size``, so `combine`'s blocks stay near it; with a current
+        distributed Client whose workers have a memory limit, also small enough that every
+        worker thread's band (about 3x its bytes at its peak: pieces read, their concatenation,
+        the core's workspace) fits below the spill threshold beside what the worker already
+        uses.
 
     Returns
     -------
@@ -152,6 +156,12 @@ def _stack_masks(spec: Any, files: list[Path], i: int | None) -> Any:
     return list(spec) if i is None else [spec[i]]
 
 
+#: A band's peak in a worker, in units of the band's bytes: the N pieces read, their
+#: concatenation into one (N, rows, ...) block, and the core's workspace (measured ~3x for a
+#: sigma-clipped median of uint16 frames).
+BAND_PEAK_FACTOR = 3
+
+
 def _rows(chunks: int | str, n: int, shape: tuple[int, ...], itemsize: int) -> int:
     row_bytes = max(1, math.prod(shape[1:]) * itemsize)
     if chunks == "auto":
@@ -159,6 +169,9 @@ def _rows(chunks: int | str, n: int, shape: tuple[int, ...], itemsize: int) -> i
         from dask.utils import parse_bytes
 
         target = parse_bytes(dask.config.get("array.chunk-size"))
+        budget = _worker_band_budget(_current_workers())
+        if budget is not None:
+            target = min(target, budget)
         return max(1, min(shape[0], target // (n * row_bytes)))
     if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks < 1:
         raise ValueError(f"chunks must be a positive number of rows or 'auto', got {chunks!r}")
@@ -202,6 +215,48 @@ class _RawLayout:
             np.bitwise_xor(u, np.uint16(0x8000), out=u)
             return u
         return out
+
+
+def _current_workers() -> dict[str, Any] | None:
+    """The workers of the current distributed Client (``scheduler_info``), or None."""
+    try:
+        from distributed import Client
+    except ImportError:
+        return None
+    try:
+        client = Client.current()
+    except ValueError:
+        return None
+    try:
+        return dict(client.scheduler_info(n_workers=-1).get("workers", {}))
+    except Exception:  # a closed or unreachable client: size bands as without one
+        return None
+
+
+def _worker_band_budget(workers: dict[str, Any] | None) -> int | None:
+    """Bytes of one band (all N frames) that fit every worker's memory limit, or None.
+
+    A worker runs one band per thread at a time; each band peaks at about `BAND_PEAK_FACTOR`
+    times its bytes. What every thread may use is the part of the memory limit below Dask's
+    spill threshold (``distributed.worker.memory.spill``, 0.7) that the worker process does not
+    already use, shared by its threads.
+    """
+    import dask
+
+    if not workers:
+        return None
+    spill = dask.config.get("distributed.worker.memory.spill", 0.7)
+    fraction = float(spill) if spill else 0.7
+    budgets = []
+    for w in workers.values():
+        limit = w.get("memory_limit") or 0
+        if limit <= 0:
+            continue
+        used = int(w.get("metrics", {}).get("memory", 0) or 0)
+        threads = max(1, int(w.get("nthreads", 1) or 1))
+        free = max(0, int(fraction * limit) - used)
+        budgets.append(free // (threads * BAND_PEAK_FACTOR))
+    return max(1, min(budgets)) if budgets else None
 
 
 def _read_block(
