@@ -81,8 +81,8 @@ def read_fits(
         Dask's ``array.chunk-size``, so `combine`'s blocks stay near it; with a current
         distributed Client whose workers have a memory limit, also small enough that every
         worker thread's band (about 3x its bytes at its peak: pieces read, their concatenation,
-        the core's workspace) fits below the spill threshold beside what the worker already
-        uses.
+        the core's workspace) fits below the spill threshold beside the worker process itself
+        (`WORKER_BASELINE`).
 
     Returns
     -------
@@ -161,6 +161,11 @@ def _stack_masks(spec: Any, files: list[Path], i: int | None) -> Any:
 #: sigma-clipped median of uint16 frames).
 BAND_PEAK_FACTOR = 3
 
+#: What a worker process holds besides its bands (Python, numpy, astropy, distributed: ~110-130
+#: MiB measured). A fixed allowance, not the worker's current memory: a worker that has run a
+#: band keeps freed memory mapped, and sizing from that would shrink every later band.
+WORKER_BASELINE = 128 * 2**20
+
 
 def _rows(chunks: int | str, n: int, shape: tuple[int, ...], itemsize: int) -> int:
     row_bytes = max(1, math.prod(shape[1:]) * itemsize)
@@ -238,8 +243,8 @@ def _worker_band_budget(workers: dict[str, Any] | None) -> int | None:
 
     A worker runs one band per thread at a time; each band peaks at about `BAND_PEAK_FACTOR`
     times its bytes. What every thread may use is the part of the memory limit below Dask's
-    spill threshold (``distributed.worker.memory.spill``, 0.7) that the worker process does not
-    already use, shared by its threads.
+    spill threshold (``distributed.worker.memory.spill``, 0.7) less `WORKER_BASELINE` for the
+    worker process itself, shared by its threads.
     """
     import dask
 
@@ -252,9 +257,8 @@ def _worker_band_budget(workers: dict[str, Any] | None) -> int | None:
         limit = w.get("memory_limit") or 0
         if limit <= 0:
             continue
-        used = int(w.get("metrics", {}).get("memory", 0) or 0)
         threads = max(1, int(w.get("nthreads", 1) or 1))
-        free = max(0, int(fraction * limit) - used)
+        free = max(0, int(fraction * limit) - WORKER_BASELINE)
         budgets.append(free // (threads * BAND_PEAK_FACTOR))
     return max(1, min(budgets)) if budgets else None
 
