@@ -6,7 +6,12 @@
 2. ``read_fits -> combine -> write_fits`` on Dask's threaded scheduler (1 kernel thread a task);
 3. the same on a ``LocalCluster`` of 2 worker processes x 1 thread (``threads=1`` a task);
 4. the same on a ``LocalCluster`` of 1 worker process x 2 threads (``threads=1`` a task);
-5. the same on a ``LocalCluster`` of 1 worker x 1 thread with ``threads=2`` in the task.
+5. the same on a ``LocalCluster`` of 1 worker x 1 thread with ``threads=2`` in the task;
+6. the same on a ``LocalCluster`` of 1 worker x 1 thread (strong scaling: 1 vs 2 workers).
+
+Bands are ``read_fits(chunks="auto")`` unless ``--rows`` is given: on a cluster, sized from
+the workers' memory limit and N. Each cluster runs one untimed warm-up combine first (a
+long-lived cluster is warm); times are medians of ``--repeat`` runs.
 
 Also the in-memory ``Combiner`` on the stack loaded whole (compute only, no I/O). Every result
 is checked equal to ``combine_files`` bit for bit, and each worker's peak resident memory
@@ -20,6 +25,7 @@ import argparse
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import tempfile
 import time
@@ -67,7 +73,7 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _dask_run(paths: list[Path], out: Path, rows: int, threads: int) -> float:
+def _dask_run(paths: list[Path], out: Path, rows: int | str, threads: int) -> float:
     t0 = time.perf_counter()
     frames = imcd.read_fits(paths, chunks=rows)
     result = imcd.combine(frames, "median", rejectors=imc.SigClip(sigma=3.0), threads=threads)
@@ -85,7 +91,7 @@ def _warm_up() -> None:
 def _cluster_run(
     paths: list[Path],
     out: Path,
-    rows: int,
+    rows: int | str,
     workers: int,
     nthreads: int,
     task_threads: int,
@@ -108,7 +114,10 @@ def _cluster_run(
     ):
         client = Client.current()
         client.run(_warm_up)
-        seconds = min(_dask_run(paths, out, rows, task_threads) for _ in range(repeat))
+        _dask_run(paths, out, rows, task_threads)  # warm-up, untimed
+        seconds = statistics.median(
+            _dask_run(paths, out, rows, task_threads) for _ in range(repeat)
+        )
         peaks = sorted(client.run(_peak_rss).values())
     return seconds, peaks
 
@@ -118,10 +127,14 @@ def main(argv: Any = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--rows", type=int, default=256, help="rows per band (dask chunks)")
+    parser.add_argument(
+        "--rows", default="auto", help="rows per band (dask chunks), or auto (the default)"
+    )
     parser.add_argument("--worker-memory", default="600MB")
-    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--repeat", type=int, default=3, help="median of this many runs")
     args = parser.parse_args(argv)
+    if args.rows != "auto":
+        args.rows = int(args.rows)
     from astropy.io import fits
 
     cores = len(os.sched_getaffinity(0))
@@ -133,8 +146,11 @@ def main(argv: Any = None) -> None:
         rows: dict[str, tuple[float, str]] = {}
 
         def best(fn: Any) -> Any:
-            runs = [fn() for _ in range(args.repeat)]
-            return min(runs, key=lambda r: r if isinstance(r, float) else r[0])
+            runs = sorted(
+                (fn() for _ in range(args.repeat)),
+                key=lambda r: r if isinstance(r, float) else r[0],
+            )
+            return runs[len(runs) // 2]
 
         ref_path = folder / "ref.fits"
 
@@ -181,7 +197,7 @@ def main(argv: Any = None) -> None:
             return seconds
 
         rows[f"dask threaded scheduler ({cores} threads x 1 kernel thread)"] = (best(threaded), "")
-        layouts = [(2, 1, 1), (1, 2, 1), (1, 1, 2)]
+        layouts = [(2, 1, 1), (1, 2, 1), (1, 1, 2), (1, 1, 1)]
         for workers, nthreads, task_threads in layouts:
 
             def cluster(w: int = workers, t: int = nthreads, k: int = task_threads) -> Any:
@@ -201,13 +217,26 @@ def main(argv: Any = None) -> None:
     print(
         f"stack: {args.frames} uint16 frames of {args.size} x {args.size} "
         f"({on_disk / 2**20:.0f} MiB on disk), median with SigClip(sigma=3), "
-        f"bands of {args.rows} rows; best of {args.repeat}; every result equal to combine_files"
+        f"bands of {args.rows} rows; median of {args.repeat}; every result equal to combine_files"
     )
     print()
     print("| run | seconds | vs combine_files | notes |")
     print("| --- | ---: | ---: | --- |")
     for label, (seconds, note) in rows.items():
         print(f"| {label} | {seconds:.2f} | {seconds / base:.2f}x | {note} |")
+    one = [
+        v
+        for k, v in rows.items()
+        if k.startswith("LocalCluster 1 worker(s) x 1 thread(s), threads=1")
+    ]
+    two = [v for k, v in rows.items() if k.startswith("LocalCluster 2 worker(s) x 1 thread(s)")]
+    if one and two:
+        print()
+        print("| workers (x 1 thread) | seconds | speedup | efficiency |")
+        print("| ---: | ---: | ---: | ---: |")
+        t1, t2 = one[0][0], two[0][0]
+        print(f"| 1 | {t1:.2f} | 1.00x | 100% |")
+        print(f"| 2 | {t2:.2f} | {t1 / t2:.2f}x | {50 * t1 / t2:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,56 @@ def test_read_fits_kinds_and_masks(tmp_path, kind):
     _same(got, ref.data)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32", "float64"])
+def test_read_fits_raw_reads_every_plain_dtype(tmp_path, dtype):
+    """Reader tasks read plain images with one pread at the offset found on the client."""
+    rng = np.random.default_rng(26)
+    x = random_stack(rng, 3, (11, 9), dtype=dtype, nan=0.0)
+    paths = _write_stack(tmp_path, x)
+    frames = imcd.read_fits(paths, chunks=4)
+    data = frames.data.compute(scheduler="sync")
+    assert data.dtype == np.dtype(dtype).newbyteorder("=")
+    assert data.dtype.isnative
+    _same(data, x)
+
+
+def test_read_fits_rereads_a_file_rewritten_after_read_fits(tmp_path):
+    """A file rewritten between read_fits and compute (its data moved) is read through
+    astropy again rather than at the stale offset."""
+    rng = np.random.default_rng(27)
+    x = random_stack(rng, 3, (12, 10), dtype="uint16")
+    paths = _write_stack(tmp_path, x)
+    frames = imcd.read_fits(paths, chunks=5)
+    y = x[0][::-1].copy()
+    hdr = fits.Header({f"K{i:03d}": i for i in range(60)})  # a longer header: data moves
+    fits.PrimaryHDU(y, header=hdr).writeto(paths[0], overwrite=True)
+    data = frames.data.compute(scheduler="sync")
+    _same(data[0], y)
+    _same(data[1:], x[1:])
+
+
+def test_write_fits_on_a_cluster_reads_each_band_where_it_is_combined(tmp_path, client):
+    """On a cluster write_fits runs a band's reader tasks on the worker that combines the band
+    (no piece of a band crosses between workers), and the bands use every worker."""
+    from distributed import get_task_stream
+
+    rng = np.random.default_rng(28)
+    x = random_stack(rng, 6, (48, 16), dtype="uint16")
+    paths = _write_stack(tmp_path, x)
+    rule = imc.SigClip(sigma=2.5)
+    frames = imcd.read_fits(paths, chunks=4)
+    with scheduler("distributed", client), get_task_stream(client) as stream:
+        imcd.write_fits(imcd.combine(frames, "median", rejectors=rule), tmp_path / "out.fits")
+    got = fits.getdata(tmp_path / "out.fits")
+    _same(
+        got.astype(got.dtype.newbyteorder("=")), imc.Combiner(x).combine("median", rejectors=rule)
+    )
+    tasks = stream.data
+    assert sum("read-fits" in str(t["key"]) for t in tasks) == 6 * 12
+    assert not [t["key"] for t in tasks if any(s["action"] == "transfer" for s in t["startstops"])]
+    assert len({t["worker"] for t in tasks}) == 2
+
+
 def test_read_fits_errors(tmp_path):
     a = tmp_path / "a.fits"
     b = tmp_path / "b.fits"
@@ -224,3 +274,21 @@ def test_killed_worker_still_gives_the_right_result(client):
     _same(got, imc.Combiner(x).combine("median", rejectors=rule, grow=1.0))
     client.wait_for_workers(2, timeout=30)
     assert pid not in client.run(os.getpid).values()
+
+
+def test_auto_bands_fit_the_worker_memory_limit():
+    """chunks="auto" with a cluster: a band of N frames, ~3x at its peak, one per worker thread,
+    fits below the spill threshold beside a fixed allowance for the worker process."""
+    from imcombiners.dask.fits import _rows, _worker_band_budget
+
+    mib = 2**20
+    workers = {
+        "a": {"memory_limit": 400 * 10**6, "nthreads": 1, "metrics": {"memory": 120 * mib}},
+        "b": {"memory_limit": 400 * 10**6, "nthreads": 2, "metrics": {"memory": 120 * mib}},
+    }
+    budget = _worker_band_budget(workers)
+    assert budget == (int(0.7 * 400 * 10**6) - 128 * mib) // (2 * 3)
+    assert _worker_band_budget(None) is None
+    assert _worker_band_budget({"a": {"memory_limit": 0, "nthreads": 1}}) is None
+    # Without a current Client, "auto" follows Dask's array.chunk-size only.
+    assert _rows("auto", 40, (4096, 4096), 2) == min(4096, 128 * mib // (40 * 8192))
