@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import resolve_zero_scale
+from ..normalization import region_bounds
 
 
 def needs_statistics(*values: Any) -> bool:
@@ -22,29 +23,9 @@ def needs_statistics(*values: Any) -> bool:
 
 
 def stat_region(value: Any, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
-    """The statistics region as ``(start, stop)`` per spatial axis (the whole axis by default)."""
-    if value is None:
-        value = ()
-    if isinstance(value, slice):
-        value = (value,)
-    if not isinstance(value, tuple | list) or not all(isinstance(s, slice) for s in value):
-        raise ValueError(
-            f"stat_region must be a tuple of slices such as np.s_[100:200, 50:], got {value!r}"
-        )
-    if len(value) > len(spatial):
-        raise ValueError(
-            f"stat_region has {len(value)} slices for {len(spatial)} spatial axes {spatial}"
-        )
-    out = []
-    for k, n in enumerate(spatial):
-        s = value[k] if k < len(value) else slice(None)
-        if s.step not in (None, 1):
-            raise ValueError(f"stat_region slices must have step 1, got {s} on axis {k}")
-        start, stop, _ = s.indices(n)
-        if start >= stop:
-            raise ValueError(f"stat_region is empty on spatial axis {k} ({s} of length {n})")
-        out.append((start, stop))
-    return out
+    """The statistics region as ``(start, stop)`` per spatial axis (the whole axis by default),
+    checked as the in-memory statistics check it."""
+    return region_bounds(value, spatial) or [(0, n) for n in spatial]
 
 
 def auto_step(region: list[tuple[int, int]]) -> int:
