@@ -36,7 +36,7 @@ from ._validation import (
 )
 from .io import FitsImageWriter, FitsStack, format_bytes, parse_mem_limit, resolve_paths
 from .io.bands import BandProgress, read_ahead
-from .io.header import provenance_header
+from .io.header import exptimes, provenance_header
 from .io.memory import BAND_TARGET, band_bounds
 from .io.paths import GLOB_CHARS
 
@@ -686,7 +686,7 @@ def _output_header(run: _Run) -> Any:
         frames.headers[0],
         [p.name for p in frames.paths],
         method=plan.method,
-        exptimes=_exptimes(frames),
+        exptimes=exptimes(frames.headers),
         steps=_steps(plan, run.given_grow),
         zero=plan.zero,
         scale=plan.scale,
@@ -879,16 +879,6 @@ def _product_dtype(name: str, n: int, work: np.dtype) -> np.dtype:
     if name == "rejmask":
         return np.dtype(np.uint8)
     return np.dtype(np.int16 if n < 2**15 else np.int32)
-
-
-def _exptimes(frames: FitsStack) -> list[float] | None:
-    out = []
-    for hdr in frames.headers:
-        v = hdr.get("EXPTIME")
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            return None
-        out.append(float(v))
-    return out
 
 
 def _steps(plan: _Plan, grow: float | None) -> list[str]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import FitsImageWriter, FitsStack, resolve_paths
-from ..io.header import provenance_header
+from ..io.header import exptimes, provenance_header
 
 
 @dataclass
@@ -49,13 +49,7 @@ class FitsFrames:
 
     def exptimes(self) -> list[float] | None:
         """EXPTIME of every input when all have a number, else None."""
-        out = []
-        for h in self.headers:
-            v = h.get("EXPTIME")
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                return None
-            out.append(float(v))
-        return out
+        return exptimes(self.headers)
 
 
 def read_fits(

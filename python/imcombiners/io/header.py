@@ -16,6 +16,17 @@ _PC = re.compile(r"^PC\d+_\d+$")
 _HISTORY_WIDTH = 70
 
 
+def exptimes(headers: Sequence[Any]) -> list[float] | None:
+    """EXPTIME of every header when all have a number, else None."""
+    out = []
+    for h in headers:
+        v = h.get("EXPTIME")
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        out.append(float(v))
+    return out
+
+
 def clean_wcs(header: Any) -> None:
     """Make the WCS of ``header`` unambiguous, in place: where a CD matrix is present, the PC
     matrix (and the CDELT scales that belong to it) go, so readers cannot mix the two."""
