@@ -66,6 +66,16 @@ def _within_no_grow(at_most: float) -> Callable[[list[Row]], tuple[str, bool] | 
     return measure
 
 
+def _within_data_only(at_most: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
+    def measure(rows: list[Row]) -> tuple[str, bool] | None:
+        ours, plain = _ours(rows), _time(rows, "imcombiners, data only")
+        if ours is None or not plain:
+            return None
+        return f"{ours / plain:.2f}x data only", ours / plain <= at_most
+
+    return measure
+
+
 def _memory_within_output(slack_mib: float) -> Callable[[list[Row]], tuple[str, bool] | None]:
     def measure(rows: list[Row]) -> tuple[str, bool] | None:
         row = next((r for r in rows if r.role == "ours"), None)
@@ -122,6 +132,8 @@ TARGETS = (
         _speedup_over("astropy sigma_clip + np.nanmean", 30),
     ),
     Target("W9", "sigclip+median grow=1 <= 1.3x no grow", _within_no_grow(1.3)),
+    # issue 17
+    Target("W3v", "sigclip+mean with variance <= 2.0x data only", _within_data_only(2.0)),
     # issue 4
     Target("W8", "scale=median + sigclip + mean <= 1.5x unscaled", _within_unscaled(1.5)),
     Target("W8", "peak extra memory <= output + 8 MiB", _memory_within_output(8)),

@@ -88,6 +88,14 @@ WORKLOADS: dict[str, Workload] = {
             quick_shape=(31, 64, 64),
             outlier_fraction=1e-3,
         ),
+        # Variance planes (issue 17): W3 with a float32 variance plane propagated to the output.
+        Workload(
+            key="W3v",
+            method="sigclip_mean_variance",
+            shape=(15, 2048, 2048),
+            quick_shape=(15, 256, 256),
+            outlier_fraction=1e-3,
+        ),
         # Normalisation (issue 4): frames at levels 0.7..1.3 of the sky, median scaling.
         Workload(
             key="W8",

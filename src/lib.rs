@@ -53,7 +53,7 @@ mod _core {
     #[pymodule_export]
     use crate::python::stats::{frame_samples, frame_stats};
     #[pymodule_export]
-    use crate::python::uncertainty::{propagate_variance, varclip};
+    use crate::python::uncertainty::{propagate_variance, varclip, variance_usable};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

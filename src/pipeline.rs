@@ -24,6 +24,7 @@ use crate::reject::{flags, Centre, MinMaxClip, Rejector, Report, SigClip, Surviv
 use crate::sample::{Float, Sample};
 use crate::simd;
 use crate::stack::{Source, TileCursor};
+use crate::uncertainty::{ride_tile, Propagation, Ride, RideScratch};
 
 /// The final reduction of the survivors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +54,8 @@ pub struct Plan<'a> {
     pub mask: bool,
     /// Count, per frame, the valid samples and the rejected ones (no per-sample mask needed).
     pub frame_counts: bool,
+    /// Propagate an input variance plane through the survivors in the same pass.
+    pub variance: Option<Ride<'a>>,
 }
 
 /// Per-element diagnostics of a rejection (`W` is the workspace type).
@@ -79,6 +82,10 @@ pub struct Products<O, W> {
     pub mask: Option<Vec<u8>>,
     /// Per frame: `(valid samples, rejected samples)`.
     pub frame_counts: Option<Vec<(u64, u64)>>,
+    /// The propagated variance of the survivors' combine (with [`Plan::variance`]).
+    pub variance: Option<Vec<W>>,
+    /// The inverse-variance weighted mean of the survivors (propagating inverse variance).
+    pub value: Option<Vec<W>>,
 }
 
 /// The per-element output buffers, written by the tiles in disjoint ranges.
@@ -93,6 +100,8 @@ struct Outputs<'a, O, W> {
     /// Per frame: valid and rejected samples, summed over tiles (integer sums: the order of the
     /// tiles does not matter).
     counts: Option<Vec<(AtomicU64, AtomicU64)>>,
+    variance: Option<Shared<'a, W>>,
+    value: Option<Shared<'a, W>>,
     npix: usize,
 }
 
@@ -123,7 +132,8 @@ impl Wants {
             Some(Method::Mean | Method::Sum | Method::WeightedAverage)
         ) || ddof.is_some()
             || plan.mask
-            || plan.frame_counts;
+            || plan.frame_counts
+            || plan.variance.is_some();
         Wants { method, ddof, rows }
     }
 }
@@ -159,6 +169,7 @@ struct Scratch<W: Float> {
     marks: Vec<u8>,
     seen: Vec<(u32, u32)>,
     fast: FirstPass,
+    ride: RideScratch,
 }
 
 impl<W: Float> Scratch<W> {
@@ -183,6 +194,7 @@ impl<W: Float> Scratch<W> {
             marks: Vec::new(),
             seen: Vec::new(),
             fast: FirstPass::default(),
+            ride: RideScratch::default(),
         }
     }
 }
@@ -193,7 +205,18 @@ fn tile_len<W>(n: usize) -> usize {
 }
 
 /// Checks the plan's per-frame parameters against a stack of `n` frames.
-fn check_plan(plan: &Plan<'_>, n: usize) -> Result<(), CoreError> {
+fn check_plan(plan: &Plan<'_>, shape: &[usize]) -> Result<(), CoreError> {
+    let n = shape[0];
+    if let Some(ride) = &plan.variance {
+        let got = ride.plane.plane_shape();
+        if got != shape {
+            return Err(CoreError::Shape {
+                name: "variance",
+                expected: crate::error::shape_str(shape),
+                actual: crate::error::shape_str(&got),
+            });
+        }
+    }
     if let Some((zero, scale)) = plan.correction {
         if zero.len() != n
             || scale.len() != n
@@ -232,7 +255,7 @@ where
 {
     let n = src.n();
     let npix = src.npix();
-    check_plan(plan, n)?;
+    check_plan(plan, &src.stack().shape())?;
     let nan = T::Work::NAN;
     let mut combined = plan.combine.map(|_| vec![O::from_work(nan); npix]);
     let with_std = plan.diagnostics && plan.rejectors.last().is_some_and(Rejector::has_spread);
@@ -244,6 +267,11 @@ where
         flags: vec![0; npix],
     });
     let mut mask = plan.mask.then(|| vec![0u8; n * npix]);
+    let mut variance = plan.variance.map(|_| vec![nan; npix]);
+    let inverse = plan
+        .variance
+        .is_some_and(|r| r.how == Propagation::InverseVariance);
+    let mut value = inverse.then(|| vec![nan; npix]);
     let counts = {
         let (std, low, upp, nit, flags) = match diag.as_mut() {
             Some(d) => (
@@ -268,6 +296,8 @@ where
                     .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
                     .collect()
             }),
+            variance: variance.as_deref_mut().map(Shared::new),
+            value: value.as_deref_mut().map(Shared::new),
             npix,
         };
         let wants = Wants::new(plan);
@@ -304,6 +334,8 @@ where
         diagnostics: diag,
         mask,
         frame_counts,
+        variance,
+        value,
     })
 }
 
@@ -356,9 +388,11 @@ impl<T: Sample, O: Sample<Work = T::Work>> simd::Kernel for TileJob<'_, '_, T, O
                 w,
             };
             row_pass(rows, (plan, wants), out, (start, w), &rule, &mut s.sums);
+            ride(plan, out, rows, (start, w), &rule, &mut s.ride);
         } else {
             let rule = Bounds { low, upp };
             row_pass(rows, (plan, wants), out, (start, w), &rule, &mut s.sums);
+            ride(plan, out, rows, (start, w), &rule, &mut s.ride);
         }
         write_selected(wants, out, s, start, w);
     }
@@ -704,6 +738,29 @@ fn row_pass<W: Float, O: Sample<Work = W>, K: Keep>(
     }
 }
 
+/// Stage 6, with an input variance plane: the propagated variance of the samples `rule` keeps
+/// (see [`crate::uncertainty`]).
+#[inline(always)]
+fn ride<W: Float, O, K: Keep>(
+    plan: &Plan<'_>,
+    out: &Outputs<'_, O, W>,
+    rows: &[W],
+    (start, w): (usize, usize),
+    rule: &K,
+    scratch: &mut RideScratch,
+) {
+    let (Some(r), Some(ov)) = (&plan.variance, &out.variance) else {
+        return;
+    };
+    // SAFETY: this tile owns pixels start..start+w of both outputs.
+    let ov = unsafe { ov.range(start, w) };
+    // SAFETY: as above.
+    let oval = out.value.as_ref().map(|o| unsafe { o.range(start, w) });
+    let scale = plan.correction.map(|(_, s)| s);
+    let keep = |i: usize, p: usize, x: f64| rule.keep(i, p, x);
+    ride_tile(r, scale, rows, (start, w), keep, scratch, ov, oval);
+}
+
 /// Survivors are the valid samples within `[low, upp]` (no cut falls inside a run of ties).
 struct Bounds<'a> {
     low: &'a [f64],
@@ -1035,6 +1092,7 @@ mod tests {
             diagnostics: true,
             mask: true,
             frame_counts: false,
+            variance: None,
         }
     }
 

@@ -503,6 +503,72 @@ fn element_offset(frame: usize, frame_stride: isize, idx: &[usize], strides: &[i
             .sum::<isize>()
 }
 
+/// A plane read row by row as `f64`, whatever its element type: the variance plane rides along
+/// a combine of a stack of another type behind `&dyn PlaneRows` (one call per frame and tile,
+/// so the pipeline is not compiled once more per variance type).
+pub trait PlaneRows: Sync {
+    /// Prepares the offsets of one tile (as [`Source::locate`]).
+    fn locate_rows(&self, start: usize, len: usize, cursor: &mut TileCursor);
+    /// Frame `frame` of the located tile as `f64`; non-finite or masked values become NaN.
+    fn read_f64(&self, frame: usize, cursor: &TileCursor, out: &mut [f64]);
+    /// The plane's shape `(N, *spatial)`.
+    fn plane_shape(&self) -> Vec<usize>;
+}
+
+impl<T: Sample> PlaneRows for Source<'_, T> {
+    fn locate_rows(&self, start: usize, len: usize, cursor: &mut TileCursor) {
+        self.locate(start, len, cursor);
+    }
+
+    #[inline]
+    fn read_f64(&self, frame: usize, cursor: &TileCursor, out: &mut [f64]) {
+        let s = &self.stack;
+        debug_assert!(frame < s.n && out.len() == cursor.len);
+        let base = frame as isize * s.frame_stride;
+        let swapped = s.swapped;
+        let convert = |x: T| -> f64 {
+            let v = if swapped { x.swap_bytes() } else { x }.to_work().to_f64();
+            if v.is_finite() {
+                v
+            } else {
+                f64::NAN
+            }
+        };
+        if s.contiguous {
+            // SAFETY: as in `read`: pixels start..start+len of frame `frame` are in the view.
+            let src = unsafe {
+                std::slice::from_raw_parts(s.ptr.offset(base + cursor.start as isize), cursor.len)
+            };
+            for (o, &x) in out.iter_mut().zip(src) {
+                *o = convert(x);
+            }
+        } else {
+            for (o, &off) in out.iter_mut().zip(&cursor.stack_offsets) {
+                // SAFETY: `off` was computed from in-range spatial indices of this view.
+                *o = convert(unsafe { *s.ptr.offset(base + off) });
+            }
+        }
+        if let Some(m) = &self.mask {
+            let mbase = frame as isize * m.frame_stride;
+            for (p, o) in out.iter_mut().enumerate() {
+                let off = if m.contiguous {
+                    (cursor.start + p) as isize
+                } else {
+                    cursor.mask_offsets[p]
+                };
+                // SAFETY: as in `read`.
+                if unsafe { *m.ptr.offset(mbase + off) } != 0 {
+                    *o = f64::NAN;
+                }
+            }
+        }
+    }
+
+    fn plane_shape(&self) -> Vec<usize> {
+        self.stack.shape()
+    }
+}
+
 /// Where the current tile is, plus per-job offset buffers for strided views.
 #[derive(Default)]
 pub struct TileCursor {

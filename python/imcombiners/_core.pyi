@@ -66,6 +66,8 @@ def reject(
     diagnostics: bool = False,
     return_mask: bool = False,
     frame_counts: bool = False,
+    variance: np.ndarray | None = None,
+    propagate: str | None = None,
     swapped: bool = False,
     threads: int = 1,
 ) -> dict[str, np.ndarray]: ...
@@ -83,6 +85,7 @@ def propagate_variance(
     swapped: bool = False,
     threads: int = 1,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+def variance_usable(variance: np.ndarray, *, threads: int = 1) -> bool: ...
 def varclip(
     stack: np.ndarray,
     variance: np.ndarray,

@@ -324,6 +324,12 @@ def _with_variance(
     elif plan.plain:
         combined = None if plan.ivar or plan.method is None else _reduce(plan, stack, mask)
         used = mask
+    elif plan.method is not None and all(r.in_core for r in plan.rules):
+        # The fused pass propagates the variance through the survivors itself.
+        _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+        out = _core_reject(plan, stack, mask, combine=True, propagate=True)
+        combined = out["value"] if plan.ivar else out["combined"]
+        return Outcome(combined, None, out["variance"])
     else:
         _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
         combine = plan.method is not None and not plan.ivar
@@ -460,9 +466,11 @@ def _core_reject(
     diagnostics: bool = False,
     return_mask: bool = False,
     frame_counts: bool = False,
+    propagate: bool = False,
 ) -> dict[str, Any]:
     """One pass of the core's fused reject-and-combine (rules of the user's own: see
-    `_with_own_rules`)."""
+    `_with_own_rules`); with ``propagate``, also the propagated variance of the plan's variance
+    plane (``variance``, and ``value`` for inverse-variance weights)."""
     if not all(r.in_core for r in plan.rules):
         return _with_own_rules(
             plan,
@@ -485,6 +493,8 @@ def _core_reject(
         diagnostics=diagnostics,
         return_mask=return_mask,
         frame_counts=frame_counts,
+        variance=plan.variance if propagate else None,
+        propagate=("ivar" if plan.ivar else plan.method) if propagate else None,
         swapped=stack.swapped,
         threads=get_num_threads(),
     )

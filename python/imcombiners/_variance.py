@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+from ._threads import get_num_threads
 from ._validation import Stack, real
 
 __all__ = ["as_variance", "unusable", "variance_from_error", "variance_from_noise"]
@@ -60,12 +62,8 @@ def as_variance(value: Any, stack: Stack, *, name: str = "variance") -> np.ndarr
 
 def unusable(variance: np.ndarray) -> np.ndarray | None:
     """bool, the plane's shape: variances that are NaN, infinite or negative; None when there
-    are none (checked with two reductions, without a temporary array)."""
-    if variance.size == 0:
-        return None
-    low, high = np.min(variance), np.max(variance)
-    # NaN propagates through min and max, so both checks fail for it.
-    if low >= 0 and np.isfinite(high):
+    are none (checked in one parallel pass of the core, without a temporary array)."""
+    if variance.size == 0 or _core.variance_usable(variance, threads=get_num_threads()):
         return None
     return ~((variance >= 0) & np.isfinite(variance))
 

@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyDictMethods};
 
 use super::arrays::{to_numpy, view_of, with_view, StackArg};
 use super::run::detached;
+use super::uncertainty::{how_of, VarArg};
 use crate::grow;
 use crate::pipeline::{self, Combine, Plan};
 use crate::reduce::Method;
@@ -17,7 +18,8 @@ use crate::reject::{
     CcdClip, Centre, Count, Limits, LinearClip, MinMaxClip, PClip, Rejector, SigClip, Spread,
 };
 use crate::sample::Sample;
-use crate::stack::{Source, StackView};
+use crate::stack::{PlaneRows, Source, StackView};
+use crate::uncertainty::Ride;
 
 // Each rule crosses from Python as the frozen dataclass itself (`imcombiners.rejectors`): the
 // structs below read its attributes by name (`#[derive(FromPyObject)]`), so a field missing or of
@@ -236,6 +238,12 @@ where
     if let Some(m) = products.mask {
         out.set_item("mask", to_numpy(py, m, &shape)?)?;
     }
+    if let Some(v) = products.variance {
+        out.set_item("variance", to_numpy(py, v, &spatial)?)?;
+    }
+    if let Some(v) = products.value {
+        out.set_item("value", to_numpy(py, v, &spatial)?)?;
+    }
     if let Some(c) = products.frame_counts {
         let (valid, rejected): (Vec<u64>, Vec<u64>) = c.into_iter().unzip();
         out.set_item("frame_valid", to_numpy(py, valid, &[shape[0]])?)?;
@@ -249,12 +257,14 @@ where
 /// Returns a dict with `combined`, and with `diagnostics` the keys `std` (rules with a spread
 /// only), `low`, `upp`, `nit`, `flags`, and with `return_mask` the uint8 `mask` of rejected
 /// samples; with `frame_counts` the uint64 `frame_valid` and `frame_rejected` sample counts of
-/// each frame.
+/// each frame; with a `variance` plane and `propagate` (a combine method, or `"ivar"`) the
+/// propagated `variance` of the survivors' combine (and, for `"ivar"`, the weighted mean
+/// `value`).
 #[pyfunction]
 #[allow(clippy::fn_params_excessive_bools)] // independent yes/no products, as Python passes them
 #[pyo3(signature = (stack, rejectors, *, combine=None, mask=None, weights=None, thresholds=None,
     zero=None, scale=None, ddof=0.0, diagnostics=false, return_mask=false, frame_counts=false,
-    swapped=false, threads=1))]
+    variance=None, propagate=None, swapped=false, threads=1))]
 pub fn reject<'py>(
     py: Python<'py>,
     stack: StackArg<'py>,
@@ -269,6 +279,8 @@ pub fn reject<'py>(
     diagnostics: bool,
     return_mask: bool,
     frame_counts: bool,
+    variance: Option<VarArg<'py>>,
+    propagate: Option<&str>,
     swapped: bool,
     threads: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -297,6 +309,31 @@ pub fn reject<'py>(
         }
     };
     let weights: Option<Vec<f64>> = weights.map(|w| w.as_array().to_vec());
+    // The variance plane, read through `PlaneRows` whatever its float type.
+    let (plane_f32, plane_f64);
+    let plane: Option<&dyn PlaneRows> = match &variance {
+        Some(VarArg::F32(v)) => {
+            plane_f32 = Source::new(view_of(v, false)?, None)?;
+            Some(&plane_f32)
+        }
+        Some(VarArg::F64(v)) => {
+            plane_f64 = Source::new(view_of(v, false)?, None)?;
+            Some(&plane_f64)
+        }
+        None => None,
+    };
+    let ride = match (plane, propagate) {
+        (Some(plane), Some(method)) => Some(Ride {
+            plane,
+            how: how_of(method, weights.as_deref(), ddof)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "variance and propagate go together (the plane and the combine to propagate)",
+            ))
+        }
+    };
     let plan = Plan {
         rejectors: &rejectors,
         thresholds,
@@ -308,6 +345,7 @@ pub fn reject<'py>(
         diagnostics,
         mask: return_mask,
         frame_counts,
+        variance: ride,
     };
     let mask_view = mask.as_ref().map(|m| view_of(m, false)).transpose()?;
     with_view!(stack, swapped, |view| run_reject(

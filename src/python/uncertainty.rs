@@ -60,7 +60,11 @@ impl Frames {
     }
 }
 
-fn how_of<'a>(method: &str, weights: Option<&'a [f64]>, ddof: f64) -> PyResult<Propagation<'a>> {
+pub(super) fn how_of<'a>(
+    method: &str,
+    weights: Option<&'a [f64]>,
+    ddof: f64,
+) -> PyResult<Propagation<'a>> {
     Ok(match method {
         "mean" => Propagation::Mean,
         "sum" => Propagation::Sum,
@@ -148,6 +152,24 @@ pub fn propagate_variance<'py>(
             with_view!(stack, swapped, |view| run_propagate(
                 py, view, var, mask_view, &frames, how, threads, &spatial
             ))
+        }
+    }
+}
+
+/// `True` when every value of the variance plane is finite and >= 0 (one parallel pass).
+#[pyfunction]
+#[pyo3(signature = (variance, *, threads=1))]
+pub fn variance_usable(py: Python<'_>, variance: VarArg<'_>, threads: usize) -> PyResult<bool> {
+    match &variance {
+        VarArg::F32(v) => {
+            let src = Source::new(view_of(v, false)?, None)?;
+            let samples = src.n() * src.npix();
+            detached(py, threads, samples, || uncertainty::all_usable(&src))
+        }
+        VarArg::F64(v) => {
+            let src = Source::new(view_of(v, false)?, None)?;
+            let samples = src.n() * src.npix();
+            detached(py, threads, samples, || uncertainty::all_usable(&src))
         }
     }
 }

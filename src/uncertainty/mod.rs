@@ -13,12 +13,39 @@
 mod propagate;
 mod varclip;
 
-pub use propagate::{propagate, Propagated, Propagation};
+pub use propagate::{propagate, Propagated, Propagation, Ride};
+pub(crate) use propagate::{ride_tile, RideScratch};
 pub use varclip::{varclip, VarClip, VarClipped};
 
 use crate::error::CoreError;
 use crate::sample::{Float, Sample};
 use crate::stack::{Source, TileCursor};
+
+/// `true` when every variance of the plane is finite and `>= 0` (one parallel pass; the
+/// caller masks the samples of the others before any rejection).
+#[must_use]
+pub fn all_usable<U: Sample>(var: &Source<'_, U>) -> bool {
+    use rayon::prelude::*;
+    let (n, npix) = (var.n(), var.npix());
+    let tile = 4096;
+    // A non-finite value reads as -1, failing `>= 0` like a negative one.
+    let missing = U::Work::from_f64(-1.0);
+    (0..npix.div_ceil(tile))
+        .into_par_iter()
+        .map_init(
+            || (TileCursor::default(), vec![missing; tile]),
+            |(cursor, row), t| {
+                let start = t * tile;
+                let w = tile.min(npix - start);
+                var.locate(start, w, cursor);
+                (0..n).all(|i| {
+                    var.read(i, cursor, missing, &mut row[..w]);
+                    row[..w].iter().fold(true, |ok, v| ok & (v.to_f64() >= 0.0))
+                })
+            },
+        )
+        .all(|ok| ok)
+}
 
 /// The per-frame correction `(x - zero_i) / scale_i` (both optional).
 #[derive(Debug, Clone, Copy, Default)]

@@ -24,7 +24,8 @@ use crate::cancel;
 use crate::disjoint::Shared;
 use crate::error::CoreError;
 use crate::sample::{Float, Sample};
-use crate::stack::Source;
+use crate::simd;
+use crate::stack::{PlaneRows, Source, TileCursor};
 
 /// Which combine's variance to propagate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,8 +73,10 @@ where
     let n = data.n();
     corr.check(n)?;
     match how {
-        Propagation::Mean => run(data, var, corr, &MeanFold { sum: false }),
-        Propagation::Sum => run(data, var, corr, &MeanFold { sum: true }),
+        // The folds that need only sums run as branch-free row loops (`run_sums`); the others
+        // as general folds (`run`). Both add in frame order: the same numbers bit for bit.
+        Propagation::Mean => run_sums(data, var, corr, None, |_, sv| sv.a / (sv.n * sv.n)),
+        Propagation::Sum => run_sums(data, var, corr, None, |_, sv| sv.a),
         Propagation::Weighted(w) => {
             if w.len() != n || w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(CoreError::Value {
@@ -81,20 +84,303 @@ where
                     message: format!("expected {n} finite weights >= 0"),
                 });
             }
-            run(data, var, corr, &WeightedFold(w))
+            run_sums(data, var, corr, Some(w), |_, sv| {
+                if sv.w > 0.0 {
+                    sv.a / (sv.w * sv.w)
+                } else {
+                    f64::NAN
+                }
+            })
         }
         Propagation::InverseVariance => run(data, var, corr, &InverseFold),
         Propagation::Median => run(data, var, corr, &MedianFold { lower: false }),
         Propagation::LMedian => run(data, var, corr, &MedianFold { lower: true }),
         Propagation::Min => run(data, var, corr, &SelectFold { max: false }),
         Propagation::Max => run(data, var, corr, &SelectFold { max: true }),
-        Propagation::Variance { ddof } => run(data, var, corr, &VarianceFold { ddof }),
+        Propagation::Variance { ddof } => run_sums(data, var, corr, None, |_, sv| {
+            VarianceFold { ddof }
+                .finish(&Acc {
+                    n: sv.n as u32,
+                    a: sv.a,
+                    ..Acc::default()
+                })
+                .0
+        }),
     }
+}
+
+/// A propagation riding along the pipeline's fused pass: the variance plane and the formula.
+#[derive(Clone, Copy)]
+pub struct Ride<'a> {
+    pub plane: &'a dyn PlaneRows,
+    pub how: Propagation<'a>,
+}
+
+impl std::fmt::Debug for Ride<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ride")
+            .field("plane", &self.plane.plane_shape())
+            .field("how", &self.how)
+            .finish()
+    }
+}
+
+/// Per-thread buffers of a propagation riding along the pipeline.
+#[derive(Default)]
+pub(crate) struct RideScratch {
+    accs: Vec<Acc>,
+    var_row: Vec<f64>,
+    cursor: TileCursor,
+    /// Per pixel, for the formulas of sums: usable survivors, `sum(w)`, `sum(w^2 v)`.
+    cnt: Vec<f64>,
+    sw: Vec<f64>,
+    swwv: Vec<f64>,
+}
+
+/// One tile of a propagation riding along the pipeline: `rows` are the tile's corrected samples
+/// (frame-major, missing NaN), `keep(i, p, x)` the rejection's verdict on a valid sample. Writes
+/// the variance (and for inverse-variance weights the value) of pixels `start..start + w`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // one tile's inputs and outputs
+pub(crate) fn ride_tile<W: Float>(
+    ride: &Ride<'_>,
+    scale: Option<&[f64]>,
+    rows: &[W],
+    (start, w): (usize, usize),
+    keep: impl Fn(usize, usize, f64) -> bool,
+    t: &mut RideScratch,
+    out_var: &mut [W],
+    out_value: Option<&mut [W]>,
+) {
+    let args = (ride.plane, scale, rows, (start, w));
+    // The formulas of sums as branch-free row loops; the others as general folds. Both add in
+    // frame order, so they give the numbers of the folds (and of `propagate`) bit for bit.
+    match ride.how {
+        Propagation::Mean => {
+            sums_tile_ride(None, args, keep, t, out_var, |sv| sv.a / (sv.n * sv.n))
+        }
+        Propagation::Sum => sums_tile_ride(None, args, keep, t, out_var, |sv| sv.a),
+        Propagation::Weighted(ws) => sums_tile_ride(Some(ws), args, keep, t, out_var, |sv| {
+            if sv.w > 0.0 {
+                sv.a / (sv.w * sv.w)
+            } else {
+                f64::NAN
+            }
+        }),
+        Propagation::InverseVariance => fold_tile(&InverseFold, args, keep, t, out_var, out_value),
+        Propagation::Median => {
+            fold_tile(
+                &MedianFold { lower: false },
+                args,
+                keep,
+                t,
+                out_var,
+                out_value,
+            );
+        }
+        Propagation::LMedian => {
+            fold_tile(
+                &MedianFold { lower: true },
+                args,
+                keep,
+                t,
+                out_var,
+                out_value,
+            );
+        }
+        Propagation::Min => fold_tile(
+            &SelectFold { max: false },
+            args,
+            keep,
+            t,
+            out_var,
+            out_value,
+        ),
+        Propagation::Max => fold_tile(&SelectFold { max: true }, args, keep, t, out_var, out_value),
+        Propagation::Variance { ddof } => sums_tile_ride(None, args, keep, t, out_var, |sv| {
+            VarianceFold { ddof }
+                .finish(&Acc {
+                    n: sv.n as u32,
+                    a: sv.a,
+                    ..Acc::default()
+                })
+                .0
+        }),
+    }
+}
+
+#[inline(always)]
+// `&`, not `&&`: every test always runs, so the row loop stays branch-free (vectorised).
+#[allow(clippy::needless_bitwise_bool, clippy::manual_range_contains)]
+fn sums_tile_ride<W: Float>(
+    weights: Option<&[f64]>,
+    (plane, scale, rows, (start, w)): TileInputs<'_, W>,
+    keep: impl Fn(usize, usize, f64) -> bool,
+    t: &mut RideScratch,
+    out_var: &mut [W],
+    finish: impl Fn(Sums) -> f64,
+) {
+    plane.locate_rows(start, w, &mut t.cursor);
+    for buf in [&mut t.cnt, &mut t.sw, &mut t.swwv] {
+        buf.clear();
+        buf.resize(w, 0.0);
+    }
+    t.var_row.resize(w, 0.0);
+    let (cnt, sw, swwv) = (&mut t.cnt[..w], &mut t.sw[..w], &mut t.swwv[..w]);
+    for (i, row) in rows.chunks_exact(w).enumerate() {
+        plane.read_f64(i, &t.cursor, &mut t.var_row[..w]);
+        let vs = &t.var_row[..w];
+        let wi = weights.map_or(1.0, |ws| ws[i]);
+        let wi2 = wi * wi;
+        let s2 = scale.map_or(1.0, |s| s[i] * s[i]);
+        for p in 0..w {
+            let (x, v) = (row[p].to_f64(), vs[p]);
+            // NaN fails every comparison: a missing value or variance is not used.
+            let ok = x.is_finite() & (v >= 0.0) & (v < f64::INFINITY) & keep(i, p, x);
+            cnt[p] += if ok { 1.0 } else { 0.0 };
+            sw[p] += if ok { wi } else { 0.0 };
+            swwv[p] += wi2 * if ok { v / s2 } else { 0.0 };
+        }
+    }
+    for p in 0..w {
+        out_var[p] = if cnt[p] > 0.0 {
+            let sums = Sums {
+                n: cnt[p],
+                w: sw[p],
+                a: swwv[p],
+            };
+            W::from_f64(finish(sums))
+        } else {
+            W::NAN
+        };
+    }
+}
+
+/// The inputs of one tile of a ride: the plane, the per-frame scales, the tile's rows and its
+/// pixel range.
+type TileInputs<'a, W> = (
+    &'a dyn PlaneRows,
+    Option<&'a [f64]>,
+    &'a [W],
+    (usize, usize),
+);
+
+#[inline(always)]
+fn fold_tile<F: Fold, W: Float>(
+    fold: &F,
+    (plane, scale, rows, (start, w)): TileInputs<'_, W>,
+    keep: impl Fn(usize, usize, f64) -> bool,
+    t: &mut RideScratch,
+    out_var: &mut [W],
+    out_value: Option<&mut [W]>,
+) {
+    plane.locate_rows(start, w, &mut t.cursor);
+    t.accs.clear();
+    t.accs.resize(w, Acc::default());
+    t.var_row.resize(w, 0.0);
+    for (i, row) in rows.chunks_exact(w).enumerate() {
+        plane.read_f64(i, &t.cursor, &mut t.var_row[..w]);
+        let s2 = scale.map_or(1.0, |s| s[i] * s[i]);
+        let cols = t.accs.iter_mut().zip(row.iter().zip(&t.var_row[..w]));
+        for (p, (acc, (&x, &v))) in cols.enumerate() {
+            let x = x.to_f64();
+            if x.is_finite() && (0.0..f64::INFINITY).contains(&v) && keep(i, p, x) {
+                fold.add(acc, i, x, v / s2);
+            }
+        }
+    }
+    let mut out_value = out_value;
+    for (p, acc) in t.accs.iter().enumerate() {
+        let (v, x) = if acc.n == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            fold.finish(acc)
+        };
+        out_var[p] = W::from_f64(v);
+        if let Some(o) = out_value.as_deref_mut() {
+            o[p] = W::from_f64(x);
+        }
+    }
+}
+
+/// The sums of one element in [`run_sums`]: usable samples `n`, `w = sum(w_i)` and
+/// `a = sum(w_i^2 v_i)` (`w_i = 1` without weights).
+#[derive(Debug, Clone, Copy)]
+struct Sums {
+    n: f64,
+    w: f64,
+    a: f64,
+}
+
+/// [`run`] for the formulas of sums alone, as row loops without branches (vectorised).
+fn run_sums<T: Sample, U: Sample>(
+    data: &Source<'_, T>,
+    var: &Source<'_, U>,
+    corr: &Correction<'_>,
+    weights: Option<&[f64]>,
+    finish: impl Fn(usize, Sums) -> f64 + Sync,
+) -> Result<Propagated<T::Work>, CoreError> {
+    let n = data.n();
+    let npix = data.npix();
+    let mut variance = vec![T::Work::NAN; npix];
+    {
+        let out_v = Shared::new(&mut variance);
+        let tile = tile_len(n);
+        (0..npix.div_ceil(tile)).into_par_iter().for_each_init(
+            || {
+                let buf = Tile::<T::Work, U::Work>::new(n, tile);
+                (
+                    buf,
+                    vec![0.0f64; tile],
+                    vec![0.0f64; tile],
+                    vec![0.0f64; tile],
+                )
+            },
+            |(buf, cnt, sw, swwv), t| {
+                if cancel::requested() {
+                    return;
+                }
+                let start = t * tile;
+                let w = tile.min(npix - start);
+                let (cnt, sw, swwv) = (&mut cnt[..w], &mut sw[..w], &mut swwv[..w]);
+                simd::run(SumsTile {
+                    data,
+                    var,
+                    buf,
+                    cnt,
+                    sw,
+                    swwv,
+                    start,
+                    weights,
+                    scale: corr.scale,
+                });
+                // SAFETY: each tile owns pixels start..start + w of the output (see `disjoint`).
+                let ov = unsafe { out_v.range(start, w) };
+                for p in 0..w {
+                    if cnt[p] > 0.0 {
+                        let sums = Sums {
+                            n: cnt[p],
+                            w: sw[p],
+                            a: swwv[p],
+                        };
+                        ov[p] = T::Work::from_f64(finish(p, sums));
+                    }
+                }
+            },
+        );
+    }
+    if cancel::requested() {
+        return Err(CoreError::Cancelled);
+    }
+    Ok(Propagated {
+        variance,
+        value: None,
+    })
 }
 
 /// The running sums of one output element (their meaning depends on the fold).
 #[derive(Debug, Clone, Copy, Default)]
-struct Acc {
+pub(crate) struct Acc {
     n: u32,
     a: f64,
     b: f64,
@@ -104,7 +390,7 @@ struct Acc {
 }
 
 /// One propagation formula as a fold over an element's usable samples, in frame order.
-trait Fold: Sync {
+pub(crate) trait Fold: Sync {
     /// `true` when `finish` also gives the value (inverse-variance mean).
     const VALUE: bool = false;
     fn add(&self, acc: &mut Acc, frame: usize, x: f64, v: f64);
@@ -155,7 +441,9 @@ fn run<T: Sample, U: Sample, F: Fold>(
                         let (x, v) = (x.to_f64(), v.to_f64());
                         // NaN fails every test: a missing value or variance is not used.
                         if x.is_finite() && v >= 0.0 && v.is_finite() {
-                            fold.add(acc, i, (x - z) / s, v / s2);
+                            // Rounded to the workspace, as the pipeline's corrected rows are.
+                            let x = T::Work::from_f64((x - z) / s).to_f64();
+                            fold.add(acc, i, x, v / s2);
                         }
                     }
                 }
@@ -182,41 +470,61 @@ fn run<T: Sample, U: Sample, F: Fold>(
     Ok(Propagated { variance, value })
 }
 
-/// Mean (`sum(v) / n^2`) or sum (`sum(v)`): `a = sum(v)`.
-struct MeanFold {
-    sum: bool,
+/// One tile of [`run_sums`]: read both planes, then add each frame's row into the sums.
+struct SumsTile<'j, 's, T: Sample, U: Sample> {
+    data: &'j Source<'s, T>,
+    var: &'j Source<'s, U>,
+    buf: &'j mut Tile<T::Work, U::Work>,
+    cnt: &'j mut [f64],
+    sw: &'j mut [f64],
+    swwv: &'j mut [f64],
+    start: usize,
+    weights: Option<&'j [f64]>,
+    scale: Option<&'j [f64]>,
 }
 
-impl Fold for MeanFold {
+impl<T: Sample, U: Sample> simd::Kernel for SumsTile<'_, '_, T, U> {
+    type Output = ();
     #[inline(always)]
-    fn add(&self, acc: &mut Acc, _: usize, _: f64, v: f64) {
-        acc.n += 1;
-        acc.a += v;
-    }
-    fn finish(&self, acc: &Acc) -> (f64, f64) {
-        let n = f64::from(acc.n);
-        (if self.sum { acc.a } else { acc.a / (n * n) }, f64::NAN)
+    fn run(self) {
+        sums_tile(self);
     }
 }
 
-/// Weighted mean: `a = sum(w)`, `b = sum(w^2 v)`.
-struct WeightedFold<'a>(&'a [f64]);
-
-impl Fold for WeightedFold<'_> {
-    #[inline(always)]
-    fn add(&self, acc: &mut Acc, frame: usize, _: f64, v: f64) {
-        let w = self.0[frame];
-        acc.n += 1;
-        acc.a += w;
-        acc.b += w * w * v;
-    }
-    fn finish(&self, acc: &Acc) -> (f64, f64) {
-        let v = if acc.a > 0.0 {
-            acc.b / (acc.a * acc.a)
-        } else {
-            f64::NAN
-        };
-        (v, f64::NAN)
+#[inline(always)]
+fn sums_tile<T: Sample, U: Sample>(k: SumsTile<'_, '_, T, U>) {
+    let SumsTile {
+        data,
+        var,
+        buf,
+        cnt,
+        sw,
+        swwv,
+        start,
+        weights,
+        scale,
+    } = k;
+    let w = cnt.len();
+    buf.load(data, var, start, w);
+    cnt.fill(0.0);
+    sw.fill(0.0);
+    swwv.fill(0.0);
+    for i in 0..data.n() {
+        let wi = weights.map_or(1.0, |w| w[i]);
+        let wi2 = wi * wi;
+        // Without a scale the variance is added as it is (exact, like dividing by 1).
+        let s2 = scale.map_or(1.0, |s| s[i] * s[i]);
+        let xs = &buf.x[i * w..(i + 1) * w];
+        let vs = &buf.v[i * w..(i + 1) * w];
+        let rows = cnt.iter_mut().zip(sw.iter_mut()).zip(swwv.iter_mut());
+        for (((c, sw), a), (&x, &v)) in rows.zip(xs.iter().zip(vs)) {
+            let v = v.to_f64();
+            // NaN and +inf fail the range; a missing value reads as NaN.
+            let ok = x.is_finite() && (0.0..f64::INFINITY).contains(&v);
+            *c += if ok { 1.0 } else { 0.0 };
+            *sw += if ok { wi } else { 0.0 };
+            *a += wi2 * if ok { v / s2 } else { 0.0 };
+        }
     }
 }
 
@@ -325,6 +633,7 @@ impl Fold for VarianceFold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::StackView;
     use crate::uncertainty::Sampled;
 
     // The formulas per element over the gathered samples: the specification the folds follow.
@@ -442,60 +751,61 @@ mod tests {
         assert_eq!(of_element(&exact, Propagation::InverseVariance), (0.0, 2.0));
     }
 
-    /// Every fold gives the specification's numbers, bit for bit, on samples with ties.
+    /// `propagate` gives the specification's numbers, bit for bit, on samples with ties,
+    /// for every formula (the sums' row loops and the general folds alike).
     #[test]
-    fn folds_follow_the_specification() {
-        let xs = [3.0, 1.0, 3.0, 7.0, 1.0, 2.5];
-        let vs = [1.0, 4.0, 0.5, 9.0, 2.0, 0.0];
-        let w = [1.0, 0.5, 2.0, 0.0, 1.5, 3.0];
+    fn propagate_follows_the_specification() {
+        let xs = [3.0, 1.0, 3.0, 7.0, 1.0, 2.5, f64::NAN, 4.0];
+        let vs = [1.0, 4.0, 0.5, 9.0, 2.0, 0.0, 1.0, f64::NAN];
+        let w = [1.0, 0.5, 2.0, 0.0, 1.5, 3.0, 1.0, 1.0];
+        let scale = [1.0, 2.0, 0.5, 1.0, 4.0, 1.0, 1.0, 1.0];
+        let zero = [0.0, 1.0, -1.0, 0.5, 0.0, 0.0, 0.0, 0.0];
         for k in 1..=xs.len() {
-            let s: Vec<Sampled> = (0..k)
-                .map(|i| Sampled {
-                    frame: i,
-                    x: xs[i],
-                    v: vs[i],
-                })
-                .collect();
-            let hows = [
-                Propagation::Mean,
-                Propagation::Sum,
-                Propagation::Weighted(&w),
-                Propagation::InverseVariance,
-                Propagation::Median,
-                Propagation::LMedian,
-                Propagation::Min,
-                Propagation::Max,
-                Propagation::Variance { ddof: 1.0 },
-            ];
-            for how in hows {
-                let mut acc = Acc::default();
-                let got = match how {
-                    Propagation::Mean => fold_all(&MeanFold { sum: false }, &s, &mut acc),
-                    Propagation::Sum => fold_all(&MeanFold { sum: true }, &s, &mut acc),
-                    Propagation::Weighted(w) => fold_all(&WeightedFold(w), &s, &mut acc),
-                    Propagation::InverseVariance => fold_all(&InverseFold, &s, &mut acc),
-                    Propagation::Median => fold_all(&MedianFold { lower: false }, &s, &mut acc),
-                    Propagation::LMedian => fold_all(&MedianFold { lower: true }, &s, &mut acc),
-                    Propagation::Min => fold_all(&SelectFold { max: false }, &s, &mut acc),
-                    Propagation::Max => fold_all(&SelectFold { max: true }, &s, &mut acc),
-                    Propagation::Variance { ddof } => {
-                        fold_all(&VarianceFold { ddof }, &s, &mut acc)
+            for corrected in [false, true] {
+                let corr = if corrected {
+                    Correction {
+                        zero: Some(&zero[..k]),
+                        scale: Some(&scale[..k]),
                     }
+                } else {
+                    Correction::default()
                 };
-                let want = of_element(&s, how);
-                let same =
-                    |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
-                let value_matters = how == Propagation::InverseVariance;
-                assert!(same(got.0, want.0), "{how:?} k={k}: {got:?} vs {want:?}");
-                assert!(!value_matters || same(got.1, want.1), "{how:?} k={k}");
+                let hows = [
+                    Propagation::Mean,
+                    Propagation::Sum,
+                    Propagation::Weighted(&w[..k]),
+                    Propagation::InverseVariance,
+                    Propagation::Median,
+                    Propagation::LMedian,
+                    Propagation::Min,
+                    Propagation::Max,
+                    Propagation::Variance { ddof: 1.0 },
+                ];
+                let data = StackView::from_slice(&xs[..k], &[k, 1]).unwrap();
+                let var = StackView::from_slice(&vs[..k], &[k, 1]).unwrap();
+                let data = Source::new(data, None).unwrap();
+                let var = Source::new(var, None).unwrap();
+                let samples: Vec<Sampled> = (0..k)
+                    .filter(|&i| xs[i].is_finite() && vs[i] >= 0.0 && vs[i].is_finite())
+                    .map(|i| {
+                        let (x, v) = corr.apply(i, xs[i], vs[i]);
+                        Sampled { frame: i, x, v }
+                    })
+                    .collect();
+                for how in hows {
+                    let got = propagate(&data, &var, &corr, how).unwrap();
+                    let want = of_element(&samples, how);
+                    let same =
+                        |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                    assert!(
+                        same(got.variance[0], want.0),
+                        "{how:?} k={k}: {got:?} vs {want:?}"
+                    );
+                    if let Some(value) = got.value {
+                        assert!(same(value[0], want.1), "{how:?} k={k}");
+                    }
+                }
             }
         }
-    }
-
-    fn fold_all<F: Fold>(fold: &F, s: &[Sampled], acc: &mut Acc) -> (f64, f64) {
-        for e in s {
-            fold.add(acc, e.frame, e.x, e.v);
-        }
-        fold.finish(acc)
     }
 }
