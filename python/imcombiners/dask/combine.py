@@ -38,6 +38,8 @@ class DaskCombined:
     image : dask.array.Array of shape (*spatial)
         The combined image, in the floating workspace dtype (float32, or float64 for int32
         and float64 stacks), chunked as the stack's spatial axes.
+    variance : dask.array.Array of shape (*spatial) or None
+        The propagated variance of the image (float64), with ``return_variance=True``.
     products : dict of str to dask.array.Array
         The requested products: ``sigma`` and ``variance`` (ddof=1, of the samples combined;
         workspace dtype), ``nrej``, ``ncombine``, ``low`` and ``high`` (per-pixel counts;
@@ -63,6 +65,7 @@ class DaskCombined:
     """
 
     image: Any
+    variance: Any = None
     products: dict[str, Any] = field(default_factory=dict)
     method: str = "mean"
     rejectors: tuple[Any, ...] = ()
@@ -78,8 +81,10 @@ class DaskCombined:
     n_frames: int = 0
 
     def arrays(self) -> dict[str, Any]:
-        """``{"image": image, **products}``: every lazy output by name."""
-        return {"image": self.image, **self.products}
+        """``{"image": image, "var": variance, **products}``: every lazy output by name
+        (``"var"`` only with the propagated variance)."""
+        var = {} if self.variance is None else {"var": self.variance}
+        return {"image": self.image, **var, **self.products}
 
     def compute(self, **kwargs: Any) -> dict[str, np.ndarray]:
         """Compute the image and every product in one graph (shared blocks computed once).
@@ -92,7 +97,7 @@ class DaskCombined:
         Returns
         -------
         dict of str to numpy.ndarray
-            ``"image"`` and each product.
+            ``"image"``, ``"var"`` (the propagated variance, when returned) and each product.
         """
         import dask
 
@@ -119,6 +124,8 @@ def combine(
     products: Any = (),
     threads: int | None = None,
     rechunk: bool = True,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> DaskCombined:
     """Combine a dask stack along axis 0, block by block, with the in-memory core.
 
@@ -166,6 +173,15 @@ def combine(
         thread, so more would oversubscribe the cores.
     rechunk : bool, default True
         Whether a chunked stack axis may be rechunked to one chunk (else `ValueError`).
+    variance : dask.array.Array, array_like or scalar sequence, optional
+        The variance of every sample: the stack's shape (rechunked as the stack), or one
+        number per frame. A `FitsFrames` read with ``variance=`` or ``error=`` brings its own.
+        Blocks pass it to the in-memory combine (``Combiner(block, mask, variance=...)``), so
+        rejection (`imcombiners.VarClip`), ``weights="ivar"`` and the propagated variance
+        equal the in-memory ones.
+    return_variance : bool, default False
+        Also compute the propagated variance of the image (`DaskCombined.variance`); needs
+        ``variance``.
 
     Returns
     -------
@@ -197,6 +213,8 @@ def combine(
     if isinstance(stack, FitsFrames):
         if mask is None:
             mask = stack.mask
+        if variance is None:
+            variance = stack.variance
         paths = [str(p) for p in stack.paths]
         header = stack.headers[0]
         exptimes = stack.exptimes()
@@ -218,6 +236,15 @@ def combine(
     stack = _one_stack_chunk(stack, rechunk, "stack")
     if mask is not None:
         mask = _as_mask(mask, stack)
+    if not isinstance(return_variance, bool):
+        raise TypeError(f"return_variance must be True or False, got {return_variance!r}")
+    if return_variance and variance is None:
+        raise ValueError(
+            "return_variance=True needs variance= (the variance of every sample, or one per "
+            "frame): without it there is nothing to propagate"
+        )
+    if variance is not None:
+        variance = _as_variance(variance, stack)
     rules = _rules(rejectors)
     wanted = _products(products)
     nthreads = 1 if threads is None else int(threads)
@@ -257,13 +284,19 @@ def combine(
         products=wanted,
         threads=nthreads,
         n=n,
+        has_variance=variance is not None,
+        return_variance=return_variance,
     )
     probe = np.ones((n,) + (1,) * (stack.ndim - 1), dtype=stack.dtype)
-    run_block(probe, None, plan)
-    stacked = _map(stack, mask, plan)
+    run_block(probe, None, plan, None if variance is None else np.ones(probe.shape))
+    stacked = _map(stack, mask, plan, variance)
     image = stacked[0].astype(work)
     out: dict[str, Any] = {}
     k = 1
+    propagated = None
+    if return_variance:
+        propagated = stacked[1]
+        k = 2
     count = np.dtype(np.int16 if n < 2**15 else np.int32)
     for name in wanted:
         if name == "rejmask":
@@ -274,6 +307,7 @@ def combine(
             k += 1
     return DaskCombined(
         image=image,
+        variance=propagated,
         products=out,
         method=method,
         rejectors=tuple(rules),
@@ -336,6 +370,41 @@ def _as_mask(mask: Any, stack: Any) -> Any:
     return mask.rechunk(stack.chunks)
 
 
+def _as_variance(variance: Any, stack: Any) -> Any:
+    """The variance as a float dask array of the stack's shape and chunks.
+
+    One number per frame (shape ``(N,)``) is broadcast; the values themselves are checked by
+    the in-memory combine of every block, as `imcombiners.ndcombine` checks them.
+    """
+    import dask.array as da
+
+    if not isinstance(variance, da.Array):
+        variance = np.asarray(variance)
+        if variance.dtype.kind not in "iuf":
+            raise TypeError(
+                f"variance must hold numbers (integer or floating point), got {variance.dtype}"
+            )
+    n = stack.shape[0]
+    if tuple(variance.shape) == (n,):
+        shape = (n,) + (1,) * (stack.ndim - 1)
+        variance = variance.reshape(shape)
+    if tuple(variance.shape) != tuple(stack.shape):
+        try:
+            variance = (
+                da.broadcast_to(variance, stack.shape)
+                if isinstance(variance, da.Array)
+                else np.broadcast_to(variance, stack.shape)
+            )
+        except ValueError:
+            raise ValueError(
+                f"variance has shape {tuple(variance.shape)}; it must be the stack's shape "
+                f"{tuple(stack.shape)} or one number per frame ({n},)"
+            ) from None
+    if not isinstance(variance, da.Array):
+        return da.from_array(variance, chunks=stack.chunks)
+    return variance.rechunk(stack.chunks)
+
+
 def _rules(rejectors: Any) -> list[Any]:
     if rejectors is None:
         return []
@@ -373,7 +442,7 @@ def _halo(plan: BlockPlan, spatial: tuple[int, ...]) -> dict[int, int]:
     return depth
 
 
-def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
+def _map(stack: Any, mask: Any, plan: BlockPlan, variance: Any = None) -> Any:
     """The stacked outputs ``(layers, *spatial)`` of every block."""
     import dask.array as da
 
@@ -385,9 +454,22 @@ def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
         stack = da.overlap.overlap(stack, depth=depth, boundary=boundary)
         if mask is not None:
             mask = da.overlap.overlap(mask, depth=depth, boundary=boundary)
+        if variance is not None:
+            variance = da.overlap.overlap(variance, depth=depth, boundary=boundary)
     chunks = ((layers,), *stack.chunks[1:])
     meta = np.empty((0,) * stack.ndim, dtype=np.float64)
-    if mask is None:
+    if variance is not None:
+        arrays = (stack, variance) if mask is None else (stack, variance, mask)
+        out = da.map_blocks(
+            _block_variance,
+            *arrays,
+            plan=plan,
+            chunks=chunks,
+            dtype=np.float64,
+            meta=meta,
+            token="imcombine-var",
+        )
+    elif mask is None:
         out = da.map_blocks(
             _block_nomask,
             stack,
@@ -415,3 +497,9 @@ def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
 
 def _block_nomask(block: np.ndarray, plan: BlockPlan) -> np.ndarray:
     return run_block(block, None, plan)
+
+
+def _block_variance(
+    block: np.ndarray, variance: np.ndarray, mask: np.ndarray | None = None, *, plan: BlockPlan
+) -> np.ndarray:
+    return run_block(block, mask, plan, variance)
