@@ -106,12 +106,12 @@ def read_fits(
     """
     import dask.array as da
 
+    if variance is not None and error is not None:
+        raise ValueError("give variance= or error=, not both")
     files = resolve_paths(paths, what="paths")
     mask_spec: Any = masks
     if masks is not None and not (isinstance(masks, int | str) and not _is_pathlike(masks)):
         mask_spec = resolve_paths(masks, what="masks")
-    if variance is not None and error is not None:
-        raise ValueError("give variance= or error=, not both")
     role = "variance" if variance is not None else "error" if error is not None else None
     plane_spec: Any = variance if variance is not None else error
     if plane_spec is not None and not (
