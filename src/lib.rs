@@ -36,6 +36,7 @@ pub mod sample;
 pub mod simd;
 pub mod stack;
 pub mod stats;
+pub mod uncertainty;
 
 #[cfg(feature = "python")]
 mod python;
@@ -51,6 +52,8 @@ mod _core {
     use crate::python::reject::{grow_mask, reject};
     #[pymodule_export]
     use crate::python::stats::{frame_samples, frame_stats};
+    #[pymodule_export]
+    use crate::python::uncertainty::{propagate_variance, varclip};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -15,6 +15,7 @@ import dataclasses
 import math
 
 import numpy as np
+from reference_variance import varclip  # noqa: F401  (found by `of_rule`)
 
 #: Canonical method name -> accepted aliases (names are case-insensitive).
 ALIASES = {
@@ -817,14 +818,16 @@ def sample_flags(stack, *, mask=None, threshold=None, prior=None, rejected=None,
     return out
 
 
-def of_rule(rule, stack, *, mask=None):
+def of_rule(rule, stack, *, mask=None, variance=None):
     """The reference of a rule object: ``<rule.kind>(stack, mask=mask, **its fields)``.
 
     Each rule has a function here named after its ``kind`` whose keywords are the rule's fields,
     with ``sigma`` given as ``sigma_lower`` and ``sigma_upper`` (``grow`` is applied by the caller,
-    see `grow`).
+    see `grow`). Rules that read the variance plane also get ``variance``.
     """
     params = {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name != "grow"}
     if "sigma" in params:
         params["sigma_lower"], params["sigma_upper"] = params.pop("sigma")
+    if rule.needs_variance:
+        params["variance"] = variance
     return globals()[rule.kind](stack, mask=mask, **params)

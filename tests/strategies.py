@@ -244,8 +244,9 @@ def weights(n):
 
 #: Rejection rule names, as ``ndcombine(reject=...)`` spells them.
 #: The rules the property tests draw: every rule of `imcombiners.registry` (each needs an entry in
-#: `RULE_PARAMS` below and a ``reference.<name>`` function).
-RULE_KINDS = tuple(imc.registry.RULES)
+#: `RULE_PARAMS` below and a ``reference.<name>`` function), except those that read a variance
+#: plane (`VarClip`: drawn with one in ``tests/test_variance_planes.py``).
+RULE_KINDS = tuple(k for k, e in imc.registry.RULES.items() if not e.cls.needs_variance)
 
 _SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0)
 _CENFUNCS = ("mean", "median", "lmedian", "med", "lmed", "MEDIAN")
@@ -323,6 +324,15 @@ RULE_PARAMS = {
     "minmax": _minmax_params,
     "pclip": _pclip_params,
 }
+
+
+def _varclip_params(draw):
+    limits = _limits()
+    del limits["clip_cen"]
+    return {"sigma": draw(_sigma()), **draw(st.fixed_dictionaries(limits))}
+
+
+RULE_PARAMS["varclip"] = _varclip_params
 
 
 @st.composite

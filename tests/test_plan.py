@@ -65,14 +65,16 @@ def test_every_registered_rule_runs_in_every_mode(name):
     x = _stack(11, shape=(15, 6, 7))
     cls = RULES[name].cls
     rule = cls()
-    fused = imc.Combiner(x).combine("mean", rejectors=rule)
-    chained = imc.Combiner(x).reject(rule).combine("mean")
-    kernel = getattr(imc.kernels, f"{name}_combine")(x)
-    nd = imc.ndcombine(x, combine="mean", reject=name)
+    # Rules that read a variance plane get one (the same for every mode).
+    var = {"variance": np.full(x.shape, 0.5)} if cls.needs_variance else {}
+    fused = imc.Combiner(x, **var).combine("mean", rejectors=rule)
+    chained = imc.Combiner(x, **var).reject(rule).combine("mean")
+    kernel = getattr(imc.kernels, f"{name}_combine")(x, **var)
+    nd = imc.ndcombine(x, combine="mean", reject=name, **var)
     for other in (chained, kernel, nd):
         np.testing.assert_array_equal(fused, other)
-    mask = getattr(imc.kernels, f"{name}_mask")(x)
-    np.testing.assert_array_equal(mask, getattr(imc.kernels, name)(x).mask_rej)
+    mask = getattr(imc.kernels, f"{name}_mask")(x, **var)
+    np.testing.assert_array_equal(mask, getattr(imc.kernels, name)(x, **var).mask_rej)
 
 
 def test_weights_rules_are_stated_once():
@@ -110,6 +112,7 @@ def test_every_registered_rule_has_a_strategy_and_a_reference():
         assert name in strategies.RULE_PARAMS, name
         assert callable(getattr(reference, name, None)), name
         x = _stack(2, shape=(9, 4, 5))
-        got = getattr(imc.kernels, name)(x)
-        want = reference.of_rule(entry.cls(), x)
+        var = {"variance": np.full(x.shape, 0.5)} if entry.cls.needs_variance else {}
+        got = getattr(imc.kernels, name)(x, **var)
+        want = reference.of_rule(entry.cls(), x, **var)
         np.testing.assert_array_equal(got.mask_rej, want[0])

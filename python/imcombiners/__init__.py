@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import iraf, kernels, registry
 from ._core import __version__
 from ._threads import get_num_threads, set_num_threads, threads
+from ._variance import variance_from_error, variance_from_noise
 from .ccddata import combine_ccddata
 from .combiner import Combiner
 from .errors import ImcombinersWarning
@@ -29,7 +30,7 @@ from .kernels import (
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip, VarClip
 
 __all__ = [
     "CcdClip",
@@ -44,6 +45,7 @@ __all__ = [
     "Rejector",
     "SampleFlags",
     "SigClip",
+    "VarClip",
     "__version__",
     "ccdclip",
     "combine_ccddata",
@@ -64,4 +66,6 @@ __all__ = [
     "set_num_threads",
     "sigclip",
     "threads",
+    "variance_from_error",
+    "variance_from_noise",
 ]

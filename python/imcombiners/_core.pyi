@@ -70,6 +70,30 @@ def reject(
     threads: int = 1,
 ) -> dict[str, np.ndarray]: ...
 def grow_mask(mask: np.ndarray, radius: float, *, threads: int = 1) -> np.ndarray: ...
+def propagate_variance(
+    stack: np.ndarray,
+    variance: np.ndarray,
+    method: str,
+    *,
+    mask: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    ddof: float = 0.0,
+    zero: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    swapped: bool = False,
+    threads: int = 1,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+def varclip(
+    stack: np.ndarray,
+    variance: np.ndarray,
+    rule: Rejector,
+    *,
+    mask: np.ndarray | None = None,
+    zero: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    swapped: bool = False,
+    threads: int = 1,
+) -> dict[str, np.ndarray]: ...
 def iraf_combine(
     stack: np.ndarray,
     *,

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _core, _rejection, normalization
+from . import _core, _rejection, _variance, normalization
 from ._rejection import RejectResult
 from ._threads import get_num_threads
 from ._validation import (
@@ -64,6 +64,18 @@ def step_grow(rules: Sequence[Rejector], grow: float | None) -> float | None:
             f"applies to a rejection step"
         )
     return radii.pop() if radii else None
+
+
+def check_variance_rules(rules: Sequence[Rejector], variance: np.ndarray | None) -> None:
+    """Rules that read the variance plane need one."""
+    if variance is not None:
+        return
+    for rule in rules:
+        if rule.needs_variance:
+            raise ValueError(
+                f"{type(rule).__name__} tests each sample against its own variance: give "
+                f"variance= (an array of the stack's shape or one value per frame)"
+            )
 
 
 def weighted_method(method: str, weights: Any, *, name: str = "method") -> str:
@@ -110,6 +122,12 @@ class Plan:
         ("simple"), and also the per-sample flags ("full").
     keep_dtype : bool
         Sample-selecting methods of an unmasked integer stack keep its dtype (plain path).
+    variance : ndarray of shape (N, *spatial) or None
+        The input variance plane (`imcombiners._variance.as_variance`): the combine also gives
+        the propagated variance, and `VarClip` can run.
+    ivar : bool
+        Inverse-variance weights (``weights="ivar"``): the value is the weighted mean with
+        weights ``1 / v_i`` over the survivors.
     """
 
     method: str | None
@@ -122,6 +140,8 @@ class Plan:
     grow: float | None = None
     diagnostics: str | None = None
     keep_dtype: bool = False
+    variance: np.ndarray | None = None
+    ivar: bool = False
 
     @property
     def corrected(self) -> bool:
@@ -159,6 +179,7 @@ def build(
     stat_sigma: Any = 3.0,
     stat_maxiters: Any = 5,
     keep_dtype: bool = False,
+    variance: Any = None,
     method_param: str = "method",
     rejectors_param: str = "rejectors",
 ) -> Plan:
@@ -176,6 +197,8 @@ def build(
         The clipping of the ``sigclip_*`` statistics (see `imcombiners.resolve_zero_scale`).
     keep_dtype : bool
         As in `ndcombine` (plain path only).
+    variance : array_like, optional
+        The input variance plane (see `imcombiners._variance.as_variance`).
     method_param, rejectors_param : str
         The caller's names of the method and rejectors parameters, for error messages.
 
@@ -189,6 +212,20 @@ def build(
     rules = tuple(_rejection.as_rejector_list(rejectors, name=rejectors_param))
     thresholds = thresholds_pair(thresholds)
     radius = step_grow(rules, grow_radius(grow))
+    var = None if variance is None else _variance.as_variance(variance, stack)
+    ivar = isinstance(weights, str) and weights.lower() == "ivar"
+    if ivar:
+        if var is None:
+            raise ValueError(
+                "weights='ivar' needs variance= (each sample's weight is 1 / its variance)"
+            )
+        if name not in ("mean", "weighted_average"):
+            raise ValueError(
+                f"weights='ivar' is used only by the mean ({method_param}='mean'), not by "
+                f"{method_param}={name!r}"
+            )
+        name, weights = "mean", None
+    check_variance_rules(rules, var)
     options = normalization.stat_options(
         stack,
         stat_region=stat_region,
@@ -213,6 +250,8 @@ def build(
         grow=radius,
         diagnostics=level,
         keep_dtype=keep_dtype,
+        variance=var,
+        ivar=ivar,
     )
 
 
@@ -235,6 +274,8 @@ class Outcome(NamedTuple):
     """The combined image (None for a plan without a method)."""
     step: Step | None
     """The rejection step (chained path only)."""
+    variance: np.ndarray | None = None
+    """The propagated variance of ``combined`` (plans with an input variance plane only)."""
 
 
 def execute(
@@ -249,13 +290,77 @@ def execute(
     ``input_mask`` is the caller's own mask, where it differs from ``mask`` by earlier
     rejections (the INPUT_MASK and PREVIOUS bits of the sample flags).
     """
+    if plan.variance is None:
+        if plan.chained:
+            return _chained(plan, stack, mask, input_mask)
+        if plan.plain:
+            return Outcome(_reduce(plan, stack, mask), None)
+        _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+        return Outcome(_core_reject(plan, stack, mask, combine=True)["combined"], None)
+    return _with_variance(plan, stack, mask, input_mask)
+
+
+def with_bad_variance(plan: Plan, mask: np.ndarray | None) -> np.ndarray | None:
+    """``mask`` with the samples of unusable variance added (uint8; ``mask`` itself when the
+    plan has no variance plane or every variance is usable)."""
+    bad = None if plan.variance is None else _variance.unusable(plan.variance)
+    if bad is None:
+        return mask
+    return (bad if mask is None else (mask.view(bool) | bad)).view(np.uint8)
+
+
+def _with_variance(
+    plan: Plan, stack: Stack, mask: np.ndarray | None, input_mask: np.ndarray | None
+) -> Outcome:
+    """`execute` for a plan with an input variance plane: the combine, then the propagation
+    of the variance through the samples it used."""
+    mask = with_bad_variance(plan, mask)
+    step = None
     if plan.chained:
-        return _chained(plan, stack, mask, input_mask)
-    if plan.plain:
-        return Outcome(_reduce(plan, stack, mask), None)
-    _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
-    out = _core_reject(plan, stack, mask, combine=True)
-    return Outcome(out["combined"], None)
+        got = _chained(plan, stack, mask, input_mask)
+        combined, step = got.combined, got.step
+        assert step is not None
+        used = step.mask
+    elif plan.plain:
+        combined = None if plan.ivar or plan.method is None else _reduce(plan, stack, mask)
+        used = mask
+    else:
+        _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+        combine = plan.method is not None and not plan.ivar
+        out = _core_reject(plan, stack, mask, combine=combine, return_mask=True)
+        combined = out.get("combined")
+        rejected = out["mask"].view(bool)
+        used_bool = rejected if mask is None else (rejected | mask.view(bool))
+        if plan.thresholds is not None:
+            used_bool = used_bool | outside(stack, plan.thresholds)
+        used = used_bool.view(np.uint8)
+    if plan.method is None:
+        return Outcome(None, step)
+    var, value = propagate(plan, stack, used)
+    return Outcome(value if plan.ivar else combined, step, var)
+
+
+def propagate(
+    plan: Plan, stack: Stack, used: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The propagated variance of the plan's combine of the samples ``used`` leaves (uint8 mask,
+    1 = not used), and for inverse-variance weights the weighted mean itself (else None)."""
+    assert plan.variance is not None
+    assert plan.method is not None
+    method = "ivar" if plan.ivar else plan.method
+    got = _core.propagate_variance(
+        stack.array,
+        plan.variance,
+        method,
+        mask=used,
+        weights=plan.weights if method == "weighted_average" else None,
+        ddof=float(plan.ddof),
+        zero=plan.zero,
+        scale=plan.scale,
+        swapped=stack.swapped,
+        threads=get_num_threads(),
+    )
+    return got if plan.ivar else (got, None)
 
 
 def reject(
@@ -266,12 +371,14 @@ def reject(
     input_mask: np.ndarray | None = None,
 ) -> Step:
     """Run only the rejection step of ``plan`` (its method is ignored); as `execute`."""
+    mask = with_bad_variance(plan, mask)
     return _step(plan, stack, mask, input_mask, combine=False)[0]
 
 
 def rejected_mask(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray:
     """bool (N, *spatial): the samples the plan's rules reject (grown, with a grow radius)."""
     _rejection.warn_if_inert(plan.rules, stack.array.shape[0])
+    mask = with_bad_variance(plan, mask)
     rejected = _core_reject(plan, stack, mask, combine=False, return_mask=True)["mask"].view(bool)
     if plan.grow is None:
         return rejected
@@ -392,16 +499,20 @@ def _with_own_rules(
     diagnostics: bool,
     frame_counts: bool,
 ) -> dict[str, Any]:
-    """`_core_reject` for a chain holding rules of the user's own (`Rejector.bounds`).
+    """`_core_reject` for a chain holding rules that do not run on sorted values in the core:
+    `VarClip` (its own kernel, per sample) and rules of the user's own (`Rejector.bounds`).
 
     The rules run one after the other, each on the survivors of the ones before (the core's
-    chain semantics): built-in rules in the core, the others element by element in Python.
-    Returns the core's keys; ``std`` only when the last rule is a built-in rule with a spread.
+    chain semantics): built-in rules in the core, `VarClip` in its kernel, the others element
+    by element in Python. Returns the core's keys; ``std`` only when the last rule is a
+    built-in rule with a spread; ``nit`` and ``flags`` count `VarClip`'s passes and flags
+    (other rules in such a chain count one pass where anything was usable).
     """
     n = stack.array.shape[0]
     usable = _rejection.usable(stack, mask, plan.thresholds)
     rejected = np.zeros(usable.shape, dtype=bool)
     last: dict[str, Any] = {}
+    passes: list[np.ndarray] = []
     for rule in plan.rules:
         current = (~usable | rejected).view(np.uint8)
         one = Plan(method=None, rules=(rule,), zero=plan.zero, scale=plan.scale)
@@ -410,6 +521,20 @@ def _with_own_rules(
                 one, stack, current, combine=False, diagnostics=diagnostics, return_mask=True
             )
             rejected |= last["mask"].view(bool)
+        elif rule.needs_variance:
+            last = {}
+            got = _core.varclip(
+                stack.array,
+                plan.variance,
+                rule,
+                mask=current,
+                zero=plan.zero,
+                scale=plan.scale,
+                swapped=stack.swapped,
+                threads=get_num_threads(),
+            )
+            rejected |= got["mask"].view(bool)
+            passes.append(got)
         else:
             last = {}
             rejected |= _own_rule_mask(rule, _corrected(stack, plan), usable & ~rejected)
@@ -424,6 +549,10 @@ def _with_own_rules(
         out["nit"] = np.where(usable.any(axis=0), 1, 0).astype(np.int32)
         premasked = ~usable.all(axis=0)
         out["flags"] = (premasked * np.uint8(OutputFlags.PREMASKED)).astype(np.uint8)
+        if passes:
+            out["nit"] = np.sum([got["nit"] for got in passes], axis=0, dtype=np.int32)
+            for got in passes:
+                out["flags"] |= got["flags"]
         if "std" in last:
             out["std"] = last["std"]
     if combine:
@@ -567,10 +696,13 @@ def _sample_flags(
     if plan.thresholds is not None:
         outside = (data < plan.thresholds[0]) | (data > plan.thresholds[1])
         flags |= outside * np.uint8(SampleFlags.THRESHOLD)
-    # PREVIOUS: not usable when this step started (input mask, non-finite, thresholds, or an
-    # earlier step).
+    bad = None if plan.variance is None else _variance.unusable(plan.variance)
+    if bad is not None:
+        flags |= bad * np.uint8(SampleFlags.BAD_VARIANCE)
+    # PREVIOUS: not usable when this step started (input mask, non-finite, thresholds, bad
+    # variance, or an earlier step).
     entry = (flags & np.uint8(SampleFlags.INPUT_MASK | SampleFlags.NONFINITE)) != 0
-    entry |= (flags & np.uint8(SampleFlags.THRESHOLD)) != 0
+    entry |= (flags & np.uint8(SampleFlags.THRESHOLD | SampleFlags.BAD_VARIANCE)) != 0
     if before is not None:
         entry |= before.view(bool)
     flags |= entry * np.uint8(SampleFlags.PREVIOUS)

@@ -16,6 +16,7 @@ import numpy as np
 from . import _plan
 from ._rejection import RejectResult
 from ._validation import as_mask, as_stack, nonnegative_int, thresholds_pair
+from ._variance import as_variance
 from .rejectors import Rejector
 
 
@@ -36,34 +37,44 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
 
     def split(kwargs: dict[str, Any]) -> tuple[Rejector, Any, Any]:
         kwargs.pop("validate", None)  # imcombiners 0.1.1's switch: arguments are always checked
-        unknown = set(kwargs) - fields - {"mask", "thresholds"}
+        unknown = set(kwargs) - fields - {"mask", "thresholds", "variance"}
         if unknown:
             raise TypeError(f"{name}() got unexpected keyword arguments: {sorted(unknown)}")
         rule = cls(**{k: v for k, v in kwargs.items() if k in fields})
         return rule, kwargs.get("mask"), thresholds_pair(kwargs.get("thresholds"))
 
-    def reject(arr: Any, **kwargs: Any) -> RejectResult:
+    def step_plan(arr: Any, kwargs: dict[str, Any], diagnostics: str | None) -> tuple[Any, ...]:
         rule, mask, thresholds = split(kwargs)
         stack = as_stack(arr, name="arr")
-        m = as_mask(mask, stack)
+        given = kwargs.get("variance")
+        variance = None if given is None else as_variance(given, stack)
+        _plan.check_variance_rules([rule], variance)
         plan = _plan.Plan(
             method=None,
             rules=(rule,),
             thresholds=thresholds,
             grow=rule.grow,
-            diagnostics="simple",
+            diagnostics=diagnostics,
+            variance=variance,
         )
+        return plan, stack, as_mask(mask, stack)
+
+    def reject(arr: Any, **kwargs: Any) -> RejectResult:
+        plan, stack, m = step_plan(arr, kwargs, "simple")
         return _plan.reject(plan, stack, m, input_mask=m).result
 
     def reject_mask(arr: Any, **kwargs: Any) -> np.ndarray:
-        rule, mask, thresholds = split(kwargs)
-        stack = as_stack(arr, name="arr")
-        plan = _plan.Plan(method=None, rules=(rule,), thresholds=thresholds, grow=rule.grow)
-        return _plan.rejected_mask(plan, stack, as_mask(mask, stack))
+        plan, stack, m = step_plan(arr, kwargs, None)
+        return _plan.rejected_mask(plan, stack, m)
 
     def reject_combine(
-        arr: Any, combine: str = "mean", *, weights: Any = None, **kwargs: Any
-    ) -> np.ndarray:
+        arr: Any,
+        combine: str = "mean",
+        *,
+        weights: Any = None,
+        return_variance: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         # `ddof` is the variance's (and, for sigma clipping, also the rule's, as in ndcombine).
         ddof = nonnegative_int(kwargs.get("ddof", 0), name="ddof")
         if "ddof" not in fields:
@@ -79,14 +90,19 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
             weights=weights,
             ddof=ddof,
             thresholds=thresholds,
+            variance=kwargs.get("variance"),
             method_param="combine",
         )
-        return _plan.execute(plan, stack, m).combined
+        if return_variance and plan.variance is None:
+            raise ValueError("return_variance=True needs variance= (the variance of every sample)")
+        outcome = _plan.execute(plan, stack, m)
+        return (outcome.combined, outcome.variance) if return_variance else outcome.combined
 
     kw = inspect.Parameter.KEYWORD_ONLY
     extra = [
         inspect.Parameter("mask", kw, default=None, annotation="Any"),
         inspect.Parameter("thresholds", kw, default=None, annotation="Any"),
+        inspect.Parameter("variance", kw, default=None, annotation="Any"),
     ]
     arr = inspect.Parameter("arr", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Any")
     rule_params = _rule_parameters(cls)
@@ -108,8 +124,9 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
             *rule_params,
             *ddof,
             *extra,
+            inspect.Parameter("return_variance", kw, default=False, annotation="bool"),
         ],
-        return_annotation="np.ndarray",
+        return_annotation="Any",
     )
     title = cls.__name__
     reject.__name__, reject.__qualname__ = name, name
@@ -118,6 +135,7 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         f"The keyword arguments are those of `imcombiners.{title}`, plus ``mask`` (True = do\n"
         f"not use) and ``thresholds`` ``(low, high)``. ``mask_rej`` lists only the samples\n"
         f"this rejection removed; apply it yourself (e.g. set them to NaN) before combining.\n"
+        f"``variance`` is the input variance plane (see `imcombiners.Combiner`).\n"
     )
     reject_mask.__name__ = reject_mask.__qualname__ = f"{name}_mask"
     reject_mask.__doc__ = (
@@ -129,6 +147,8 @@ def make(cls: type[Rejector], module: str) -> tuple[Callable[..., Any], ...]:
         f"Reject with `{title}` and combine the survivors in the same pass.\n\n"
         f"``combine`` is any combine method (mean, median, lmedian, sum, min, max, variance,\n"
         f"weighted_average); no per-sample mask is made, so memory stays near the output's.\n"
+        f"With ``variance`` (the input variance plane) and ``return_variance=True`` it returns\n"
+        f"``(image, propagated variance)``.\n"
     )
     one_d = _one_dimensional(reject, reject_mask, reject_combine)
     for func in (reject, reject_mask, reject_combine, *one_d):
@@ -145,6 +165,14 @@ def _column(values: Any, mask: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return v.reshape(-1, 1), m
 
 
+def _column_variance(kwargs: dict[str, Any]) -> None:
+    """A 1-D variance vector (one per value) as an (n, 1) plane, in place in ``kwargs``."""
+    var = kwargs.get("variance")
+    if var is not None:
+        v = np.asarray(var)
+        kwargs["variance"] = v.reshape(-1, 1) if v.ndim == 1 else v
+
+
 def _one_dimensional(
     reject: Callable[..., Any], reject_mask: Callable[..., Any], reject_combine: Callable[..., Any]
 ) -> tuple[Callable[..., Any], ...]:
@@ -153,17 +181,23 @@ def _one_dimensional(
 
     def reject_1d(values: Any, **kwargs: Any) -> tuple[Any, ...]:
         arr, mask = _column(values, kwargs.pop("mask", None))
+        _column_variance(kwargs)
         r = reject(arr, mask=mask, **kwargs)
         scalars = (None if x is None else x.reshape(-1)[0] for x in r[1:])
         return (r[0].reshape(-1), *scalars)
 
     def reject_mask_1d(values: Any, **kwargs: Any) -> np.ndarray:
         arr, mask = _column(values, kwargs.pop("mask", None))
+        _column_variance(kwargs)
         return reject_mask(arr, mask=mask, **kwargs).reshape(-1)
 
     def reject_combine_1d(values: Any, combine: str = "mean", **kwargs: Any) -> Any:
         arr, mask = _column(values, kwargs.pop("mask", None))
-        return reject_combine(arr, combine, mask=mask, **kwargs).reshape(-1)[0]
+        _column_variance(kwargs)
+        got = reject_combine(arr, combine, mask=mask, **kwargs)
+        if isinstance(got, tuple):
+            return tuple(x.reshape(-1)[0] for x in got)
+        return got.reshape(-1)[0]
 
     pairs = (
         (reject_1d, reject),

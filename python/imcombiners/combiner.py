@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _plan, _rejection, normalization
 from ._validation import as_mask, as_stack, nonnegative_int, thresholds_pair
+from ._variance import as_variance
 
 
 class Step(NamedTuple):
@@ -33,6 +34,11 @@ class Combiner:
         True where a sample must not be used (bad pixels). NaN and +-inf samples are always
         treated as masked. The caller's mask is never modified: rejections are OR-ed into a
         mask of the Combiner's own.
+    variance : array_like, optional
+        The variance of every sample (the stack's shape), or one per frame (shape ``(N,)``).
+        `combine` then also propagates it to `out_variance`, ``weights="ivar"`` weights each
+        sample by its inverse variance, and `VarClip` can run. A sample whose variance is NaN,
+        infinite or negative is not used. See ``docs/uncertainty.md``.
     copy : bool, default False
         Work on a copy of ``stack``. Not needed for safety (the stack is never written); it
         only decouples the Combiner from later changes the caller makes to the array.
@@ -67,6 +73,8 @@ class Combiner:
     zero, scale : ndarray of shape (N,) or None
         The correction set by `zero_scale`, applied by later `reject`, `combine` and
         `variance` calls.
+    out_variance : ndarray or None
+        The propagated variance of the latest `combine` (with ``variance=`` only).
 
     Notes
     -----
@@ -80,7 +88,9 @@ class Combiner:
     array([2. , 5.5], dtype=float32)
     """
 
-    def __init__(self, stack: Any, mask: Any = None, *, copy: bool = False) -> None:
+    def __init__(
+        self, stack: Any, mask: Any = None, *, variance: Any = None, copy: bool = False
+    ) -> None:
         if not isinstance(copy, bool):
             raise TypeError(f"copy must be True or False, got {type(copy).__name__}")
         self.unit = None
@@ -95,6 +105,8 @@ class Combiner:
         self._stack = as_stack(stack, name="stack")
         self._arr = np.asarray(stack.data if isinstance(stack, np.ma.MaskedArray) else stack)
         self._input_mask = as_mask(mask, self._stack)
+        self._variance = None if variance is None else as_variance(variance, self._stack)
+        self.out_variance: np.ndarray | None = None
         self._mask = self._input_mask  # uint8 view; replaced (never written) by rejections
         self.mask_rej: np.ndarray | None = None
         self.last_reject: _rejection.RejectResult | None = None
@@ -291,7 +303,9 @@ class Combiner:
             scale=self.scale,
             grow=_plan.step_grow(rules, _plan.grow_radius(grow)),
             diagnostics=level,
+            variance=self._variance,
         )
+        _plan.check_variance_rules(rules, self._variance)
         self._record(plan, _plan.reject(plan, self._stack, self._mask, input_mask=self._input_mask))
         return self
 
@@ -345,11 +359,12 @@ class Combiner:
             statistic is measured on the zero-corrected frame.
         rejectors : Rejector or list of Rejector, optional
             Rejection rules, applied in order.
-        weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
+        weights : array_like of shape (N,) or {"mean", "median", "mode", "ivar"}, optional
             One finite, non-negative weight per frame, for ``weighted_average`` (or ``mean``,
             which then becomes the weighted average); renormalised over the survivors of each
             element and never used inside rejection. A statistic name weights each frame by
             that statistic of the corrected frame (IRAF's weighting by signal level).
+            ``"ivar"`` (needs ``variance=``) weights each sample by ``1 / v_i``.
         ddof : int, default 0
             Delta degrees of freedom of ``variance``.
         grow : float, optional
@@ -364,6 +379,8 @@ class Combiner:
         Returns
         -------
         ndarray of shape (*spatial)
+            With ``variance=`` on the Combiner, its propagated variance is left in
+            `out_variance` (formulas in ``docs/uncertainty.md``).
         """
         if zero is None and scale is None:
             zero, scale = self.zero, self.scale
@@ -381,10 +398,12 @@ class Combiner:
             diagnostics=diagnostics,
             stat_region=stat_region,
             normalize=normalize,
+            variance=self._variance,
         )
         outcome = _plan.execute(plan, self._stack, self._mask, input_mask=self._input_mask)
         if outcome.step is not None:
             self._record(plan, outcome.step)
+        self.out_variance = outcome.variance
         return outcome.combined
 
     def variance(

@@ -36,3 +36,5 @@ class SampleFlags(enum.IntFlag):
     PREVIOUS = 32
     """Not usable when this step's rejection started (any of the bits above, or an earlier
     rejection step)."""
+    BAD_VARIANCE = 64
+    """Its input variance is NaN, infinite or negative (only with ``variance=``)."""

@@ -45,6 +45,12 @@ __all__ = [
     "sigclip_mask",
     "sigclip_mask_1d",
     "sum",
+    "varclip",
+    "varclip_1d",
+    "varclip_combine",
+    "varclip_combine_1d",
+    "varclip_mask",
+    "varclip_mask_1d",
     "variance",
     "weighted_average",
 ]
@@ -80,6 +86,7 @@ def sigclip(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> RejectResult: ...
 def sigclip_mask(
     arr: Any,
@@ -96,6 +103,7 @@ def sigclip_mask(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def sigclip_combine(
     arr: Any,
@@ -114,7 +122,9 @@ def sigclip_combine(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
-) -> np.ndarray: ...
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
 def sigclip_1d(
     values: Any,
     *,
@@ -130,6 +140,7 @@ def sigclip_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> tuple[Any, ...]: ...
 def sigclip_mask_1d(
     values: Any,
@@ -146,6 +157,7 @@ def sigclip_mask_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def sigclip_combine_1d(
     values: Any,
@@ -164,6 +176,8 @@ def sigclip_combine_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> Any: ...
 def ccdclip(
     arr: Any,
@@ -183,6 +197,7 @@ def ccdclip(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> RejectResult: ...
 def ccdclip_mask(
     arr: Any,
@@ -202,6 +217,7 @@ def ccdclip_mask(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def ccdclip_combine(
     arr: Any,
@@ -224,7 +240,9 @@ def ccdclip_combine(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
-) -> np.ndarray: ...
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
 def ccdclip_1d(
     values: Any,
     *,
@@ -243,6 +261,7 @@ def ccdclip_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> tuple[Any, ...]: ...
 def ccdclip_mask_1d(
     values: Any,
@@ -262,6 +281,7 @@ def ccdclip_mask_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def ccdclip_combine_1d(
     values: Any,
@@ -284,6 +304,8 @@ def ccdclip_combine_1d(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> Any: ...
 def linearclip(
     arr: Any,
@@ -301,6 +323,7 @@ def linearclip(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> RejectResult: ...
 def linearclip_mask(
     arr: Any,
@@ -318,6 +341,7 @@ def linearclip_mask(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def linearclip_combine(
     arr: Any,
@@ -338,7 +362,9 @@ def linearclip_combine(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
-) -> np.ndarray: ...
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
 def linearclip_1d(
     values: Any,
     *,
@@ -355,6 +381,7 @@ def linearclip_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> tuple[Any, ...]: ...
 def linearclip_mask_1d(
     values: Any,
@@ -372,6 +399,7 @@ def linearclip_mask_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def linearclip_combine_1d(
     values: Any,
@@ -392,6 +420,8 @@ def linearclip_combine_1d(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> Any: ...
 def minmax(
     arr: Any,
@@ -402,6 +432,7 @@ def minmax(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> RejectResult: ...
 def minmax_mask(
     arr: Any,
@@ -412,6 +443,7 @@ def minmax_mask(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def minmax_combine(
     arr: Any,
@@ -425,7 +457,9 @@ def minmax_combine(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
-) -> np.ndarray: ...
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
 def minmax_1d(
     values: Any,
     *,
@@ -435,6 +469,7 @@ def minmax_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> tuple[Any, ...]: ...
 def minmax_mask_1d(
     values: Any,
@@ -445,6 +480,7 @@ def minmax_mask_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def minmax_combine_1d(
     values: Any,
@@ -458,6 +494,8 @@ def minmax_combine_1d(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> Any: ...
 def pclip(
     arr: Any,
@@ -468,6 +506,7 @@ def pclip(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> RejectResult: ...
 def pclip_mask(
     arr: Any,
@@ -478,6 +517,7 @@ def pclip_mask(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def pclip_combine(
     arr: Any,
@@ -491,7 +531,9 @@ def pclip_combine(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
-) -> np.ndarray: ...
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
 def pclip_1d(
     values: Any,
     *,
@@ -501,6 +543,7 @@ def pclip_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> tuple[Any, ...]: ...
 def pclip_mask_1d(
     values: Any,
@@ -511,6 +554,7 @@ def pclip_mask_1d(
     grow: float | None = None,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
 ) -> np.ndarray: ...
 def pclip_combine_1d(
     values: Any,
@@ -524,4 +568,98 @@ def pclip_combine_1d(
     ddof: int = 0,
     mask: Any = None,
     thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
+def varclip(
+    arr: Any,
+    *,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+) -> RejectResult: ...
+def varclip_mask(
+    arr: Any,
+    *,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+) -> np.ndarray: ...
+def varclip_combine(
+    arr: Any,
+    combine: str = "mean",
+    *,
+    weights: Any = None,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    ddof: int = 0,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
+) -> Any: ...
+def varclip_1d(
+    values: Any,
+    *,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+) -> tuple[Any, ...]: ...
+def varclip_mask_1d(
+    values: Any,
+    *,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+) -> np.ndarray: ...
+def varclip_combine_1d(
+    values: Any,
+    combine: str = "mean",
+    *,
+    weights: Any = None,
+    sigma: float | tuple[float, float] = 3.0,
+    maxiters: int = 100,
+    cenfunc: str = "median",
+    nkeep: int = 1,
+    maxrej: int | None = None,
+    revert_on_nkeep: bool = True,
+    grow: float | None = None,
+    ddof: int = 0,
+    mask: Any = None,
+    thresholds: Any = None,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> Any: ...

@@ -62,6 +62,8 @@ def ndcombine(
     keep_ties: bool | None = None,
     frac: float | None = None,
     diagnostics: str | None = None,
+    variance: Any = None,
+    return_variance: bool = False,
     weight: Any = None,
     n_minmax: Any = None,
     pclip: float | None = None,
@@ -95,8 +97,9 @@ def ndcombine(
     zero, scale : None, number, sequence of N numbers, str or callable, optional
         Per-frame correction ``(x - zero_i) / scale_i`` (after the thresholds): numbers, or a
         statistic of each frame (see `imcombiners.resolve_zero_scale`).
-    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
-        One weight per frame for the weighted average (see `Combiner.combine`).
+    weights : array_like of shape (N,) or {"mean", "median", "mode", "ivar"}, optional
+        One weight per frame for the weighted average (see `Combiner.combine`); ``"ivar"``
+        weights each sample by its inverse variance (needs ``variance``).
     ddof : int, default 0
         Delta degrees of freedom, of ``sigclip``'s spread and of ``variance``.
     grow : float, optional
@@ -114,6 +117,13 @@ def ndcombine(
         upp, nit, output_flags)`` (see `Combiner.reject`; the rejection fields are None without
         ``reject``, ``mask_thresh`` is None without ``thresholds``); ``"full"`` appends the
         per-sample ``sample_flags``.
+    variance : array_like, optional
+        The variance of every sample (the stack's shape) or one per frame (``(N,)``): the input
+        of ``return_variance``, ``weights="ivar"`` and ``reject="varclip"``. Samples whose
+        variance is NaN, infinite or negative are not used. See ``docs/uncertainty.md``.
+    return_variance : bool, default False
+        Also return the propagated variance of the result (needs ``variance``): ``(image,
+        variance)``, or the diagnostics tuple with the variance appended.
     weight, n_minmax, pclip, zero_to_0th, scale_to_0th, zero_sigclip_kwargs,
     scale_sigclip_kwargs, full, validate
         imcombiners 0.1.1 spellings, accepted for compatibility (see ``docs/compatibility.md``):
@@ -126,12 +136,16 @@ def ndcombine(
 
     Returns
     -------
-    ndarray of shape (*spatial)
+    ndarray of shape (*spatial), or tuple
+        The image; a tuple with ``diagnostics`` or ``return_variance``.
 
     Examples
     --------
     >>> imc.ndcombine(np.array([[2, 7], [5, 1]], dtype="uint16"), combine="lmed")
     array([2, 1], dtype=uint16)
+    >>> x = np.array([[10.0], [12.0], [11.0]])
+    >>> imc.ndcombine(x, variance=[4.0, 4.0, 1.0], return_variance=True)
+    (array([11.]), array([1.]))
     >>> x = np.array([[10.0], [11.0], [9.0], [10.0], [500.0]])
     >>> imc.ndcombine(x, combine="mean", reject="minmax", n_min=0, n_max=1)
     array([10.])
@@ -145,6 +159,12 @@ def ndcombine(
     stat_sigma, stat_maxiters = _stat_clipping(zero_sigclip_kwargs, scale_sigclip_kwargs)
     if full and diagnostics is None:
         diagnostics = "simple"
+    if not isinstance(return_variance, bool):
+        raise TypeError(
+            f"return_variance must be True or False, got {type(return_variance).__name__}"
+        )
+    if return_variance and variance is None:
+        raise ValueError("return_variance=True needs variance= (the variance of every sample)")
     known = {f for entry in RULES.values() for f in entry.fields}
     odd = sorted(set(rule_options) - known)
     if odd:
@@ -201,18 +221,22 @@ def ndcombine(
         stat_maxiters=stat_maxiters,
         diagnostics=diagnostics,
         keep_dtype=True,
+        variance=variance,
         method_param="combine",
     )
     if plan.diagnostics is None:
-        return _plan.execute(plan, s, m).combined
-    return _with_diagnostics(plan, s, m)
+        outcome = _plan.execute(plan, s, m)
+        return (outcome.combined, outcome.variance) if return_variance else outcome.combined
+    out = _with_diagnostics(plan, s, m)
+    return (*out[:-1], out[-1]) if return_variance else out[:-1]
 
 
 def _with_diagnostics(plan: _plan.Plan, stack: Any, mask: Any) -> tuple[Any, ...]:
-    """The image and the diagnostics tuple of imcombiners 0.1.1's ``ndcombine``."""
+    """The image and the diagnostics tuple of imcombiners 0.1.1's ``ndcombine``, then the
+    propagated variance (None without a variance plane)."""
     if not plan.rules and plan.grow is None:
-        image = _plan.execute(replace(plan, diagnostics=None), stack, mask).combined
-        step = None
+        outcome = _plan.execute(replace(plan, diagnostics=None), stack, mask)
+        image, step = outcome.combined, None
     else:
         outcome = _plan.execute(plan, stack, mask, input_mask=mask)
         image, step = outcome.combined, outcome.step
@@ -229,7 +253,7 @@ def _with_diagnostics(plan: _plan.Plan, stack: Any, mask: Any) -> tuple[Any, ...
             full_plan = replace(plan, method=None, diagnostics="full")
             sample_flags = _plan.reject(full_plan, stack, mask, input_mask=mask).sample_flags
         out = (*out, sample_flags)
-    return out
+    return (*out, outcome.variance)
 
 
 def _aliases(

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip, VarClip
 
 __all__ = ["RULES", "RuleEntry", "register", "rule_class"]
 
@@ -100,3 +100,5 @@ register(CcdClip, cli={**_ITERATIVE, "gain": "gain", "rdnoise": "rdnoise", "snoi
 register(LinearClip)
 register(MinMaxClip, cli={"nlow": "n_min", "nhigh": "n_max"})
 register(PClip, cli={"sigma": "sigma", "nkeep": "nkeep", "pclip": "frac"})
+# Reads the input variance plane (variance= / --variance-hdu): see `Rejector.needs_variance`.
+register(VarClip, cli=_ITERATIVE)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validation as v
 
-__all__ = ["CcdClip", "LinearClip", "MinMaxClip", "PClip", "Rejector", "SigClip"]
+__all__ = ["CcdClip", "LinearClip", "MinMaxClip", "PClip", "Rejector", "SigClip", "VarClip"]
 
 
 class Rejector:
@@ -52,7 +52,9 @@ class Rejector:
     has_spread: ClassVar[bool] = False
     """True when the rule measures a spread (reported as ``std`` in the diagnostics)."""
     in_core: ClassVar[bool] = False
-    """True for the rules the compiled core runs (the built-in ones)."""
+    """True for the rules the compiled core runs on sorted values (the built-in ones)."""
+    needs_variance: ClassVar[bool] = False
+    """True for rules that read the input variance plane (`VarClip`)."""
 
     def bounds(self, x: np.ndarray) -> tuple[float, float]:
         """The values ``[low, high]`` to keep among ``x``, the sorted valid values (float64) of
@@ -155,6 +157,75 @@ class SigClip(Rejector):
         _set(self, "ddof", v.nonnegative_int(self.ddof, name="ddof"))
         _set(self, "stdfunc", v.spread_name(self.stdfunc))
         _iterative_checks(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VarClip(Rejector):
+    """Iterative clipping of each sample against its own variance (needs ``variance=``).
+
+    The rule of Gemini's DRAGONS (``varclip`` of its stacking primitives): a sample is
+    rejected when it lies further from the centre than its own noise allows. On each pass, for
+    the surviving samples ``x_i`` of one output element with variances ``v_i`` (after the
+    zero/scale correction, ``v_i / scale_i**2``)::
+
+        c = cenfunc(x)
+        rejected where  x_i - c < -sigma_lower * sqrt(v_i)  or  x_i - c > sigma_upper * sqrt(v_i)
+
+    Passes repeat until one rejects nothing or after ``maxiters``, and ``nkeep``, ``maxrej``
+    and ``revert_on_nkeep`` act as for `SigClip`. A sample of variance 0 is rejected whenever it
+    differs from the centre. Unlike the other rules, a noisy extreme sample may survive where a
+    precise, less extreme one does not, so the survivors are not always an interval of values:
+    the diagnostics' ``low``/``upp`` are the extreme survivors. The rule has no spread
+    (``std`` is None).
+
+    Parameters
+    ----------
+    sigma : float or (float, float), default 3.0
+        The multiplier of each sample's standard deviation, or ``(lower, upper)``.
+    maxiters : int, default 100
+        Most passes (0: nothing is rejected). DRAGONS iterates to convergence.
+    cenfunc : {"median", "mean", "lmedian"}, default "median"
+        The centre of the survivors.
+    nkeep : int, default 1
+        Fewest samples a pass may leave.
+    maxrej : int, optional
+        Most samples this rule may reject at an element.
+    revert_on_nkeep : bool, default True
+        Undo a pass that would leave fewer than ``nkeep`` samples (else keep it and stop).
+    grow : float, optional
+        Grow radius of this rule's rejections (as for every rule).
+
+    Examples
+    --------
+    >>> x = np.array([10.0, 11.0, 9.0, 30.0, 13.0]).reshape(5, 1)
+    >>> var = np.array([1.0, 1.0, 1.0, 100.0, 0.25]).reshape(5, 1)
+    >>> imc.Combiner(x, variance=var).combine("mean", rejectors=imc.VarClip())
+    array([15.])
+    """
+
+    kind: ClassVar[str] = "varclip"
+    needs_variance: ClassVar[bool] = True
+
+    sigma: float | tuple[float, float] = 3.0
+    maxiters: int = 100
+    cenfunc: str = "median"
+    nkeep: int = 1
+    maxrej: int | None = None
+    revert_on_nkeep: bool = True
+    grow: float | None = None
+
+    def __post_init__(self) -> None:
+        _grow_check(self)
+        _set(self, "sigma", v.sigma_pair(self.sigma))
+        _set(self, "maxiters", v.nonnegative_int(self.maxiters, name="maxiters", high=v.MAX_ITERS))
+        _set(self, "nkeep", v.nonnegative_int(self.nkeep, name="nkeep"))
+        if self.maxrej is not None:
+            _set(self, "maxrej", v.nonnegative_int(self.maxrej, name="maxrej"))
+        if not isinstance(self.revert_on_nkeep, bool):
+            raise TypeError(
+                f"revert_on_nkeep must be True or False, got {type(self.revert_on_nkeep).__name__}"
+            )
+        _set(self, "cenfunc", v.centre_name(self.cenfunc))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,3 +9,4 @@ pub mod iraf;
 pub mod reject;
 pub mod run;
 pub mod stats;
+pub mod uncertainty;

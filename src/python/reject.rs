@@ -24,7 +24,7 @@ use crate::stack::{Source, StackView};
 // the wrong type is a `TypeError` naming it. `kind` (a class attribute) picks the struct.
 
 /// `cenfunc` of the iterative rules, as the dataclasses store it (a canonical name).
-fn centre_of(obj: &Bound<'_, PyAny>) -> PyResult<Centre> {
+pub(super) fn centre_of(obj: &Bound<'_, PyAny>) -> PyResult<Centre> {
     let name: String = obj.extract()?;
     match name.as_str() {
         "mean" => Ok(Centre::Mean),
