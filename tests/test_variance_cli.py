@@ -57,9 +57,9 @@ def test_variance_hdu_and_mef(tmp_path, capsys):
             "--combine",
             "mean",
             "--reject",
-            "sigclip",
+            "varclip",
             "--sigma",
-            "2.5",
+            "4",
             "--variance-hdu",
             "VAR",
             "--mef",
@@ -72,7 +72,7 @@ def test_variance_hdu_and_mef(tmp_path, capsys):
     assert status == 0, err
     assert f"wrote {out}" in stdout
     image, variance = imc.ndcombine(
-        data, combine="mean", reject="sigclip", sigma=2.5, variance=var, return_variance=True
+        data, combine="mean", reject="varclip", sigma=4.0, variance=var, return_variance=True
     )
     with fits.open(out) as hdul:
         assert [h.name for h in hdul] == ["SCI", "VAR", "DQ", "NREJ", "NCOMBINE"]
@@ -170,7 +170,7 @@ def test_noise_model(tmp_path, capsys):
         capsys,
     )
     assert status == 0, err
-    given = _variance.variance_from_noise(data, 2.0, 4.5, 0.01)
+    given = _variance.variance_from_noise(data, gain=2.0, rdnoise=4.5, snoise=0.01)
     image, variance = imc.ndcombine(
         data, combine="mean", reject="varclip", variance=given, return_variance=True
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _plan, _rejection, normalization
+from . import _core, _plan, _rejection, _variance, normalization
 from ._validation import (
     WORK_DTYPES,
     as_mask,
@@ -91,7 +91,8 @@ class FrameInfo:
     median : float
         Median of the frame's statistics grid (usable samples; NaN if it has none).
     zero, scale, weight : float
-        The correction ``(x - zero) / scale`` and the weight applied (0, 1, 1 when none).
+        The correction ``(x - zero) / scale`` and the weight applied (0, 1, 1 when none; the
+        weight is NaN for ``weights="ivar"``, where every sample has its own).
     rejected_fraction : float
         Rejected samples over usable samples of this frame (0 without rejection).
     """
@@ -165,6 +166,8 @@ class _Plan:
     #: How each band's input variance is made: None (no input variance), ("variance",),
     #: ("error",) from the planes read, or ("noise", gain, rdnoise, snoise) from the data.
     source: tuple[Any, ...] | None = None
+    #: Inverse-variance weights (``weights="ivar"``).
+    ivar: bool = False
 
 
 @dataclass(frozen=True)
@@ -420,15 +423,13 @@ def _band_variance(band: np.ndarray, plane: np.ndarray | None, plan: _Plan) -> n
     """The input variance of one band, as an in-memory caller would give it to `ndcombine`."""
     if plan.source is None:
         return None
-    from . import _variance
-
     kind = plan.source[0]
     if kind == "variance":
         return plane
     if kind == "error":
         return _variance.variance_from_error(plane)
     gain, rdnoise, snoise = plan.source[1:]
-    return _variance.variance_from_noise(band, gain, rdnoise, snoise)
+    return _variance.variance_from_noise(band, gain=gain, rdnoise=rdnoise, snoise=snoise)
 
 
 def _combine_band(
@@ -438,59 +439,57 @@ def _combine_band(
     diagnostics: bool,
     inner: slice,
     plane: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
+) -> tuple[
+    np.ndarray,
+    np.ndarray | None,
+    tuple[np.ndarray, np.ndarray] | None,
+    np.ndarray | None,
+    np.ndarray | None,
+]:
     """One band through the same combine plan an in-memory stack would run.
 
     Returns the combined band, the band's rejection mask (None when no step kept one), the
     per-frame (rejected, usable) sample counts of the band's own rows ``inner`` (None without
-    rejectors) and the propagated variance (None without an input variance). ``plane`` is the
-    band's uncertainty plane as read.
+    rejectors), the propagated variance (None without an input variance) and the band's mask
+    with the samples of unusable variance added (bool; ``mask`` without a variance). ``plane``
+    is the band's uncertainty plane as read.
     """
     stack = as_stack(band, name="band")
     band_mask = as_mask(mask, stack)
     given = _band_variance(band, plane, plan)
-    extra = {}
-    if given is not None:
-        from . import _variance
-
-        extra["variance"] = _variance.as_variance(given, stack)
+    var = None if given is None else _variance.as_variance(given, stack)
     band_plan = _plan.build(
         stack,
         band_mask,
         method=plan.method,
         rejectors=plan.rules,
-        weights=plan.weights,
+        weights="ivar" if plan.ivar else plan.weights,
         ddof=plan.ddof,
         thresholds=plan.thresholds,
         zero=plan.zero,
         scale=plan.scale,
         grow=plan.grow,
-        diagnostics="simple" if diagnostics else None,
-        **extra,
+        # With a variance plane, rejection runs as a step that keeps its mask: the per-frame
+        # counts are taken from it (the fused pass counts without the variance plane).
+        diagnostics="simple" if diagnostics or (var is not None and plan.rules) else None,
+        variance=var,
     )
+    used_mask = mask
+    if var is not None:
+        bad = _variance.unusable(var)
+        if bad is not None:
+            used_mask = bad if mask is None else (mask | bad)
     if plan.rules and not band_plan.chained:
         # The fused pass, also counting each frame's rejections in the core (without grow the
         # band has no halo rows).
-        combined, counts, variance = _fused_with_counts(band_plan, stack, band_mask)
-        return combined, None, counts, variance
+        combined, counts = _plan.fused_with_counts(band_plan, stack, band_mask)
+        return combined, None, counts, None, used_mask
     outcome = _plan.execute(band_plan, stack, band_mask, input_mask=band_mask)
-    variance = getattr(outcome, "variance", None)
     if outcome.step is None:
-        return outcome.combined, None, None, variance
+        return outcome.combined, None, None, outcome.variance, used_mask
     mask_rej = outcome.step.result.mask_rej
-    counts = _frame_counts(band, mask, mask_rej, plan.thresholds, inner)
-    return outcome.combined, mask_rej, counts, variance
-
-
-def _fused_with_counts(
-    plan: Any, stack: Any, mask: np.ndarray | None
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
-    """`_plan.fused_with_counts`, with the propagated variance (None without one)."""
-    got = _plan.fused_with_counts(plan, stack, mask)
-    if len(got) == 3:
-        return got
-    combined, counts = got
-    return combined, counts, None
+    counts = _frame_counts(band, used_mask, mask_rej, plan.thresholds, inner)
+    return outcome.combined, mask_rej, counts, outcome.variance, used_mask
 
 
 def combine_files(
@@ -657,6 +656,17 @@ def combine_files(
     if unc.mef:
         wanted = dict.fromkeys(wanted, out_path)
     plan.source = _source(unc)
+    if isinstance(weights, str) and weights.lower() == "ivar":
+        if not unc.propagated:
+            raise ValueError(
+                "weights='ivar' needs an input variance: variance=, error= or noise_model="
+            )
+        if plan.method not in ("mean", "weighted_average"):
+            raise ValueError(
+                f"weights='ivar' is used only by the mean (method='mean'), not by "
+                f"method={plan.method!r}"
+            )
+        plan.ivar, weights = True, None
     paths = resolve_paths(inputs)
     _rejection.warn_if_inert(plan.rules, len(paths))  # once per call, not once per band
     _check_destinations(out_path, {} if unc.mef else wanted, paths, overwrite)
@@ -1033,7 +1043,7 @@ def _store_band(
     """Combine one band (read from row ``a``, halo included) and store its own ``rows``."""
     y0, y1 = rows
     inner = slice(y0 - a, y0 - a + (y1 - y0))
-    combined, mask_rej, counts, variance = _combine_band(
+    combined, mask_rej, counts, variance, used_mask = _combine_band(
         band, mask, run.plan, run.diagnostics, inner, plane
     )
     if run.data is not None:
@@ -1055,7 +1065,7 @@ def _store_band(
         run.rejected += counts[0]
         run.usable += counts[1]
     if run.diagnostics:
-        prods = _band_products(band, mask, mask_rej, combined, run.plan, run.wanted)
+        prods = _band_products(band, used_mask, mask_rej, combined, run.plan, run.wanted)
         for key, arr in prods.items():
             _store_product(run, key, arr[:, inner] if key == "rejmask" else arr[inner], y0)
     if run.mef is not None:
@@ -1212,7 +1222,10 @@ def _uncertainty_steps(run: _Run) -> list[str]:
         )
     else:
         origin = f"{unc.role} HDU {unc.planes!r} of each input"
-    return [f"variance propagated from the {origin}"]
+    steps = [f"variance propagated from the {origin}"]
+    if run.plan.ivar:
+        steps.append("weights: the inverse of each sample's variance")
+    return steps
 
 
 def _grow_within(grow: float | None, spatial: tuple[int, ...]) -> float | None:
@@ -1239,6 +1252,8 @@ def _frame_infos(
     zero = np.zeros(n) if plan.zero is None else plan.zero
     scale = np.ones(n) if plan.scale is None else plan.scale
     weights = np.ones(n) if plan.weights is None else plan.weights
+    if plan.ivar:
+        weights = np.full(n, np.nan)  # per sample: 1 / its variance
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(usable > 0, rejected / np.maximum(usable, 1), 0.0)
     return [

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import Combiner
 from .. import threads as _threads_context
+from .._validation import aligned
 
 #: The products `combine` can return besides the image (as `imcombiners.combine_files`).
 PRODUCTS = ("sigma", "variance", "nrej", "ncombine", "low", "high", "rejmask")
@@ -28,7 +29,7 @@ class BlockPlan:
     thresholds: tuple[float, float] | None
     zero: np.ndarray | None
     scale: np.ndarray | None
-    weights: np.ndarray | None
+    weights: np.ndarray | str | None  # "ivar": per sample, from the variance
     ddof: int
     grow: float | None
     products: tuple[str, ...]
@@ -58,7 +59,8 @@ def run_block(
             np.asarray(block),
             None if mask is None else np.asarray(mask),
             plan,
-            None if variance is None else np.asarray(variance),
+            # A block that crossed the network may be unaligned: the core reads aligned items.
+            None if variance is None else aligned(np.asarray(variance)),
         )
 
 

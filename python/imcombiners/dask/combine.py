@@ -52,6 +52,9 @@ class DaskCombined:
     grow : float or None
     zero, scale, weights : ndarray of shape (N,) or None
         The per-frame corrections every block applied (resolved on the client).
+    ivar : bool
+        Whether the samples were weighted by the inverse of their variance
+        (``weights="ivar"``; ``weights`` is None then).
     paths : list of str or None
         The input files, when the stack came from `read_fits`.
     header : astropy.io.fits.Header or None
@@ -79,6 +82,7 @@ class DaskCombined:
     exptimes: list[float] | None = None
     threads: int = 1
     n_frames: int = 0
+    ivar: bool = False
 
     def arrays(self) -> dict[str, Any]:
         """``{"image": image, "var": variance, **products}``: every lazy output by name
@@ -152,8 +156,9 @@ def combine(
     zero, scale : None, number, sequence of N numbers, str or callable, optional
         The per-frame correction. A statistic (``"median"`` ...) or callable is measured in a
         first pass on the statistics grid, gathered to the client; blocks receive numbers.
-    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
-        Per-frame weights of the (weighted) average.
+    weights : array_like of shape (N,), {"mean", "median", "mode"} or "ivar", optional
+        Per-frame weights of the (weighted) average; ``"ivar"``: each sample weighted by the
+        inverse of its variance (needs ``variance``).
     ddof : int, default 0
         Delta degrees of freedom (of ``variance`` and of `SigClip`'s spread).
     grow : float, optional
@@ -250,6 +255,13 @@ def combine(
     nthreads = 1 if threads is None else int(threads)
     if nthreads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    ivar = isinstance(weights, str) and weights.lower() == "ivar"
+    if ivar:
+        if variance is None:
+            raise ValueError(
+                "weights='ivar' needs variance= (each sample's weight is 1 / its variance)"
+            )
+        weights = None  # every block weights its samples by their own variance
     if isinstance(weights, str) and weights.lower() not in WEIGHT_STATISTICS:
         raise ValueError(
             f"weights={weights!r} is not a weight statistic; valid names are: "
@@ -278,7 +290,7 @@ def combine(
         thresholds=thresholds,
         zero=z,
         scale=s,
-        weights=w,
+        weights="ivar" if ivar else w,
         ddof=ddof,
         grow=None if grow is None else float(grow),
         products=wanted,
@@ -316,6 +328,7 @@ def combine(
         zero=z,
         scale=s,
         weights=w,
+        ivar=ivar,
         paths=paths,
         header=header,
         exptimes=exptimes,

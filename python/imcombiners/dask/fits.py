@@ -383,6 +383,10 @@ def _steps(result: Any) -> list[str]:
         steps.append(f"rejection: {r!r}")
     if result.grow is not None:
         steps.append(f"grow radius {result.grow:g}")
+    if getattr(result, "variance", None) is not None:
+        steps.append("variance propagated from the input variance")
+    if getattr(result, "ivar", False):
+        steps.append("weights: the inverse of each sample's variance")
     return steps
 
 
