@@ -193,6 +193,7 @@ def test_noise_model(tmp_path, capsys):
         (["--mef", "--nrej-out", "n.fits"], 2, "with --mef the products are extensions"),
         (["--mef", "--products", "nrej,bogus"], 2, "unknown product"),
         (["--variance-hdu", "NOPE"], 1, "has no HDU 'NOPE'"),
+        (["--reject", "varclip"], 1, "VarClip tests each sample against its own variance"),
     ],
 )
 def test_errors_are_one_line(tmp_path, capsys, extra, status, message):

@@ -303,6 +303,9 @@ def test_interrupt_leaves_no_mef(tmp_path):
         ({"mef": True}, ValueError, "give output= too"),
         ({"mef": "yes"}, TypeError, "mef must be True or False"),
         ({"error_out": 1}, TypeError, "error_out must be"),
+        ({"weights": "ivar"}, ValueError, "weights='ivar' needs an input variance"),
+        ({"weights": "ivar", "variance": "VAR", "method": "median"}, ValueError, "only by"),
+        ({"rejectors": imc.VarClip()}, ValueError, "VarClip tests each sample"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, error, message):

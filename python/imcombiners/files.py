@@ -656,6 +656,13 @@ def combine_files(
     if unc.mef:
         wanted = dict.fromkeys(wanted, out_path)
     plan.source = _source(unc)
+    needs = [r for r in plan.rules if getattr(r, "needs_variance", False)]
+    if needs and not unc.propagated:
+        raise ValueError(
+            f"{type(needs[0]).__name__} tests each sample against its own variance: give "
+            "variance=, error= or noise_model= (on the command line --variance-hdu, "
+            "--error-hdu or --noise-model)"
+        )
     if isinstance(weights, str) and weights.lower() == "ivar":
         if not unc.propagated:
             raise ValueError(
