@@ -104,7 +104,7 @@ def test_bands_equal_the_in_memory_combine(tmp_path, dtype, case):
     assert thin.bands >= 6
     for res in (one, thin):
         np.testing.assert_array_equal(res.data, image, strict=True)
-        np.testing.assert_array_equal(res.variance, variance)
+        np.testing.assert_array_equal(res.variance, variance, strict=True)
         assert res.error is None
         assert res.dq is None
 

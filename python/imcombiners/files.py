@@ -897,7 +897,7 @@ def _plan_bands(run: _Run, budget: int) -> None:
     for k in run.in_memory:
         fixed += math.prod(spatial) * (n if k == "rejmask" else run.work.itemsize)
     if run.propagated and not (run.unc is not None and run.unc.mef):
-        fixed += math.prod(spatial) * 8  # the propagated variance, kept whole
+        fixed += math.prod(spatial) * run.work.itemsize  # the propagated variance, kept
     if run.medians is None:
         grid = math.prod(len(range(a, b, run.step)) for a, b in run.region)
         fixed += n * grid * (frames.dtype.itemsize + (1 if frames.masks is not None else 0))
@@ -958,7 +958,7 @@ def _allocate(run: _Run) -> None:
     n, spatial, work = len(run.frames), run.frames.shape, run.work
     run.data = np.empty(spatial, dtype=work) if run.out_path is None else None
     if run.propagated and not (run.unc is not None and run.unc.mef):
-        run.variance = np.empty(spatial, dtype=np.float64)
+        run.variance = np.empty(spatial, dtype=work)
     run.kept = {
         k: np.empty((n, *spatial) if k == "rejmask" else spatial, dtype=_product_dtype(k, n, work))
         for k in run.in_memory
@@ -1004,7 +1004,7 @@ def _mef_images(run: _Run) -> list[MefImage]:
     images = [MefImage("SCI", spatial, work, run.header)]
     if run.propagated:
         name = run.plane_name
-        images.append(MefImage(name, spatial, np.float64, card("CONTENT", name, _PLANE_DOC[name])))
+        images.append(MefImage(name, spatial, work, card("CONTENT", name, _PLANE_DOC[name])))
     images.append(MefImage("DQ", spatial, np.uint8, card("CONTENT", "DQ", _PLANE_DOC["DQ"])))
     for k in run.wanted:
         shape = (n, *spatial) if k == "rejmask" else spatial

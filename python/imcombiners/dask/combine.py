@@ -39,7 +39,8 @@ class DaskCombined:
         The combined image, in the floating workspace dtype (float32, or float64 for int32
         and float64 stacks), chunked as the stack's spatial axes.
     variance : dask.array.Array of shape (*spatial) or None
-        The propagated variance of the image (float64), with ``return_variance=True``.
+        The propagated variance of the image (the workspace dtype, as the image), with
+        ``return_variance=True``.
     products : dict of str to dask.array.Array
         The requested products: ``sigma`` and ``variance`` (ddof=1, of the samples combined;
         workspace dtype), ``nrej``, ``ncombine``, ``low`` and ``high`` (per-pixel counts;
@@ -307,7 +308,7 @@ def combine(
     k = 1
     propagated = None
     if return_variance:
-        propagated = stacked[1]
+        propagated = stacked[1].astype(work)
         k = 2
     count = np.dtype(np.int16 if n < 2**15 else np.int32)
     for name in wanted:
