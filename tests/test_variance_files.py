@@ -331,3 +331,59 @@ def test_bad_plane_files(tmp_path):
             paths, tmp_path / "o.fits", mef=True, products={"nrej": None}, progress=False
         )
     assert not (tmp_path / "o.fits").exists()
+
+
+_PROBE = """
+import json, sys
+import astropy.io.fits, numpy as np, tqdm
+import imcombiners as imc
+
+def status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+mem_limit, output, *paths = sys.argv[1:]
+x = np.zeros((3, 4, 4), dtype=np.float32)
+imc.Combiner(x, variance=np.ones(3)).combine("mean", rejectors=imc.VarClip())  # warm up
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # VmHWM back to the current RSS
+baseline = status("VmRSS")
+res = imc.combine_files(paths, output, variance="VAR", mef=True, mem_limit=mem_limit,
+                        method="mean", rejectors=imc.VarClip(sigma=3.0), progress=False)
+print(json.dumps({"baseline": baseline, "peak": status("VmHWM"), "bands": res.bands}))
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_with_variance_planes_within_the_limit(tmp_path):
+    """20 float32 frames of 1024 x 1024 with a VAR extension each (168 MB on disk) combined
+    in 32 MB: the planes are read band by band and counted in mem_limit."""
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(50)
+    paths = []
+    for i in range(20):
+        x = (1000.0 + rng.normal(0.0, 5.0 + i, (1024, 1024))).astype(np.float32)
+        v = np.full(x.shape, (5.0 + i) ** 2, dtype=np.float32)
+        p = tmp_path / f"f{i:02d}.fits"
+        fits.HDUList([fits.PrimaryHDU(x), fits.ImageHDU(v, name="VAR")]).writeto(p)
+        paths.append(str(p))
+    assert sum(Path(p).stat().st_size for p in paths) > 160 * 10**6
+    out = tmp_path / "out.fits"
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, "32MB", str(out), *paths],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    extra = report["peak"] - report["baseline"]
+    assert report["bands"] > 8
+    assert extra < 32 * 10**6, f"peak RSS {extra / 1e6:.1f} MB above the baseline"
+    with fits.open(out) as hdul:
+        assert [h.name for h in hdul] == ["SCI", "VAR", "DQ"]

@@ -902,7 +902,7 @@ def _plan_bands(run: _Run, budget: int) -> None:
         grid = math.prod(len(range(a, b, run.step)) for a, b in run.region)
         fixed += n * grid * (frames.dtype.itemsize + (1 if frames.masks is not None else 0))
     sample = 2 * frames.dtype.itemsize + (4 if frames.masks is not None else 0)
-    if run.diagnostics:
+    if run.diagnostics or (run.propagated and plan.rules):  # a rejection step with its mask
         sample += 12 + 2 * frames.dtype.itemsize
     elif plan.rules:
         sample += 3
