@@ -152,3 +152,19 @@ def test_errors():
         imcd.combine(x, "mean", variance=np.array(["a", "b", "c"]))
     with pytest.raises(ValueError, match="variance= or error=, not both"):
         imcd.read_fits("nothing*.fits", variance="VAR", error="ERR")
+
+
+def test_read_fits_auto_bands_count_the_planes(tmp_path):
+    """With variance planes, "auto" bands hold the data and the planes within the chunk size."""
+    import dask
+
+    x = np.ones((4, 400, 300), np.float32)
+    _write(tmp_path, x, np.ones(x.shape, np.float64), "VAR")
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        plain = imcd.read_fits(str(tmp_path / "f*.fits"))
+        both = imcd.read_fits(str(tmp_path / "f*.fits"), variance="VAR")
+    rows_plain, rows_both = plain.data.chunks[1][0], both.data.chunks[1][0]
+    assert rows_plain * 4 * 300 * 4 <= 2**20
+    assert rows_both * 4 * 300 * (4 + 8) <= 2**20 < (rows_both + 1) * 4 * 300 * (4 + 8)
+    assert both.variance.chunks == both.data.chunks
+    assert both.variance.dtype == np.float64

@@ -83,12 +83,12 @@ def read_fits(
         As ``variance``, for planes of standard deviations (``"ERR"``), squared as they are
         read. At most one of ``variance`` and ``error``.
     chunks : int or "auto", default "auto"
-        Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames about
-        Dask's ``array.chunk-size``, so `combine`'s blocks stay near it; with a current
-        distributed Client whose workers have a memory limit, also small enough that every
-        worker thread's band (about 3x its bytes at its peak: pieces read, their concatenation,
-        the core's workspace) fits below the spill threshold beside the worker process itself
-        (`WORKER_BASELINE`).
+        Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames (with
+        their variance planes) about Dask's ``array.chunk-size``, so `combine`'s blocks stay
+        near it; with a current distributed Client whose workers have a memory limit, also
+        small enough that every worker thread's band (about 3x its bytes at its peak: pieces
+        read, their concatenation, the core's workspace) fits below the spill threshold
+        beside the worker process itself (`WORKER_BASELINE`).
 
     Returns
     -------
@@ -135,7 +135,10 @@ def read_fits(
         layouts = [_RawLayout.of(f) for f in frames.frames]
     n = len(files)
     dtype = stored.newbyteorder("=")
-    rows = _rows(chunks, n, shape, dtype.itemsize)
+    # A band of the variance planes is read and combined beside each band of the data: "auto"
+    # sizes the two together.
+    plane_bytes = 0 if plane_dtype is None else plane_dtype.itemsize
+    rows = _rows(chunks, n, shape, dtype.itemsize + plane_bytes)
     bands = tuple(min(rows, shape[0] - y) for y in range(0, shape[0], rows))
     grid = ((1,) * n, bands, *((s,) for s in shape[1:]))
     data = da.map_blocks(
