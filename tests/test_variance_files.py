@@ -333,6 +333,19 @@ def test_bad_plane_files(tmp_path):
     assert not (tmp_path / "o.fits").exists()
 
 
+def test_a_variance_file_is_never_an_output(tmp_path):
+    data, var = _stack(14)
+    paths = _write_mef(tmp_path, data, var)
+    vpaths = []
+    for i in range(N):
+        vpaths.append(tmp_path / f"v{i}.fits")
+        fits.writeto(vpaths[-1], var[i])
+    before = vpaths[2].read_bytes()
+    with pytest.raises(ValueError, match="is one of the inputs"):
+        imc.combine_files(paths, vpaths[2], variance=vpaths, overwrite=True, progress=False)
+    assert vpaths[2].read_bytes() == before
+
+
 _PROBE = """
 import json, sys
 import astropy.io.fits, numpy as np, tqdm

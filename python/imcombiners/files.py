@@ -676,7 +676,6 @@ def combine_files(
         plan.ivar, weights = True, None
     paths = resolve_paths(inputs)
     _rejection.warn_if_inert(plan.rules, len(paths))  # once per call, not once per band
-    _check_destinations(out_path, {} if unc.mef else wanted, paths, overwrite)
     if isinstance(unc.planes, list) and len(unc.planes) != len(paths):
         raise ValueError(
             f"{unc.role}: {len(unc.planes)} {unc.role} files for {len(paths)} images; give one "
@@ -686,6 +685,11 @@ def combine_files(
         masks = resolve_paths(masks, what="masks")
     elif isinstance(masks, Sequence) and not isinstance(masks, str):
         masks = resolve_paths(list(masks), what="masks")
+    read = list(paths)  # every file read: inputs, and variance or mask files
+    for extra in (unc.planes, masks):
+        if isinstance(extra, list):
+            read += extra
+    _check_destinations(out_path, {} if unc.mef else wanted, read, overwrite)
 
     with FitsStack(paths, hdu, masks, planes=unc.planes, plane_role=unc.role or "") as frames:
         request = _Request(
