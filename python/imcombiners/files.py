@@ -47,6 +47,7 @@ from .io.bands import BandProgress, read_ahead
 from .io.header import exptimes, provenance_header
 from .io.memory import BAND_TARGET, band_bounds
 from .io.paths import GLOB_CHARS
+from .io.planes import UncertaintyRequest, band_variance, uncertainty_request
 
 logger = logging.getLogger("imcombiners")
 
@@ -168,99 +169,6 @@ class _Plan:
     source: tuple[Any, ...] | None = None
     #: Inverse-variance weights (``weights="ivar"``).
     ivar: bool = False
-
-
-@dataclass(frozen=True)
-class _Uncertainty:
-    """The checked uncertainty arguments of `combine_files`."""
-
-    #: The planes to read (an HDU, or one path per input), or None.
-    planes: Any
-    #: "variance" or "error" (what the planes hold), or None.
-    role: str | None
-    #: (gain, rdnoise, snoise) of a noise model, or None.
-    noise: tuple[float, float, float] | None
-    #: Write (and return) the standard deviation rather than the variance.
-    error_out: bool
-    #: Write one multi-extension file.
-    mef: bool
-
-    @property
-    def propagated(self) -> bool:
-        """Whether the combine propagates an input variance."""
-        return self.role is not None or self.noise is not None
-
-
-def _plane_spec(value: Any, name: str) -> Any:
-    """An HDU (number or EXTNAME) of every input, or the list of files ``value`` names."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an HDU (number or EXTNAME) or files, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and not (value.startswith("@") or GLOB_CHARS & set(value)):
-        if value.lower().endswith((".fits", ".fit", ".fts", ".fits.gz")):
-            raise ValueError(
-                f"{name}={value!r} names one file; give one {name} file per input (a list, a "
-                "glob pattern or an '@list'), or the EXTNAME of an HDU of every input"
-            )
-        return value
-    if isinstance(value, str | os.PathLike | Sequence):
-        return resolve_paths(value if isinstance(value, str) else list(value), what=name)
-    raise TypeError(
-        f"{name} must be an HDU (number or EXTNAME), a list of files, a glob pattern or an "
-        f"'@list' file, got {type(value).__name__}"
-    )
-
-
-def _noise_model(value: Any) -> tuple[float, float, float] | None:
-    """``(gain, rdnoise[, snoise])``, checked."""
-    if value is None:
-        return None
-    try:
-        values = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"noise_model must be (gain, rdnoise) or (gain, rdnoise, snoise), got {value!r}"
-        ) from None
-    if len(values) not in (2, 3):
-        raise ValueError(
-            f"noise_model must be (gain, rdnoise) or (gain, rdnoise, snoise), got {value!r}"
-        )
-    gain = real(values[0], name="noise_model gain", low=0.0)
-    if gain <= 0:
-        raise ValueError(f"noise_model gain must be > 0 (electrons per ADU), got {gain}")
-    rdnoise = real(values[1], name="noise_model rdnoise", low=0.0)
-    snoise = real(values[2], name="noise_model snoise", low=0.0) if len(values) == 3 else 0.0
-    return gain, rdnoise, snoise
-
-
-def _uncertainty(
-    variance: Any, error: Any, noise_model: Any, mef: Any, error_out: Any, output: Path | None
-) -> _Uncertainty:
-    sources = (("variance", variance), ("error", error), ("noise_model", noise_model))
-    given = [k for k, v in sources if v is not None]
-    if len(given) > 1:
-        raise ValueError(
-            f"give one source of input variance, not {' and '.join(given)}: variance= (planes "
-            "of variance), error= (planes of standard deviation) or noise_model=(gain, rdnoise)"
-        )
-    if not isinstance(mef, bool):
-        raise TypeError(f"mef must be True or False, got {mef!r}")
-    if error_out is not None and not isinstance(error_out, bool):
-        raise TypeError(f"error_out must be True, False or None, got {error_out!r}")
-    if mef and output is None:
-        raise ValueError("mef=True writes one multi-extension file: give output= too")
-    role = "variance" if variance is not None else "error" if error is not None else None
-    planes = _plane_spec(variance if variance is not None else error, role) if role else None
-    return _Uncertainty(
-        planes=planes,
-        role=role,
-        noise=_noise_model(noise_model),
-        error_out=(role == "error") if error_out is None else error_out,
-        mef=mef,
-    )
 
 
 def _auto_step(region: list[tuple[int, int]]) -> int:
@@ -419,19 +327,6 @@ def _band_products(
     return out
 
 
-def _band_variance(band: np.ndarray, plane: np.ndarray | None, plan: _Plan) -> np.ndarray | None:
-    """The input variance of one band, as an in-memory caller would give it to `ndcombine`."""
-    if plan.source is None:
-        return None
-    kind = plan.source[0]
-    if kind == "variance":
-        return plane
-    if kind == "error":
-        return _variance.variance_from_error(plane)
-    gain, rdnoise, snoise = plan.source[1:]
-    return _variance.variance_from_noise(band, gain=gain, rdnoise=rdnoise, snoise=snoise)
-
-
 def _combine_band(
     band: np.ndarray,
     mask: np.ndarray | None,
@@ -456,7 +351,7 @@ def _combine_band(
     """
     stack = as_stack(band, name="band")
     band_mask = as_mask(mask, stack)
-    given = _band_variance(band, plane, plan)
+    given = band_variance(band, plane, plan.source)
     var = None if given is None else _variance.as_variance(given, stack)
     band_plan = _plan.build(
         stack,
@@ -646,7 +541,7 @@ def combine_files(
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     out_path = None if output is None else Path(os.fspath(output))
-    unc = _uncertainty(variance, error, noise_model, mef, error_out, out_path)
+    unc = uncertainty_request(variance, error, noise_model, mef, error_out, out_path)
     if unc.mef and isinstance(products, Mapping):
         raise ValueError(
             "products: with mef=True every product is an extension of output; give the "
@@ -655,7 +550,7 @@ def combine_files(
     wanted = _products(products, None if unc.mef else out_path)
     if unc.mef:
         wanted = dict.fromkeys(wanted, out_path)
-    plan.source = _source(unc)
+    plan.source = unc.source
     needs = [r for r in plan.rules if getattr(r, "needs_variance", False)]
     if needs and not unc.propagated:
         raise ValueError(
@@ -704,12 +599,6 @@ def combine_files(
             unc,
         )
         return _run(frames, plan, request)
-
-
-def _source(unc: _Uncertainty) -> tuple[Any, ...] | None:
-    if unc.noise is not None:
-        return ("noise", *unc.noise)
-    return None if unc.role is None else (unc.role,)
 
 
 def _own_grow_removed(rules: list[Any]) -> list[Any]:
@@ -816,7 +705,7 @@ class _Run:
     usable: np.ndarray = field(init=False)
     grid: np.ndarray | None = None
     grid_mask: np.ndarray | None = None
-    unc: _Uncertainty | None = None
+    unc: UncertaintyRequest | None = None
     #: The propagated variance (or error) held in memory (not written to a MEF).
     variance: np.ndarray | None = None
     #: The multi-extension output (``mef=True``); also in ``writers["output"]``.
@@ -861,7 +750,7 @@ class _Request:
     #: perf_counter at the call.
     start: float
     #: The uncertainty arguments.
-    unc: _Uncertainty | None = None
+    unc: UncertaintyRequest | None = None
 
 
 def _run(frames: FitsStack, plan: _Plan, req: _Request) -> FilesResult:
@@ -1221,19 +1110,9 @@ def _steps(plan: _Plan, grow: float | None) -> list[str]:
 
 def _uncertainty_steps(run: _Run) -> list[str]:
     """The HISTORY of the input variance, when one is propagated."""
-    unc, source = run.unc, run.plan.source
-    if unc is None or source is None:
+    if run.unc is None:
         return []
-    if source[0] == "noise":
-        gain, rdnoise, snoise = source[1:]
-        origin = f"CCD noise model gain={gain:g} rdnoise={rdnoise:g} snoise={snoise:g}"
-    elif isinstance(unc.planes, list):
-        origin = f"{unc.role} files {', '.join(p.name for p in unc.planes[:3])}" + (
-            " ..." if len(unc.planes) > 3 else ""
-        )
-    else:
-        origin = f"{unc.role} HDU {unc.planes!r} of each input"
-    steps = [f"variance propagated from the {origin}"]
+    steps = run.unc.history()
     if run.plan.ivar:
         steps.append("weights: the inverse of each sample's variance")
     return steps
