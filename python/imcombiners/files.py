@@ -71,7 +71,8 @@ _PLANE_DOC = {
     "DQ": "1: no sample survived (the image is NaN)",
 }
 
-#: DQ value of an output pixel no sample survived for.
+#: DQ value of an output pixel without a value (NaN): no sample survived it (or, for
+#: ``method="variance"``, no more than ``ddof``).
 DQ_NO_DATA = 1
 
 #: Memory set aside for the allocator, the threads and the per-file state.
