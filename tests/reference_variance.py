@@ -27,10 +27,19 @@ def _centre(x, cenfunc):
     return (s[n // 2 - 1] + s[n // 2]) / 2.0
 
 
+def plane(variance, shape):
+    """The variance of every sample: the plane itself, one value per frame (shape (N,)) or
+    one value for all."""
+    v = np.asarray(variance, dtype=np.float64)
+    if v.shape != tuple(shape) and v.shape == (shape[0],):
+        v = v.reshape((shape[0],) + (1,) * (len(shape) - 1))
+    return np.broadcast_to(v, shape)
+
+
 def usable(stack, variance, mask=None):
     """bool: finite, unmasked samples whose variance is finite and >= 0."""
     x = np.asarray(stack, dtype=np.float64)
-    v = np.broadcast_to(np.asarray(variance, dtype=np.float64), x.shape)
+    v = plane(variance, x.shape)
     ok = np.isfinite(x) & np.isfinite(v) & (v >= 0)
     if mask is not None:
         ok &= ~np.asarray(mask, dtype=bool)
@@ -65,7 +74,7 @@ def varclip(
     unusable on entry.
     """
     x = np.asarray(stack, dtype=np.float64)
-    v = np.broadcast_to(np.asarray(variance, dtype=np.float64), x.shape)
+    v = plane(variance, x.shape)
     use = usable(x, v, mask)
     n = x.shape[0]
     xs, vs, us = x.reshape(n, -1), v.reshape(n, -1), use.reshape(n, -1)
@@ -139,7 +148,7 @@ def propagated(stack, variance, used, method, *, weights=None, ddof=0, zero=None
     Returns ``(variance, value)``; ``value`` is None except for ``ivar``.
     """
     x = np.asarray(stack, dtype=np.float64)
-    v = np.broadcast_to(np.asarray(variance, dtype=np.float64), x.shape)
+    v = plane(variance, x.shape)
     n = x.shape[0]
     ok = np.asarray(used, dtype=bool) & usable(x, v)
     z = np.zeros(n) if zero is None else np.asarray(zero, dtype=np.float64)
@@ -162,7 +171,8 @@ def propagated(stack, variance, used, method, *, weights=None, ddof=0, zero=None
         elif method == "weighted_average":
             w = [float(weights[i]) for i in idx]
             sw = math.fsum(w)
-            out[p] = math.fsum(wi * wi * vi for wi, vi in zip(w, vc, strict=True)) / sw**2
+            swwv = math.fsum(wi * wi * vi for wi, vi in zip(w, vc, strict=True))
+            out[p] = swwv / sw**2 if sw > 0 else math.nan
         elif method == "ivar":
             exact = [xi for xi, vi in zip(xc, vc, strict=True) if vi == 0]
             if exact:
