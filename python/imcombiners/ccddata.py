@@ -4,7 +4,8 @@ astropy is imported only when these functions run, so ``import imcombiners`` doe
 
 `stack_from_nddata` turns a sequence of NDData objects into a stack, a per-sample mask and
 their common unit; `combine_ccddata` combines them with a `Combiner` and returns a CCDData
-with a mask (no surviving sample) and a standard-deviation uncertainty.
+with a mask (no surviving sample) and an uncertainty: the inputs' uncertainties propagated
+(in the first input's uncertainty class), or the scatter of the survivors.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _plan, kernels
+from . import _plan
 from ._validation import as_mask, as_stack, method_name, nonnegative_int
 from .errors import ImcombinersWarning
 
@@ -28,8 +29,20 @@ if TYPE_CHECKING:
 
 __all__ = ["SUPPORTED_METHODS", "combine_ccddata", "is_nddata_sequence", "stack_from_nddata"]
 
-#: The combine methods `combine_ccddata` can attach an uncertainty to (canonical names).
-SUPPORTED_METHODS = ("mean", "weighted_average", "median", "lmedian", "sum")
+#: The combine methods `combine_ccddata` accepts (canonical names).
+SUPPORTED_METHODS = (
+    "mean",
+    "weighted_average",
+    "median",
+    "lmedian",
+    "sum",
+    "min",
+    "max",
+    "variance",
+)
+
+#: The methods whose uncertainty can also be estimated from the scatter of the survivors.
+SCATTER_METHODS = ("mean", "weighted_average", "median", "lmedian", "sum")
 
 #: Standard deviation of the median of n normal samples over that of their mean, large n.
 _MEDIAN_FACTOR = math.sqrt(math.pi / 2.0)
@@ -164,47 +177,61 @@ def _method(method: Any) -> str:
     if name not in SUPPORTED_METHODS:
         raise ValueError(
             f"combine_ccddata supports the methods mean (average, avg), weighted_average "
-            f"(wvg), median (med), lmedian (lmed) and sum, got {method!r}"
+            f"(wvg), median (med), lmedian (lmed), sum, min, max and variance, got {method!r}"
         )
     return name
 
 
-def _sigmas(items: list[Any], unit: Any) -> list[np.ndarray] | None:
-    """Each input's uncertainty as a float64 standard deviation in ``unit``, or None.
-
-    None unless every input has an uncertainty that converts to a standard deviation.
-    """
-    from astropy.nddata import StdDevUncertainty
+def _variances(items: list[Any], unit: Any) -> tuple[np.ndarray, type] | None:
+    """Every input's uncertainty as a float64 variance in ``unit**2``, stacked ``(N,
+    *spatial)``, and the first input's uncertainty class; None unless every input has an
+    uncertainty that converts to a variance."""
+    from astropy.nddata import VarianceUncertainty
 
     if any(item.uncertainty is None for item in items):
         return None
-    out = []
     shape = np.shape(items[0].data)
+    out = np.empty((len(items), *shape), dtype=np.float64)
     for i, item in enumerate(items):
         try:
-            std = item.uncertainty.represent_as(StdDevUncertainty)
+            var = item.uncertainty.represent_as(VarianceUncertainty)
         except (TypeError, ValueError, NotImplementedError) as exc:
             warnings.warn(
                 f"the uncertainty of item {i} ({type(item.uncertainty).__name__}) cannot be "
-                f"used as a standard deviation ({exc}); the uncertainty of the result is "
-                "estimated from the scatter of the surviving samples instead",
+                f"used as a variance ({exc}); the uncertainty of the result is estimated from "
+                "the scatter of the surviving samples instead",
                 ImcombinersWarning,
                 stacklevel=3,
             )
             return None
-        if std.unit is not None and unit is not None and std.unit != unit:
-            arr = std.quantity.to_value(unit)
+        if var.unit is not None and unit is not None and var.unit != unit**2:
+            arr = var.quantity.to_value(unit**2)
         else:
-            arr = np.asarray(std.array)
-        arr = np.asarray(arr, dtype=np.float64)
+            arr = np.asarray(var.array)
         try:
-            arr = np.broadcast_to(arr, shape)
+            out[i] = np.broadcast_to(np.asarray(arr, dtype=np.float64), shape)
         except ValueError:
             raise ValueError(
-                f"the uncertainty of item {i} has shape {arr.shape}, its data has shape {shape}"
+                f"the uncertainty of item {i} has shape {np.shape(arr)}, its data has shape {shape}"
             ) from None
-        out.append(arr)
-    return out
+    return out, type(items[0].uncertainty)
+
+
+def _as_class(variance: np.ndarray, cls: type, dtype: np.dtype) -> Any:
+    """The propagated variance as an uncertainty of class ``cls`` (StdDev, Variance,
+    InverseVariance, or a subclass of one)."""
+    from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if issubclass(cls, StdDevUncertainty):
+            values = np.sqrt(variance)
+        elif issubclass(cls, InverseVariance):
+            values = 1.0 / variance
+        elif issubclass(cls, VarianceUncertainty):
+            values = variance
+        else:  # another class that converts to a variance: given as a standard deviation
+            cls, values = StdDevUncertainty, np.sqrt(variance)
+    return cls(values.astype(dtype, copy=False))
 
 
 def combine_ccddata(
@@ -232,11 +259,14 @@ def combine_ccddata(
     ----------
     ccds : sequence of astropy.nddata.NDData
         The frames (``CCDData`` included): same shape, same unit (not None). An input's mask
-        excludes its samples; its uncertainty is any type that converts to a standard
-        deviation (``StdDevUncertainty``, ``VarianceUncertainty``, ``InverseVariance``).
-    method : {"mean", "weighted_average", "median", "lmedian", "sum"}, default "mean"
+        excludes its samples; its uncertainty is any type that converts to a variance
+        (``StdDevUncertainty``, ``VarianceUncertainty``, ``InverseVariance``); the classes
+        may differ between inputs.
+    method : {"mean", "weighted_average", "median", "lmedian", "sum", "min", "max", \
+"variance"}, default "mean"
         The combine method (aliases as in `Combiner.combine`). ``mean`` with ``weights``
-        is the weighted average.
+        is the weighted average. ``min``, ``max`` and ``variance`` need an uncertainty on
+        every input (there is no scatter estimate for them).
     rejectors : Rejector or list of Rejector, optional
         Rejection rules (``imc.SigClip(...)``, ...), applied in order.
     thresholds : (float, float), optional
@@ -244,21 +274,23 @@ def combine_ccddata(
     zero, scale : None, number, sequence of N numbers, str or callable, optional
         The per-frame correction, as in `Combiner.combine`; statistics skip the masked
         samples and those outside the thresholds.
-    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
-        Weights of the weighted average (``mean`` and ``weighted_average`` only).
+    weights : array_like of shape (N,), {"mean", "median", "mode"} or "ivar", optional
+        Weights of the weighted average (``mean`` and ``weighted_average`` only); ``"ivar"``:
+        the inverse of each sample's variance (every input needs an uncertainty).
     grow : float, optional
         Grow radius of the rejection, in pixels.
     ddof : int, default 1
         Delta degrees of freedom of the survivors' standard deviation, used for the
-        uncertainty when not every input has one.
+        uncertainty when not every input has one, and of ``method="variance"``.
 
     Returns
     -------
     astropy.nddata.CCDData
         ``data``: the combined image (float32 for uint8, uint16, int16 and float32 inputs,
         float64 otherwise). ``unit``: the inputs' unit. ``mask``: True where no sample
-        survived (the data are NaN there). ``uncertainty``: a ``StdDevUncertainty`` of the
-        data's dtype (see Notes). ``meta``: a deep copy of the first input's ``meta`` with
+        survived (the data are NaN there). ``uncertainty``: of the data's dtype, in the first
+        input's uncertainty class when every input has one (``StdDevUncertainty`` for the
+        scatter estimate; see Notes). ``meta``: a deep copy of the first input's ``meta`` with
         ``NCOMBINE`` (the number of inputs) set. ``wcs``: the first input's WCS when it is an
         ``astropy.wcs.WCS``.
 
@@ -272,19 +304,15 @@ def combine_ccddata(
 
     Notes
     -----
-    With ``sigma_i`` the standard deviation of sample ``i`` divided by ``scale_i`` (a
-    correction ``(x - zero_i) / scale_i`` scales the noise by ``1 / scale_i``; ``zero_i``
-    does not change it), ``w_i`` the weights and sums over the ``n`` survivors of a pixel:
-
-    When every input has an uncertainty, it is propagated, assuming independent samples:
-
-    - mean: ``sqrt(sum sigma_i**2) / n``; weighted mean:
-      ``sqrt(sum w_i**2 sigma_i**2) / sum w_i``,
-    - median, lmedian: ``sqrt(pi / 2)`` times the mean's (the large-sample ratio for normal
-      noise),
-    - sum: ``sqrt(sum sigma_i**2)``.
-
-    A survivor with a non-finite uncertainty makes its pixel's uncertainty NaN.
+    When every input has an uncertainty, each is converted to a variance (in the data's
+    unit squared) and given to the combine as ``variance=``: it rides along through the
+    correction (``var_i / scale_i**2``), rejection (`VarClip` tests each sample against it)
+    and the combine, which propagates it with the formulas of ``docs/uncertainty.md``
+    (mean ``sum(var_i) / n**2``; weighted mean ``sum(w_i**2 var_i) / (sum w_i)**2``; sum
+    ``sum(var_i)``; median and lmedian ``pi / 2`` times the mean's; min, max and variance
+    as stated there). A sample whose variance is not finite or negative is missing, as a
+    masked one. The result's uncertainty has the first input's class (a standard
+    deviation, a variance or an inverse variance), whatever the others' classes.
 
     Otherwise, the uncertainty comes from the scatter of the survivors (the corrected
     values), ``s = std(ddof=ddof)``, NaN where ``n < max(2, ddof + 1)``:
@@ -293,8 +321,8 @@ def combine_ccddata(
     - median, lmedian: ``sqrt(pi / 2)`` times the mean's,
     - sum: ``s * sqrt(n)``.
 
-    An input whose uncertainty does not convert to a standard deviation
-    (``UnknownUncertainty``) counts as one without, with an `ImcombinersWarning`.
+    An input whose uncertainty does not convert to a variance (``UnknownUncertainty``)
+    counts as one without, with an `ImcombinersWarning`.
 
     Examples
     --------
@@ -332,52 +360,58 @@ def combine_ccddata(
             "e.g. CCDData(data, unit='adu') or NDData(data, unit='electron')"
         )
     ddof = nonnegative_int(ddof, name="ddof")
-    sigmas = _sigmas(items, unit)
+    given = _variances(items, unit)
+    if given is None and name not in SCATTER_METHODS:
+        raise ValueError(
+            f"method={method!r}: the uncertainty of a {name} is propagated from the inputs' "
+            "uncertainties, and not every input has one (give each a StdDevUncertainty, "
+            "VarianceUncertainty or InverseVariance)"
+        )
 
     # One plan, as a one-shot combine would resolve it (statistics on the input mask and the
     # thresholds), run as a chain so that the survivors are known for the uncertainty.
     stack = as_stack(data, name="data")
     in_mask = as_mask(mask, stack)
+    extra: dict[str, Any] = {}
+    if given is not None:
+        from ._variance import as_variance
+
+        extra["variance"] = as_variance(given[0], stack)
     plan = _plan.build(
         stack,
         in_mask,
         method=name,
         rejectors=rejectors,
         weights=weights,
+        ddof=ddof if name == "variance" else 0,
         thresholds=thresholds,
         zero=zero,
         scale=scale,
         grow=grow,
         diagnostics="simple",
+        **extra,
     )
-    final = in_mask
-    if plan.rules or plan.grow is not None or plan.thresholds is not None:
-        final = _plan.reject(plan, stack, in_mask, input_mask=in_mask).mask
-    combined = _plan.combine_masked(plan, stack, final)
-    w = plan.weights
+    outcome = _plan.execute(plan, stack, in_mask, input_mask=in_mask)
+    combined = outcome.combined
+    final = in_mask if outcome.step is None else outcome.step.mask
+    if outcome.step is None and plan.thresholds is not None:
+        out = _plan.outside(stack, plan.thresholds)
+        final = (out if final is None else (final.view(bool) | out)).view(np.uint8)
 
     used = np.ones(data.shape, dtype=bool) if final is None else ~final.view(bool)
     if data.dtype.kind == "f":
         used &= np.isfinite(data)
+    if given is not None:
+        with np.errstate(invalid="ignore"):
+            used &= np.isfinite(given[0]) & (given[0] >= 0)
     n = np.count_nonzero(used, axis=0)
-    sum_w = None if w is None else np.einsum("i,i...->...", w, used)
-    if sigmas is not None:
-        unc = _propagated(sigmas, used, name, n, plan.scale, w, sum_w)
+    if given is not None:
+        variance = np.where(n == 0, np.nan, outcome.variance)
+        uncertainty = _as_class(variance, given[1], combined.dtype)
     else:
-        var = _plan.variance(stack, final, ddof=ddof, zero=plan.zero, scale=plan.scale)
-        var = var.astype(np.float64)
-        std = np.sqrt(var)
-        std[n < max(2, ddof + 1)] = np.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if name == "sum":
-                unc = std * np.sqrt(n)
-            elif w is not None:
-                unc = std * np.sqrt(np.einsum("i,i...->...", w**2, used)) / sum_w
-            else:
-                unc = std / np.sqrt(n)
-                if name in ("median", "lmedian"):
-                    unc *= _MEDIAN_FACTOR
-    unc = np.where(n == 0, np.nan, unc).astype(combined.dtype, copy=False)
+        unc = _scatter(stack, final, plan, name, used, n, ddof)
+        unc = np.where(n == 0, np.nan, unc).astype(combined.dtype, copy=False)
+        uncertainty = StdDevUncertainty(unc)
 
     meta = copy.deepcopy(items[0].meta)
     meta["NCOMBINE"] = len(items)
@@ -386,41 +420,33 @@ def combine_ccddata(
         combined,
         unit=unit,
         mask=n == 0,
-        uncertainty=StdDevUncertainty(unc),
+        uncertainty=uncertainty,
         meta=meta,
         wcs=wcs if isinstance(wcs, WCS) else None,
     )
 
 
-def _propagated(
-    sigmas: list[np.ndarray],
-    used: np.ndarray,
+def _scatter(
+    stack: Any,
+    final: np.ndarray | None,
+    plan: Any,
     name: str,
+    used: np.ndarray,
     n: np.ndarray,
-    scale: np.ndarray | None,
-    weights: np.ndarray | None,
-    sum_w: np.ndarray | None,
+    ddof: int,
 ) -> np.ndarray:
-    """Propagate the inputs' standard deviations through the combine (see `combine_ccddata`)."""
-    var = np.empty(used.shape, dtype=np.float64)
-    for i, sigma in enumerate(sigmas):
-        factor = 1.0
-        if scale is not None:
-            factor /= scale[i] ** 2
-        if weights is not None:
-            factor *= weights[i] ** 2
-        np.multiply(np.square(sigma), factor, out=var[i])
-    # The kernel skips non-finite samples; a survivor with an unknown sigma poisons its pixel.
-    poisoned = np.any(used & ~np.isfinite(var), axis=0)
-    total = kernels.sum(var, mask=~used)
-    total[poisoned] = np.nan
+    """The uncertainty estimated from the scatter of the survivors (see `combine_ccddata`)."""
+    w = plan.weights
+    var = _plan.variance(stack, final, ddof=ddof, zero=plan.zero, scale=plan.scale)
+    std = np.sqrt(var.astype(np.float64))
+    std[n < max(2, ddof + 1)] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(total)
         if name == "sum":
-            return root
-        if weights is not None:
-            return root / sum_w
-        out = root / n
+            return std * np.sqrt(n)
+        if w is not None:
+            sum_w = np.einsum("i,i...->...", w, used)
+            return std * np.sqrt(np.einsum("i,i...->...", w**2, used)) / sum_w
+        unc = std / np.sqrt(n)
         if name in ("median", "lmedian"):
-            out *= _MEDIAN_FACTOR
-        return out
+            unc *= _MEDIAN_FACTOR
+        return unc

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _plan, _rejection, normalization
+from . import _core, _plan, _rejection, _variance, normalization
 from ._validation import (
     WORK_DTYPES,
     as_mask,
@@ -34,11 +34,20 @@ from ._validation import (
     real,
     thresholds_pair,
 )
-from .io import FitsImageWriter, FitsStack, format_bytes, parse_mem_limit, resolve_paths
+from .io import (
+    FitsImageWriter,
+    FitsMefWriter,
+    FitsStack,
+    MefImage,
+    format_bytes,
+    parse_mem_limit,
+    resolve_paths,
+)
 from .io.bands import BandProgress, read_ahead
 from .io.header import exptimes, provenance_header
 from .io.memory import BAND_TARGET, band_bounds
 from .io.paths import GLOB_CHARS
+from .io.planes import UncertaintyRequest, band_variance, uncertainty_request
 
 logger = logging.getLogger("imcombiners")
 
@@ -54,6 +63,17 @@ _PRODUCT_DOC = {
     "high": "rejected samples at or above the result",
     "rejmask": "1 where a sample was rejected",
 }
+
+#: What the extensions of a multi-extension output (``mef=True``) hold, besides the products.
+_PLANE_DOC = {
+    "VAR": "variance of the combined image, propagated",
+    "ERR": "standard deviation of the combined image, propagated",
+    "DQ": "1: no sample survived (the image is NaN)",
+}
+
+#: DQ value of an output pixel without a value (NaN): no sample survived it (or, for
+#: ``method="variance"``, no more than ``ddof``).
+DQ_NO_DATA = 1
 
 #: Memory set aside for the allocator, the threads and the per-file state.
 _RESERVE = 8 * 2**20
@@ -73,7 +93,8 @@ class FrameInfo:
     median : float
         Median of the frame's statistics grid (usable samples; NaN if it has none).
     zero, scale, weight : float
-        The correction ``(x - zero) / scale`` and the weight applied (0, 1, 1 when none).
+        The correction ``(x - zero) / scale`` and the weight applied (0, 1, 1 when none; the
+        weight is NaN for ``weights="ivar"``, where every sample has its own).
     rejected_fraction : float
         Rejected samples over usable samples of this frame (0 without rejection).
     """
@@ -108,6 +129,16 @@ class FilesResult:
         Wall time of the whole call.
     bands : int
         Number of spatial bands processed.
+    variance : numpy.ndarray or None
+        The propagated variance of ``data`` (with an input variance, error or noise model;
+        else None): in memory, or a read-only memory map of the ``VAR`` extension of a
+        multi-extension output.
+    error : numpy.ndarray or None
+        Its square root, instead of ``variance``, when ``error_out=True`` (a memory map of the
+        ``ERR`` extension of a multi-extension output).
+    dq : numpy.ndarray or None
+        The ``DQ`` plane of a multi-extension output (a memory map; `DQ_NO_DATA` where no
+        sample survived), else None.
     """
 
     data: np.ndarray
@@ -117,6 +148,9 @@ class FilesResult:
     frames: list[FrameInfo] = field(default_factory=list)
     seconds: float = 0.0
     bands: int = 1
+    variance: np.ndarray | None = None
+    error: np.ndarray | None = None
+    dq: np.ndarray | None = None
 
 
 @dataclass
@@ -131,6 +165,11 @@ class _Plan:
     zero: np.ndarray | None = None
     scale: np.ndarray | None = None
     weights: np.ndarray | None = None
+    #: How each band's input variance is made: None (no input variance), ("variance",),
+    #: ("error",) from the planes read, or ("noise", gain, rdnoise, snoise) from the data.
+    source: tuple[Any, ...] | None = None
+    #: Inverse-variance weights (``weights="ivar"``).
+    ivar: bool = False
 
 
 def _auto_step(region: list[tuple[int, int]]) -> int:
@@ -290,40 +329,63 @@ def _band_products(
 
 
 def _combine_band(
-    band: np.ndarray, mask: np.ndarray | None, plan: _Plan, diagnostics: bool, inner: slice
-) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    band: np.ndarray,
+    mask: np.ndarray | None,
+    plan: _Plan,
+    diagnostics: bool,
+    inner: slice,
+    plane: np.ndarray | None = None,
+) -> tuple[
+    np.ndarray,
+    np.ndarray | None,
+    tuple[np.ndarray, np.ndarray] | None,
+    np.ndarray | None,
+    np.ndarray | None,
+]:
     """One band through the same combine plan an in-memory stack would run.
 
-    Returns the combined band, the band's rejection mask (None when no step kept one), and the
+    Returns the combined band, the band's rejection mask (None when no step kept one), the
     per-frame (rejected, usable) sample counts of the band's own rows ``inner`` (None without
-    rejectors).
+    rejectors), the propagated variance (None without an input variance) and the band's mask
+    with the samples of unusable variance added (bool; ``mask`` without a variance). ``plane``
+    is the band's uncertainty plane as read.
     """
     stack = as_stack(band, name="band")
     band_mask = as_mask(mask, stack)
+    given = band_variance(band, plane, plan.source)
+    var = None if given is None else _variance.as_variance(given, stack)
     band_plan = _plan.build(
         stack,
         band_mask,
         method=plan.method,
         rejectors=plan.rules,
-        weights=plan.weights,
+        weights="ivar" if plan.ivar else plan.weights,
         ddof=plan.ddof,
         thresholds=plan.thresholds,
         zero=plan.zero,
         scale=plan.scale,
         grow=plan.grow,
-        diagnostics="simple" if diagnostics else None,
+        # With a variance plane, rejection runs as a step that keeps its mask: the per-frame
+        # counts are taken from it (the fused pass counts without the variance plane).
+        diagnostics="simple" if diagnostics or (var is not None and plan.rules) else None,
+        variance=var,
     )
+    used_mask = mask
+    if var is not None:
+        bad = _variance.unusable(var)
+        if bad is not None:
+            used_mask = bad if mask is None else (mask | bad)
     if plan.rules and not band_plan.chained:
         # The fused pass, also counting each frame's rejections in the core (without grow the
         # band has no halo rows).
         combined, counts = _plan.fused_with_counts(band_plan, stack, band_mask)
-        return combined, None, counts
+        return combined, None, counts, None, used_mask
     outcome = _plan.execute(band_plan, stack, band_mask, input_mask=band_mask)
     if outcome.step is None:
-        return outcome.combined, None, None
+        return outcome.combined, None, None, outcome.variance, used_mask
     mask_rej = outcome.step.result.mask_rej
-    counts = _frame_counts(band, mask, mask_rej, plan.thresholds, inner)
-    return outcome.combined, mask_rej, counts
+    counts = _frame_counts(band, used_mask, mask_rej, plan.thresholds, inner)
+    return outcome.combined, mask_rej, counts, outcome.variance, used_mask
 
 
 def combine_files(
@@ -347,6 +409,11 @@ def combine_files(
     products: Any = (),
     progress: Any = True,
     overwrite: bool = False,
+    variance: Any = None,
+    error: Any = None,
+    noise_model: Any = None,
+    mef: bool = False,
+    error_out: bool | None = None,
 ) -> FilesResult:
     """Combine FITS images, reading them in spatial bands within a memory budget.
 
@@ -402,6 +469,28 @@ def combine_files(
         as ``progress(done, total)`` after every band.
     overwrite : bool, default False
         Replace existing output files.
+    variance : None, int, str or list of paths, optional
+        The variance of every sample, propagated to the output (see ``docs/uncertainty.md``):
+        an HDU of every input (``"VAR"``, a number), or one variance file per input, of the
+        image's shape (a list, a glob or an ``"@list"``). A non-finite or negative variance
+        marks its sample as missing.
+    error : None, int, str or list of paths, optional
+        As ``variance``, but the planes hold standard deviations (``"ERR"``); they are squared.
+    noise_model : (gain, rdnoise) or (gain, rdnoise, snoise), optional
+        The variance of raw frames in ADU from IRAF's CCD noise model,
+        ``rdnoise**2 / gain**2 + max(x, 0) / gain + (snoise * x)**2`` (gain in electrons per
+        ADU, rdnoise in electrons). At most one of ``variance``, ``error`` and
+        ``noise_model``.
+    mef : bool, default False
+        Write ``output`` as one multi-extension FITS file: the image in the primary HDU
+        (``EXTNAME = 'SCI'``, with the provenance header), then ``VAR`` (or ``ERR``) with the
+        propagated variance when an input variance is given, ``DQ`` (uint8, `DQ_NO_DATA`
+        where no sample survived) and one extension per product, named in capitals
+        (``NREJ``, ``NCOMBINE``, ``SIGMA`` ...). Needs ``output``; products are then given by
+        name only.
+    error_out : bool, optional
+        Return (and write) the propagated standard deviation (``ERR``) rather than the
+        variance (``VAR``). Default: True when ``error`` is given, else False.
 
     Returns
     -------
@@ -453,16 +542,52 @@ def combine_files(
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     out_path = None if output is None else Path(os.fspath(output))
-    wanted = _products(products, out_path)
+    unc = uncertainty_request(variance, error, noise_model, mef, error_out, out_path)
+    if unc.mef and isinstance(products, Mapping):
+        raise ValueError(
+            "products: with mef=True every product is an extension of output; give the "
+            "products by name (a list), not a dict of paths"
+        )
+    wanted = _products(products, None if unc.mef else out_path)
+    if unc.mef:
+        wanted = dict.fromkeys(wanted, out_path)
+    plan.source = unc.source
+    needs = [r for r in plan.rules if getattr(r, "needs_variance", False)]
+    if needs and not unc.propagated:
+        raise ValueError(
+            f"{type(needs[0]).__name__} tests each sample against its own variance: give "
+            "variance=, error= or noise_model= (on the command line --variance-hdu, "
+            "--error-hdu or --noise-model)"
+        )
+    if isinstance(weights, str) and weights.lower() == "ivar":
+        if not unc.propagated:
+            raise ValueError(
+                "weights='ivar' needs an input variance: variance=, error= or noise_model="
+            )
+        if plan.method not in ("mean", "weighted_average"):
+            raise ValueError(
+                f"weights='ivar' is used only by the mean (method='mean'), not by "
+                f"method={plan.method!r}"
+            )
+        plan.ivar, weights = True, None
     paths = resolve_paths(inputs)
     _rejection.warn_if_inert(plan.rules, len(paths))  # once per call, not once per band
-    _check_destinations(out_path, wanted, paths, overwrite)
+    if isinstance(unc.planes, list) and len(unc.planes) != len(paths):
+        raise ValueError(
+            f"{unc.role}: {len(unc.planes)} {unc.role} files for {len(paths)} images; give one "
+            "per image"
+        )
     if isinstance(masks, str) and (masks.startswith("@") or GLOB_CHARS & set(masks)):
         masks = resolve_paths(masks, what="masks")
     elif isinstance(masks, Sequence) and not isinstance(masks, str):
         masks = resolve_paths(list(masks), what="masks")
+    read = list(paths)  # every file read: inputs, and variance or mask files
+    for extra in (unc.planes, masks):
+        if isinstance(extra, list):
+            read += extra
+    _check_destinations(out_path, {} if unc.mef else wanted, read, overwrite)
 
-    with FitsStack(paths, hdu, masks) as frames:
+    with FitsStack(paths, hdu, masks, planes=unc.planes, plane_role=unc.role or "") as frames:
         request = _Request(
             budget,
             out_path,
@@ -472,6 +597,7 @@ def combine_files(
             {"zero": zero, "scale": scale, "weights": weights},
             (stat_region, stat_step, normalize),
             start,
+            unc,
         )
         return _run(frames, plan, request)
 
@@ -580,6 +706,11 @@ class _Run:
     usable: np.ndarray = field(init=False)
     grid: np.ndarray | None = None
     grid_mask: np.ndarray | None = None
+    unc: UncertaintyRequest | None = None
+    #: The propagated variance (or error) held in memory (not written to a MEF).
+    variance: np.ndarray | None = None
+    #: The multi-extension output (``mef=True``); also in ``writers["output"]``.
+    mef: FitsMefWriter | None = None
 
     def __post_init__(self) -> None:
         n = len(self.frames)
@@ -592,6 +723,16 @@ class _Run:
     def in_memory(self) -> list[str]:
         """The products kept in memory."""
         return [k for k, dest in self.wanted.items() if dest is None]
+
+    @property
+    def propagated(self) -> bool:
+        """Whether an input variance is propagated."""
+        return self.unc is not None and self.unc.propagated
+
+    @property
+    def plane_name(self) -> str:
+        """The extension of the propagated uncertainty: ``"ERR"`` or ``"VAR"``."""
+        return "ERR" if self.unc is not None and self.unc.error_out else "VAR"
 
 
 @dataclass(frozen=True)
@@ -609,6 +750,8 @@ class _Request:
     stats: tuple[Any, Any, bool]
     #: perf_counter at the call.
     start: float
+    #: The uncertainty arguments.
+    unc: UncertaintyRequest | None = None
 
 
 def _run(frames: FitsStack, plan: _Plan, req: _Request) -> FilesResult:
@@ -616,6 +759,7 @@ def _run(frames: FitsStack, plan: _Plan, req: _Request) -> FilesResult:
     the memory plan, the outputs, the band loop, the result."""
     medians, region, step = _resolve_corrections(frames, plan, req.given, req.stats)
     run = _Run(frames, plan, req.out_path, req.wanted, plan.grow, medians, region, step)
+    run.unc = req.unc
     _plan_bands(run, req.budget)
     run.header = _output_header(run)
     _allocate(run)
@@ -646,17 +790,25 @@ def _plan_bands(run: _Run, budget: int) -> None:
         fixed += math.prod(spatial) * run.work.itemsize
     for k in run.in_memory:
         fixed += math.prod(spatial) * (n if k == "rejmask" else run.work.itemsize)
+    if run.propagated and not (run.unc is not None and run.unc.mef):
+        fixed += math.prod(spatial) * run.work.itemsize  # the propagated variance, kept
     if run.medians is None:
         grid = math.prod(len(range(a, b, run.step)) for a, b in run.region)
         fixed += n * grid * (frames.dtype.itemsize + (1 if frames.masks is not None else 0))
     sample = 2 * frames.dtype.itemsize + (4 if frames.masks is not None else 0)
-    if run.diagnostics:
+    if run.diagnostics or (run.propagated and plan.rules):  # a rejection step with its mask
         sample += 12 + 2 * frames.dtype.itemsize
     elif plan.rules:
         sample += 3
     if "low" in wanted or "high" in wanted:
         sample += 16
-    per_row = n * row_items * sample + row_items * 8 * (2 + len(wanted))
+    plane_bytes = 0
+    if run.propagated:
+        # The planes as read (this band's and the next one's), their float64 variance and
+        # the float64 copy the core may make; per output element the variance and the DQ.
+        plane_bytes = 0 if frames.planes is None else frames.plane_dtype().itemsize
+        sample += 2 * plane_bytes + 16
+    per_row = n * row_items * sample + row_items * 8 * (2 + len(wanted) + 2 * run.propagated)
     plan.grow = _grow_within(plan.grow, spatial)
     run.halo = 0 if plan.grow is None else min(math.ceil(plan.grow), spatial[0] - 1)
     run.bounds = band_bounds(
@@ -665,7 +817,7 @@ def _plan_bands(run: _Run, budget: int) -> None:
         per_row,
         spatial[0],
         run.halo,
-        input_row_bytes=n * row_items * frames.dtype.itemsize,
+        input_row_bytes=n * row_items * (frames.dtype.itemsize + plane_bytes),
         target=_BAND_TARGET,
         grow=run.given_grow,
     )
@@ -687,7 +839,7 @@ def _output_header(run: _Run) -> Any:
         [p.name for p in frames.paths],
         method=plan.method,
         exptimes=exptimes(frames.headers),
-        steps=_steps(plan, run.given_grow),
+        steps=_steps(plan, run.given_grow) + _uncertainty_steps(run),
         zero=plan.zero,
         scale=plan.scale,
         weights=plan.weights,
@@ -699,6 +851,8 @@ def _allocate(run: _Run) -> None:
     """The outputs held in memory and the statistics grid picked from the bands."""
     n, spatial, work = len(run.frames), run.frames.shape, run.work
     run.data = np.empty(spatial, dtype=work) if run.out_path is None else None
+    if run.propagated and not (run.unc is not None and run.unc.mef):
+        run.variance = np.empty(spatial, dtype=work)
     run.kept = {
         k: np.empty((n, *spatial) if k == "rejmask" else spatial, dtype=_product_dtype(k, n, work))
         for k in run.in_memory
@@ -713,6 +867,10 @@ def _allocate(run: _Run) -> None:
 def _open_writers(run: _Run, overwrite: bool) -> None:
     """The output files (written to temporary names until committed)."""
     n, spatial, work = len(run.frames), run.frames.shape, run.work
+    if run.unc is not None and run.unc.mef:
+        run.mef = FitsMefWriter(run.out_path, _mef_images(run), overwrite=overwrite)
+        run.writers["output"] = run.mef
+        return
     if run.out_path is not None:
         run.writers["output"] = FitsImageWriter(
             run.out_path, spatial, work, run.header, overwrite=overwrite
@@ -727,6 +885,28 @@ def _open_writers(run: _Run, overwrite: bool) -> None:
             )
 
 
+def _mef_images(run: _Run) -> list[MefImage]:
+    """The images of a multi-extension output: SCI, VAR or ERR, DQ, the products."""
+    from astropy.io import fits
+
+    def card(key: str, value: str, comment: str) -> Any:
+        header = fits.Header()
+        header[key] = (value, comment)
+        return header
+
+    n, spatial, work = len(run.frames), run.frames.shape, run.work
+    images = [MefImage("SCI", spatial, work, run.header)]
+    if run.propagated:
+        name = run.plane_name
+        images.append(MefImage(name, spatial, work, card("CONTENT", name, _PLANE_DOC[name])))
+    images.append(MefImage("DQ", spatial, np.uint8, card("CONTENT", "DQ", _PLANE_DOC["DQ"])))
+    for k in run.wanted:
+        shape = (n, *spatial) if k == "rejmask" else spatial
+        dtype = _product_dtype(k, n, work)
+        images.append(MefImage(k.upper(), shape, dtype, card("PRODUCT", k, _PRODUCT_DOC[k])))
+    return images
+
+
 def _band_loop(run: _Run, progress: Any) -> None:
     """Every band read (the next one while this one is combined), combined and stored."""
     frames, bounds, halo = run.frames, run.bounds, run.halo
@@ -737,40 +917,61 @@ def _band_loop(run: _Run, progress: Any) -> None:
         for _ in range(2 if len(bounds) > 1 else 1)
     ]
 
-    def read(k: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    def read(k: int) -> tuple[np.ndarray, np.ndarray | None, int, np.ndarray | None]:
         y0, y1 = bounds[k]
         a, b = max(0, y0 - halo), min(ny, y1 + halo)
-        return frames.read_band(a, b, buffers[k % len(buffers)]), frames.read_mask_band(a, b), a
+        band = frames.read_band(a, b, buffers[k % len(buffers)])
+        return band, frames.read_mask_band(a, b), a, frames.read_plane_band(a, b)
 
     bar = BandProgress(progress, len(bounds), "imcombine")
     try:
         with contextlib.closing(read_ahead(len(bounds), read)) as bands:
-            for k, (band, mask, a) in bands:
-                _store_band(run, band, mask, a, bounds[k])
+            for k, (band, mask, a, plane) in bands:
+                _store_band(run, band, mask, a, bounds[k], plane)
                 bar.update()
     finally:
         bar.close()
 
 
 def _store_band(
-    run: _Run, band: np.ndarray, mask: np.ndarray | None, a: int, rows: tuple[int, int]
+    run: _Run,
+    band: np.ndarray,
+    mask: np.ndarray | None,
+    a: int,
+    rows: tuple[int, int],
+    plane: np.ndarray | None = None,
 ) -> None:
     """Combine one band (read from row ``a``, halo included) and store its own ``rows``."""
     y0, y1 = rows
     inner = slice(y0 - a, y0 - a + (y1 - y0))
-    combined, mask_rej, counts = _combine_band(band, mask, run.plan, run.diagnostics, inner)
+    combined, mask_rej, counts, variance, used_mask = _combine_band(
+        band, mask, run.plan, run.diagnostics, inner, plane
+    )
     if run.data is not None:
         run.data[y0:y1] = combined[inner]
+    if run.propagated:
+        if variance is None:
+            raise RuntimeError("the combine returned no propagated variance")  # a bug
+        part = np.sqrt(variance[inner]) if run.unc.error_out else variance[inner]
+        if run.mef is not None:
+            run.mef.write_to(run.plane_name, y0, part)
+        else:
+            run.variance[y0:y1] = part
+    if run.mef is not None:
+        dq = np.where(np.isnan(combined[inner]), np.uint8(DQ_NO_DATA), np.uint8(0))
+        run.mef.write_to("DQ", y0, dq)
     if run.grid is not None:
         _grid_pick(band, mask, a, rows, run.region, run.step, run.grid, run.grid_mask)
     if counts is not None:
         run.rejected += counts[0]
         run.usable += counts[1]
     if run.diagnostics:
-        prods = _band_products(band, mask, mask_rej, combined, run.plan, run.wanted)
+        prods = _band_products(band, used_mask, mask_rej, combined, run.plan, run.wanted)
         for key, arr in prods.items():
             _store_product(run, key, arr[:, inner] if key == "rejmask" else arr[inner], y0)
-    if "output" in run.writers:
+    if run.mef is not None:
+        run.mef.write_to("SCI", y0, combined[inner])
+    elif "output" in run.writers:
         run.writers["output"].write(y0, combined[inner])
 
 
@@ -782,6 +983,12 @@ def _store_product(run: _Run, key: str, part: np.ndarray, y0: int) -> None:
             run.kept[key][:, y0:y1] = part
         else:
             run.kept[key][y0:y1] = part
+    elif run.mef is not None:
+        if key == "rejmask":
+            for i in range(part.shape[0]):
+                run.mef.write_to(key, y0, part[i], frame=i)
+        else:
+            run.mef.write_to(key, y0, part)
     elif key == "rejmask":
         for i in range(part.shape[0]):
             run.writers[key].write(y0, part[i], frame=i)
@@ -809,6 +1016,13 @@ def _result(run: _Run, written: dict[str, Path], start: float) -> FilesResult:
     data = run.data
     if data is None:
         data = run.writers["output"].mapped()  # the written file, not a copy in memory
+    plane = run.variance
+    dq = None
+    if run.mef is not None:
+        dq = run.mef.mapped_image("DQ")
+        if run.propagated:
+            plane = run.mef.mapped_image(run.plane_name)
+    error_out = run.unc is not None and run.unc.error_out
     return FilesResult(
         data=data,
         header=run.header,
@@ -817,6 +1031,9 @@ def _result(run: _Run, written: dict[str, Path], start: float) -> FilesResult:
         frames=infos,
         seconds=time.perf_counter() - start,
         bands=len(run.bounds),
+        variance=None if error_out else plane,
+        error=plane if error_out else None,
+        dq=dq,
     )
 
 
@@ -892,6 +1109,16 @@ def _steps(plan: _Plan, grow: float | None) -> list[str]:
     return steps
 
 
+def _uncertainty_steps(run: _Run) -> list[str]:
+    """The HISTORY of the input variance, when one is propagated."""
+    if run.unc is None:
+        return []
+    steps = run.unc.history()
+    if run.plan.ivar:
+        steps.append("weights: the inverse of each sample's variance")
+    return steps
+
+
 def _grow_within(grow: float | None, spatial: tuple[int, ...]) -> float | None:
     """The grow radius clamped to the image: one past its diagonal.
 
@@ -916,6 +1143,8 @@ def _frame_infos(
     zero = np.zeros(n) if plan.zero is None else plan.zero
     scale = np.ones(n) if plan.scale is None else plan.scale
     weights = np.ones(n) if plan.weights is None else plan.weights
+    if plan.ivar:
+        weights = np.full(n, np.nan)  # per sample: 1 / its variance
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(usable > 0, rejected / np.maximum(usable, 1), 0.0)
     return [

@@ -8,6 +8,7 @@ images combined by `imcombiners.combine_files`, which reads the stack in bands w
 from __future__ import annotations
 
 import argparse
+import math
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +69,9 @@ bands so that the work stays within --mem-limit:
   imcombine @flats.txt -o flat.fits --combine mean --scale median \\
       --reject ccdclip --gain 1.5 --rdnoise 4.2 --sigma-out flat_sigma.fits
   imcombine 'sci/*.fits' -o sum.fits --combine sum --hdu SCI --masks DQ --mem-limit 256MB
+  imcombine 'sci/*.fits' -o stack.fits --combine mean --hdu SCI --variance-hdu VAR --mef \\
+      --reject sigclip --products nrej,ncombine
+  imcombine 'raw/*.fits' -o master.fits --noise-model 1.5,4.2 --mef
 
 IRAF style: IRAF IMCOMBINE's parameters and arithmetic (imcombiners.iraf.imcombine; the stack
 is read into memory). Any argument of the form name=value selects this style:
@@ -121,6 +125,23 @@ def flag_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", required=True, help="the combined image (FITS)")
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    out.add_argument(
+        "--mef",
+        action="store_true",
+        help="write OUTPUT as one multi-extension file: SCI, VAR (or ERR) with the propagated "
+        "variance, DQ (1 where no sample survived) and the --products",
+    )
+    out.add_argument(
+        "--products",
+        metavar="NAMES",
+        help="with --mef: extensions to add, comma-separated among "
+        "sigma,variance,nrej,ncombine,low,high,rejmask",
+    )
+    out.add_argument(
+        "--error-out",
+        action="store_true",
+        help="give the propagated uncertainty as a standard deviation (ERR), not a variance",
+    )
     for flag, what in [
         ("--sigma-out", "standard deviation of the combined samples"),
         ("--variance-out", "variance of the combined samples"),
@@ -162,6 +183,23 @@ def flag_parser() -> argparse.ArgumentParser:
         "--masks",
         metavar="MASKS",
         help="bad-pixel masks: an extension of each input (e.g. DQ) or an @list of mask files",
+    )
+    unc = comb.add_mutually_exclusive_group()
+    unc.add_argument(
+        "--variance-hdu",
+        metavar="NAME",
+        help="propagate the per-pixel variance in this extension of each input (e.g. VAR)",
+    )
+    unc.add_argument(
+        "--error-hdu",
+        metavar="NAME",
+        help="as --variance-hdu, for an extension of standard deviations (e.g. ERR)",
+    )
+    unc.add_argument(
+        "--noise-model",
+        metavar="GAIN,RDNOISE[,SNOISE]",
+        help="propagate the CCD noise of raw frames: gain in e-/ADU, read noise in e-, "
+        "sensitivity noise fraction (0)",
     )
     comb.add_argument(
         "--mem-limit",
@@ -248,6 +286,80 @@ def _rejector(args: argparse.Namespace) -> Any:
     return entry.cls(**values)
 
 
+def _noise_model(text: str | None) -> tuple[float, ...] | None:
+    """``--noise-model GAIN,RDNOISE[,SNOISE]`` as numbers (gain > 0, the others >= 0)."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 3) or not all(math.isfinite(v) for v in values):
+        raise CliError(
+            f"--noise-model takes GAIN,RDNOISE or GAIN,RDNOISE,SNOISE (numbers), got {text!r}",
+            USAGE,
+        )
+    if values[0] <= 0 or min(values[1:]) < 0:
+        raise CliError(
+            f"--noise-model: the gain must be > 0 and the noises >= 0, got {text!r}", USAGE
+        )
+    return values
+
+
+def _uncertainty_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The combine_files arguments of --variance-hdu, --error-hdu, --noise-model, --mef,
+    --products and --error-out."""
+    out: dict[str, Any] = {}
+    if args.variance_hdu is not None:
+        out["variance"] = hdu_of(args.variance_hdu)
+    if args.error_hdu is not None:
+        out["error"] = hdu_of(args.error_hdu)
+    noise = _noise_model(args.noise_model)
+    if noise is not None:
+        out["noise_model"] = noise
+    if args.error_out:
+        if not out:
+            raise CliError(
+                "--error-out needs an input uncertainty: --variance-hdu, --error-hdu or "
+                "--noise-model",
+                USAGE,
+            )
+        out["error_out"] = True
+    if args.products is not None and not args.mef:
+        raise CliError(
+            "--products names extensions of a --mef output; without --mef give each product "
+            "its file (--sigma-out PATH ...)",
+            USAGE,
+        )
+    if args.mef:
+        given = [f for f in _FLAG_PRODUCTS if getattr(args, f) is not None]
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise CliError(
+                f"with --mef the products are extensions of OUTPUT: name them with "
+                f"--products (e.g. --products nrej,ncombine), not {flags}",
+                USAGE,
+            )
+        out["mef"] = True
+    return out
+
+
+def _mef_products(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    names = [w.strip().lower() for w in text.split(",") if w.strip()]
+    known = set(_FLAG_PRODUCTS.values())
+    odd = [w for w in names if w not in known]
+    if odd or not names:
+        raise CliError(
+            f"--products: unknown product(s) {', '.join(odd) or repr(text)}; choose from "
+            f"{','.join(_FLAG_PRODUCTS.values())}",
+            USAGE,
+        )
+    return names
+
+
 def _check_ranges(args: argparse.Namespace) -> None:
     """Refuse (usage error) numbers outside what the options allow, before any work."""
     threads_of(args.threads)
@@ -278,6 +390,8 @@ def run_flags(argv: Sequence[str]) -> int:
     parser = flag_parser()
     args = parser.parse_intermixed_args(argv)
     _check_ranges(args)
+    uncertainty = _uncertainty_options(args)
+    mef_products = _mef_products(args.products)
     import imcombiners as imc
 
     paths = expand_inputs(args.inputs)
@@ -308,9 +422,10 @@ def run_flags(argv: Sequence[str]) -> int:
         "weights": _number_or_name(args.weights),
         "masks": masks,
         "grow": args.grow,
-        "products": products,
+        "products": mef_products if args.mef else products,
         "progress": not (args.no_progress or args.quiet),
         "overwrite": args.overwrite,
+        **uncertainty,
     }
     mem_limit = mem_limit_of(args.mem_limit)
     if mem_limit is not None:

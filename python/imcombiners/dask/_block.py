@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import Combiner
 from .. import threads as _threads_context
+from .._validation import aligned
 
 #: The products `combine` can return besides the image (as `imcombiners.combine_files`).
 PRODUCTS = ("sigma", "variance", "nrej", "ncombine", "low", "high", "rejmask")
@@ -28,31 +29,51 @@ class BlockPlan:
     thresholds: tuple[float, float] | None
     zero: np.ndarray | None
     scale: np.ndarray | None
-    weights: np.ndarray | None
+    weights: np.ndarray | str | None  # "ivar": per sample, from the variance
     ddof: int
     grow: float | None
     products: tuple[str, ...]
     threads: int
     n: int
+    #: Whether blocks receive a variance plane (the stack's shape).
+    has_variance: bool = False
+    #: Whether blocks return the propagated variance (the layer after the image).
+    return_variance: bool = False
 
     def layers(self) -> int:
-        """How many layers a block's stacked output has (image, products, N for rejmask)."""
-        return 1 + sum(self.n if p == "rejmask" else 1 for p in self.products)
+        """How many layers a block's stacked output has (image, propagated variance,
+        products, N for rejmask)."""
+        extra = 1 if self.return_variance else 0
+        return 1 + extra + sum(self.n if p == "rejmask" else 1 for p in self.products)
 
 
-def run_block(block: np.ndarray, mask: np.ndarray | None, plan: BlockPlan) -> np.ndarray:
+def run_block(
+    block: np.ndarray,
+    mask: np.ndarray | None,
+    plan: BlockPlan,
+    variance: np.ndarray | None = None,
+) -> np.ndarray:
     """Combine one block; returns its outputs stacked as float64, shape (layers, *spatial)."""
     with _threads_context(plan.threads):
-        return _run(np.asarray(block), None if mask is None else np.asarray(mask), plan)
+        return _run(
+            np.asarray(block),
+            None if mask is None else np.asarray(mask),
+            plan,
+            # A block that crossed the network may be unaligned: the core reads aligned items.
+            None if variance is None else aligned(np.asarray(variance)),
+        )
 
 
-def _run(block: np.ndarray, mask: np.ndarray | None, plan: BlockPlan) -> np.ndarray:
+def _run(
+    block: np.ndarray, mask: np.ndarray | None, plan: BlockPlan, variance: np.ndarray | None
+) -> np.ndarray:
     spatial = block.shape[1:]
     out = np.empty((plan.layers(), *spatial), dtype=np.float64)
     if 0 in block.shape:
         return out
     wanted = plan.products
-    cmb = Combiner(block, mask=mask)
+    extra = {} if variance is None else {"variance": variance}
+    cmb = Combiner(block, mask=mask, **extra)
     image = cmb.combine(
         plan.method,
         thresholds=plan.thresholds,
@@ -65,11 +86,14 @@ def _run(block: np.ndarray, mask: np.ndarray | None, plan: BlockPlan) -> np.ndar
         diagnostics="simple" if wanted else None,
     )
     out[0] = image
+    k = 1
+    if plan.return_variance:
+        out[1] = cmb.out_variance
+        k = 2
     if not wanted:
         return out
     rej = cmb.mask_rej if cmb.mask_rej is not None else np.zeros(block.shape, dtype=bool)
     layers = _products(block, mask, rej, image, plan)
-    k = 1
     for name in wanted:
         if name == "rejmask":
             out[k : k + plan.n] = rej

@@ -38,6 +38,9 @@ class DaskCombined:
     image : dask.array.Array of shape (*spatial)
         The combined image, in the floating workspace dtype (float32, or float64 for int32
         and float64 stacks), chunked as the stack's spatial axes.
+    variance : dask.array.Array of shape (*spatial) or None
+        The propagated variance of the image (the workspace dtype, as the image), with
+        ``return_variance=True``.
     products : dict of str to dask.array.Array
         The requested products: ``sigma`` and ``variance`` (ddof=1, of the samples combined;
         workspace dtype), ``nrej``, ``ncombine``, ``low`` and ``high`` (per-pixel counts;
@@ -50,6 +53,9 @@ class DaskCombined:
     grow : float or None
     zero, scale, weights : ndarray of shape (N,) or None
         The per-frame corrections every block applied (resolved on the client).
+    ivar : bool
+        Whether the samples were weighted by the inverse of their variance
+        (``weights="ivar"``; ``weights`` is None then).
     paths : list of str or None
         The input files, when the stack came from `read_fits`.
     header : astropy.io.fits.Header or None
@@ -63,6 +69,7 @@ class DaskCombined:
     """
 
     image: Any
+    variance: Any = None
     products: dict[str, Any] = field(default_factory=dict)
     method: str = "mean"
     rejectors: tuple[Any, ...] = ()
@@ -76,10 +83,13 @@ class DaskCombined:
     exptimes: list[float] | None = None
     threads: int = 1
     n_frames: int = 0
+    ivar: bool = False
 
     def arrays(self) -> dict[str, Any]:
-        """``{"image": image, **products}``: every lazy output by name."""
-        return {"image": self.image, **self.products}
+        """``{"image": image, "var": variance, **products}``: every lazy output by name
+        (``"var"`` only with the propagated variance)."""
+        var = {} if self.variance is None else {"var": self.variance}
+        return {"image": self.image, **var, **self.products}
 
     def compute(self, **kwargs: Any) -> dict[str, np.ndarray]:
         """Compute the image and every product in one graph (shared blocks computed once).
@@ -92,7 +102,7 @@ class DaskCombined:
         Returns
         -------
         dict of str to numpy.ndarray
-            ``"image"`` and each product.
+            ``"image"``, ``"var"`` (the propagated variance, when returned) and each product.
         """
         import dask
 
@@ -119,6 +129,8 @@ def combine(
     products: Any = (),
     threads: int | None = None,
     rechunk: bool = True,
+    variance: Any = None,
+    return_variance: bool = False,
 ) -> DaskCombined:
     """Combine a dask stack along axis 0, block by block, with the in-memory core.
 
@@ -145,8 +157,9 @@ def combine(
     zero, scale : None, number, sequence of N numbers, str or callable, optional
         The per-frame correction. A statistic (``"median"`` ...) or callable is measured in a
         first pass on the statistics grid, gathered to the client; blocks receive numbers.
-    weights : array_like of shape (N,) or {"mean", "median", "mode"}, optional
-        Per-frame weights of the (weighted) average.
+    weights : array_like of shape (N,), {"mean", "median", "mode"} or "ivar", optional
+        Per-frame weights of the (weighted) average; ``"ivar"``: each sample weighted by the
+        inverse of its variance (needs ``variance``).
     ddof : int, default 0
         Delta degrees of freedom (of ``variance`` and of `SigClip`'s spread).
     grow : float, optional
@@ -166,6 +179,15 @@ def combine(
         thread, so more would oversubscribe the cores.
     rechunk : bool, default True
         Whether a chunked stack axis may be rechunked to one chunk (else `ValueError`).
+    variance : dask.array.Array, array_like or scalar sequence, optional
+        The variance of every sample: the stack's shape (rechunked as the stack), or one
+        number per frame. A `FitsFrames` read with ``variance=`` or ``error=`` brings its own.
+        Blocks pass it to the in-memory combine (``Combiner(block, mask, variance=...)``), so
+        rejection (`imcombiners.VarClip`), ``weights="ivar"`` and the propagated variance
+        equal the in-memory ones.
+    return_variance : bool, default False
+        Also compute the propagated variance of the image (`DaskCombined.variance`); needs
+        ``variance``.
 
     Returns
     -------
@@ -197,6 +219,8 @@ def combine(
     if isinstance(stack, FitsFrames):
         if mask is None:
             mask = stack.mask
+        if variance is None:
+            variance = stack.variance
         paths = [str(p) for p in stack.paths]
         header = stack.headers[0]
         exptimes = stack.exptimes()
@@ -218,11 +242,27 @@ def combine(
     stack = _one_stack_chunk(stack, rechunk, "stack")
     if mask is not None:
         mask = _as_mask(mask, stack)
+    if not isinstance(return_variance, bool):
+        raise TypeError(f"return_variance must be True or False, got {return_variance!r}")
+    if return_variance and variance is None:
+        raise ValueError(
+            "return_variance=True needs variance= (the variance of every sample, or one per "
+            "frame): without it there is nothing to propagate"
+        )
+    if variance is not None:
+        variance = _as_variance(variance, stack)
     rules = _rules(rejectors)
     wanted = _products(products)
     nthreads = 1 if threads is None else int(threads)
     if nthreads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    ivar = isinstance(weights, str) and weights.lower() == "ivar"
+    if ivar:
+        if variance is None:
+            raise ValueError(
+                "weights='ivar' needs variance= (each sample's weight is 1 / its variance)"
+            )
+        weights = None  # every block weights its samples by their own variance
     if isinstance(weights, str) and weights.lower() not in WEIGHT_STATISTICS:
         raise ValueError(
             f"weights={weights!r} is not a weight statistic; valid names are: "
@@ -251,19 +291,25 @@ def combine(
         thresholds=thresholds,
         zero=z,
         scale=s,
-        weights=w,
+        weights="ivar" if ivar else w,
         ddof=ddof,
         grow=None if grow is None else float(grow),
         products=wanted,
         threads=nthreads,
         n=n,
+        has_variance=variance is not None,
+        return_variance=return_variance,
     )
     probe = np.ones((n,) + (1,) * (stack.ndim - 1), dtype=stack.dtype)
-    run_block(probe, None, plan)
-    stacked = _map(stack, mask, plan)
+    run_block(probe, None, plan, None if variance is None else np.ones(probe.shape))
+    stacked = _map(stack, mask, plan, variance)
     image = stacked[0].astype(work)
     out: dict[str, Any] = {}
     k = 1
+    propagated = None
+    if return_variance:
+        propagated = stacked[1].astype(work)
+        k = 2
     count = np.dtype(np.int16 if n < 2**15 else np.int32)
     for name in wanted:
         if name == "rejmask":
@@ -274,6 +320,7 @@ def combine(
             k += 1
     return DaskCombined(
         image=image,
+        variance=propagated,
         products=out,
         method=method,
         rejectors=tuple(rules),
@@ -282,6 +329,7 @@ def combine(
         zero=z,
         scale=s,
         weights=w,
+        ivar=ivar,
         paths=paths,
         header=header,
         exptimes=exptimes,
@@ -336,6 +384,41 @@ def _as_mask(mask: Any, stack: Any) -> Any:
     return mask.rechunk(stack.chunks)
 
 
+def _as_variance(variance: Any, stack: Any) -> Any:
+    """The variance as a float dask array of the stack's shape and chunks.
+
+    One number per frame (shape ``(N,)``) is broadcast; the values themselves are checked by
+    the in-memory combine of every block, as `imcombiners.ndcombine` checks them.
+    """
+    import dask.array as da
+
+    if not isinstance(variance, da.Array):
+        variance = np.asarray(variance)
+        if variance.dtype.kind not in "iuf":
+            raise TypeError(
+                f"variance must hold numbers (integer or floating point), got {variance.dtype}"
+            )
+    n = stack.shape[0]
+    if tuple(variance.shape) == (n,):
+        shape = (n,) + (1,) * (stack.ndim - 1)
+        variance = variance.reshape(shape)
+    if tuple(variance.shape) != tuple(stack.shape):
+        try:
+            variance = (
+                da.broadcast_to(variance, stack.shape)
+                if isinstance(variance, da.Array)
+                else np.broadcast_to(variance, stack.shape)
+            )
+        except ValueError:
+            raise ValueError(
+                f"variance has shape {tuple(variance.shape)}; it must be the stack's shape "
+                f"{tuple(stack.shape)} or one number per frame ({n},)"
+            ) from None
+    if not isinstance(variance, da.Array):
+        return da.from_array(variance, chunks=stack.chunks)
+    return variance.rechunk(stack.chunks)
+
+
 def _rules(rejectors: Any) -> list[Any]:
     if rejectors is None:
         return []
@@ -373,7 +456,7 @@ def _halo(plan: BlockPlan, spatial: tuple[int, ...]) -> dict[int, int]:
     return depth
 
 
-def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
+def _map(stack: Any, mask: Any, plan: BlockPlan, variance: Any = None) -> Any:
     """The stacked outputs ``(layers, *spatial)`` of every block."""
     import dask.array as da
 
@@ -385,9 +468,22 @@ def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
         stack = da.overlap.overlap(stack, depth=depth, boundary=boundary)
         if mask is not None:
             mask = da.overlap.overlap(mask, depth=depth, boundary=boundary)
+        if variance is not None:
+            variance = da.overlap.overlap(variance, depth=depth, boundary=boundary)
     chunks = ((layers,), *stack.chunks[1:])
     meta = np.empty((0,) * stack.ndim, dtype=np.float64)
-    if mask is None:
+    if variance is not None:
+        arrays = (stack, variance) if mask is None else (stack, variance, mask)
+        out = da.map_blocks(
+            _block_variance,
+            *arrays,
+            plan=plan,
+            chunks=chunks,
+            dtype=np.float64,
+            meta=meta,
+            token="imcombine-var",
+        )
+    elif mask is None:
         out = da.map_blocks(
             _block_nomask,
             stack,
@@ -415,3 +511,9 @@ def _map(stack: Any, mask: Any, plan: BlockPlan) -> Any:
 
 def _block_nomask(block: np.ndarray, plan: BlockPlan) -> np.ndarray:
     return run_block(block, None, plan)
+
+
+def _block_variance(
+    block: np.ndarray, variance: np.ndarray, mask: np.ndarray | None = None, *, plan: BlockPlan
+) -> np.ndarray:
+    return run_block(block, mask, plan, variance)

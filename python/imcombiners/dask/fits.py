@@ -40,12 +40,16 @@ class FitsFrames:
         The files, in order.
     headers : list of astropy.io.fits.Header
         Each image HDU's header.
+    variance : dask.array.Array or None
+        The variance of every sample (from ``variance=`` or ``error=`` of `read_fits`), in
+        native byte order, chunked as ``data``; `combine` uses it unless given another.
     """
 
     data: Any
     mask: Any
     paths: list[Path]
     headers: list[Any]
+    variance: Any = None
 
     def exptimes(self) -> list[float] | None:
         """EXPTIME of every input when all have a number, else None."""
@@ -58,6 +62,8 @@ def read_fits(
     hdu: int | str = 0,
     masks: Any = None,
     chunks: int | str = "auto",
+    variance: Any = None,
+    error: Any = None,
 ) -> FitsFrames:
     """A lazy stack of FITS images, read in bands of rows.
 
@@ -70,13 +76,19 @@ def read_fits(
     masks : None, int, str, or paths, optional
         Bad-pixel masks (nonzero = not used): an HDU of each input (a number, or an EXTNAME
         such as ``"DQ"``), or one mask file per input (a list, glob or ``@list``).
+    variance : None, int, str, or paths, optional
+        The variance of every sample, as ``masks``: an HDU of each input (``"VAR"``, a
+        number), or one file per input (a list, glob or ``@list``).
+    error : None, int, str, or paths, optional
+        As ``variance``, for planes of standard deviations (``"ERR"``), squared as they are
+        read. At most one of ``variance`` and ``error``.
     chunks : int or "auto", default "auto"
-        Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames about
-        Dask's ``array.chunk-size``, so `combine`'s blocks stay near it; with a current
-        distributed Client whose workers have a memory limit, also small enough that every
-        worker thread's band (about 3x its bytes at its peak: pieces read, their concatenation,
-        the core's workspace) fits below the spill threshold beside the worker process itself
-        (`WORKER_BASELINE`).
+        Rows (first spatial axis) per band. ``"auto"`` makes a band of all N frames (with
+        their variance planes) about Dask's ``array.chunk-size``, so `combine`'s blocks stay
+        near it; with a current distributed Client whose workers have a memory limit, also
+        small enough that every worker thread's band (about 3x its bytes at its peak: pieces
+        read, their concatenation, the core's workspace) fits below the spill threshold
+        beside the worker process itself (`WORKER_BASELINE`).
 
     Returns
     -------
@@ -94,21 +106,39 @@ def read_fits(
     """
     import dask.array as da
 
+    if variance is not None and error is not None:
+        raise ValueError("give variance= or error=, not both")
     files = resolve_paths(paths, what="paths")
     mask_spec: Any = masks
     if masks is not None and not (isinstance(masks, int | str) and not _is_pathlike(masks)):
         mask_spec = resolve_paths(masks, what="masks")
-    # Open every file once on the client: shapes, dtypes and masks are checked here.
-    with FitsStack(files, hdu, _stack_masks(mask_spec, files, None)) as frames:
+    role = "variance" if variance is not None else "error" if error is not None else None
+    plane_spec: Any = variance if variance is not None else error
+    if plane_spec is not None and not (
+        isinstance(plane_spec, int | str) and not _is_pathlike(plane_spec)
+    ):
+        plane_spec = resolve_paths(plane_spec, what=role)
+    # Open every file once on the client: shapes, dtypes, masks and planes are checked here.
+    with FitsStack(
+        files,
+        hdu,
+        _stack_masks(mask_spec, files, None),
+        planes=_stack_masks(plane_spec, files, None),
+        plane_role=role or "variance",
+    ) as frames:
         shape = tuple(frames.shape)
         stored = frames.dtype
+        plane_dtype = None if role is None else frames.plane_dtype()
         headers = [h.copy() for h in frames.headers]
         # Where the bytes of a plain image start (as FitsStack reads them raw), so that a reader
         # task reads its rows with one pread, without parsing the header again.
         layouts = [_RawLayout.of(f) for f in frames.frames]
     n = len(files)
     dtype = stored.newbyteorder("=")
-    rows = _rows(chunks, n, shape, dtype.itemsize)
+    # A band of the variance planes is read and combined beside each band of the data: "auto"
+    # sizes the two together.
+    plane_bytes = 0 if plane_dtype is None else plane_dtype.itemsize
+    rows = _rows(chunks, n, shape, dtype.itemsize + plane_bytes)
     bands = tuple(min(rows, shape[0] - y) for y in range(0, shape[0], rows))
     grid = ((1,) * n, bands, *((s,) for s in shape[1:]))
     data = da.map_blocks(
@@ -134,7 +164,25 @@ def read_fits(
             masks=mask_spec,
             token="read-fits-mask",
         )
-    return FitsFrames(data=data, mask=mask, paths=files, headers=headers)
+    var = None
+    if role is not None:
+        var_dtype = plane_dtype
+        if role == "error":
+            from .._variance import variance_from_error
+
+            var_dtype = variance_from_error(np.ones(1, dtype=plane_dtype)).dtype
+        var = da.map_blocks(
+            _read_plane_block,
+            chunks=grid,
+            dtype=var_dtype,
+            meta=np.empty((0,) * (1 + len(shape)), dtype=var_dtype),
+            files=files,
+            hdu=hdu,
+            planes=plane_spec,
+            role=role,
+            token=f"read-fits-{role}",
+        )
+    return FitsFrames(data=data, mask=mask, paths=files, headers=headers, variance=var)
 
 
 def _is_pathlike(value: Any) -> bool:
@@ -292,6 +340,23 @@ def _read_mask_block(
         return frame.read_mask_band(y0, y1)
 
 
+def _read_plane_block(
+    *, files: list[Path], hdu: int | str, planes: Any, role: str, block_info: Any = None
+) -> np.ndarray:
+    """Rows of one file's variance (or error, squared) plane."""
+    loc = block_info[None]["array-location"]
+    i = loc[0][0]
+    y0, y1 = loc[1]
+    spec = _stack_masks(planes, files, i)
+    with FitsStack([files[i]], hdu, planes=spec, plane_role=role) as frame:
+        plane = frame.read_plane_band(y0, y1)
+    if role == "error":
+        from .._variance import variance_from_error
+
+        return variance_from_error(plane)
+    return plane
+
+
 def _product_path(output: Path, product: str) -> Path:
     """``out.fits`` -> ``out_sigma.fits``; ``out.fits.gz`` -> ``out_sigma.fits.gz``."""
     name = output.name
@@ -302,6 +367,7 @@ def _product_path(output: Path, product: str) -> Path:
 
 
 _PRODUCT_DOC = {
+    "var": "variance of the combined image, propagated",
     "sigma": "std (ddof=1) of the samples combined",
     "variance": "variance (ddof=1) of the samples combined",
     "nrej": "samples rejected (rejectors, grow)",
@@ -320,6 +386,10 @@ def _steps(result: Any) -> list[str]:
         steps.append(f"rejection: {r!r}")
     if result.grow is not None:
         steps.append(f"grow radius {result.grow:g}")
+    if getattr(result, "variance", None) is not None:
+        steps.append("variance propagated from the input variance")
+    if getattr(result, "ivar", False):
+        steps.append("weights: the inverse of each sample's variance")
     return steps
 
 
@@ -403,7 +473,8 @@ def write_fits(
     """Compute a `combine` result and write it into FITS files by this process only.
 
     The image goes to ``path`` and each product to ``<stem>_<product>.fits`` beside it (as
-    `imcombiners.combine_files` names them), with the provenance header of `combine_files`.
+    `imcombiners.combine_files` names them; the propagated variance, when `combine` returned
+    it, to ``<stem>_var.fits``), with the provenance header of `combine_files`.
     Outputs are rechunked to whole rows (bands along the first spatial axis). On a distributed
     cluster every band is submitted at once and the bands are gathered and written in order,
     each released once written; with the threaded or synchronous scheduler,
@@ -427,7 +498,7 @@ def write_fits(
     Returns
     -------
     dict of str to pathlib.Path
-        ``"image"`` and each product's file.
+        ``"image"``, ``"var"`` and each product's file.
     """
     import dask
     import dask.array as da

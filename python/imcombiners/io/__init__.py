@@ -5,11 +5,20 @@ from __future__ import annotations
 from .memory import format_bytes, parse_mem_limit
 from .paths import resolve_paths
 from .reader import FitsStack
-from .writer import FitsImageWriter, clean_stale_partials, image_header, write_fits
+from .writer import (
+    FitsImageWriter,
+    FitsMefWriter,
+    MefImage,
+    clean_stale_partials,
+    image_header,
+    write_fits,
+)
 
 __all__ = [
     "FitsImageWriter",
+    "FitsMefWriter",
     "FitsStack",
+    "MefImage",
     "clean_stale_partials",
     "format_bytes",
     "image_header",

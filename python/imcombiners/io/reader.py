@@ -306,6 +306,12 @@ class FitsStack:
     masks : None, int, str or list of pathlib.Path
         Bad-pixel masks (nonzero = do not use): an HDU of each input (``"DQ"``, ``"BPM"``,
         a number), or one mask file per input (its first image HDU).
+    planes : None, int, str or list of pathlib.Path
+        A per-sample uncertainty plane, as ``masks``: an HDU of each input (``"VAR"``,
+        ``"ERR"``, a number), or one file per input (its first image HDU). Read with
+        `read_plane_band`.
+    plane_role : str, default "variance"
+        What the plane holds, for messages (``"variance"``, ``"error"``).
 
     Attributes
     ----------
@@ -316,10 +322,20 @@ class FitsStack:
     headers : list of astropy.io.fits.Header
     """
 
-    def __init__(self, paths: list[Path], hdu: int | str = 0, masks: Any = None) -> None:
+    def __init__(
+        self,
+        paths: list[Path],
+        hdu: int | str = 0,
+        masks: Any = None,
+        *,
+        planes: Any = None,
+        plane_role: str = "variance",
+    ) -> None:
         self.paths = paths
         self.frames: list[FitsFrame] = []
         self.masks: list[FitsFrame] | None = None
+        self.planes: list[FitsFrame] | None = None
+        self.plane_role = plane_role
         try:
             for p in paths:
                 self.frames.append(FitsFrame(p, hdu, role="image"))
@@ -341,6 +357,8 @@ class FitsStack:
             self.dtype = first.dtype
             if masks is not None:
                 self.masks = self._open_masks(masks)
+            if planes is not None:
+                self.planes = self._open_planes(planes)
         except BaseException:
             self.close()
             raise
@@ -371,8 +389,60 @@ class FitsStack:
                 )
         return frames
 
+    def _open_planes(self, planes: Any) -> list[FitsFrame]:
+        role = self.plane_role
+        frames: list[FitsFrame] = []
+        try:
+            if isinstance(planes, int | str) and not isinstance(planes, bool):
+                for f in self.frames:
+                    frames.append(_plane_frame(f, planes, role))
+            else:
+                if len(planes) != len(self.paths):
+                    raise ValueError(
+                        f"{role}: {len(planes)} {role} files for {len(self.paths)} images; give "
+                        "one per image"
+                    )
+                for p in planes:
+                    frames.append(FitsFrame(p, _first_image_hdu(p, role), role=role))
+            for f, image in zip(frames, self.frames, strict=True):
+                if f.shape != self.shape:
+                    raise ValueError(
+                        f"{role}: the {role} plane of {image.path} ({f.path}) is "
+                        f"{_fits_shape(f.shape)} but the image is {_fits_shape(self.shape)}"
+                    )
+                if f.dtype.kind not in "iuf":
+                    raise ValueError(
+                        f"{role}: the {role} plane {f.path} holds {f.dtype.name} data; it must "
+                        "be numbers (integer or floating point)"
+                    )
+        except BaseException:
+            frames_close(frames)
+            raise
+        return frames
+
     def __len__(self) -> int:
         return len(self.frames)
+
+    def plane_dtype(self) -> np.dtype:
+        """The dtype `read_plane_band` returns (native byte order)."""
+        if self.planes is None:
+            raise ValueError("this stack has no uncertainty planes")
+        return np.result_type(*(f.dtype.newbyteorder("=") for f in self.planes))
+
+    def read_plane_band(self, y0: int, y1: int) -> np.ndarray | None:
+        """The uncertainty plane of rows ``y0:y1`` of every frame, ``(N, rows, *rest)`` in
+        native byte order (the planes' common dtype), or None without planes."""
+        if self.planes is None:
+            return None
+        dtype = self.plane_dtype()
+        out = np.empty((len(self.frames), y1 - y0, *self.shape[1:]), dtype=dtype)
+        raw = None
+        for i, f in enumerate(self.planes):
+            if raw is None or raw.dtype != f.dtype:
+                raw = np.empty((y1 - y0, *self.shape[1:]), dtype=f.dtype)
+            f.read_rows(y0, y1, raw)
+            out[i] = raw  # to native byte order (and the common dtype)
+        return out
 
     def read_band(self, y0: int, y1: int, out: np.ndarray) -> np.ndarray:
         """Rows ``y0:y1`` of every frame into ``out[:, :y1 - y0]``; returns that view."""
@@ -425,6 +495,8 @@ class FitsStack:
         frames_close(self.frames)
         if self.masks is not None:
             frames_close(self.masks)
+        if self.planes is not None:
+            frames_close(self.planes)
 
     def __enter__(self) -> FitsStack:
         return self
@@ -440,6 +512,16 @@ def _mask_frame(image: FitsFrame, hdu: int | str) -> FitsFrame:
     return FitsFrame(image.path, hdu, role="mask")
 
 
+def _plane_frame(image: FitsFrame, hdu: int | str, role: str) -> FitsFrame:
+    """The ``role`` HDU ``hdu`` of an input file (sharing its open file when astropy has it)."""
+    try:
+        if image.hdul is not None:
+            return FitsFrame(image.path, hdu, role=role, opened=image.hdul)
+        return FitsFrame(image.path, hdu, role=role)
+    except ValueError as exc:
+        raise ValueError(f"{role}: {exc}") from None
+
+
 def frames_close(frames: list[FitsFrame]) -> None:
     for f in frames:
         with contextlib.suppress(Exception):
@@ -451,7 +533,7 @@ def _fits_shape(shape: tuple[int, ...]) -> str:
     return " x ".join(str(n) for n in reversed(shape))
 
 
-def _first_image_hdu(path: Path) -> int:
+def _first_image_hdu(path: Path, role: str = "masks") -> int:
     """The number of the first HDU of ``path`` that holds image data."""
     from astropy.io import fits
 
@@ -459,4 +541,4 @@ def _first_image_hdu(path: Path) -> int:
         for i, h in enumerate(hdul):
             if isinstance(h, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU) and h.shape:
                 return i
-    raise ValueError(f"masks: {path} holds no image")
+    raise ValueError(f"{role}: {path} holds no image")

@@ -31,6 +31,8 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,44 @@ def image_header(shape: tuple[int, ...], dtype: np.dtype, header: Any = None) ->
     return out
 
 
+def extension_header(name: str, shape: tuple[int, ...], dtype: np.dtype, header: Any = None) -> Any:
+    """An IMAGE extension header named ``name`` for ``shape`` and ``dtype`` with the cards of
+    ``header`` (layout keywords and EXTNAME replaced)."""
+    from astropy.io import fits
+
+    primary = image_header(shape, dtype, header)
+    out = fits.Header()
+    out["XTENSION"] = ("IMAGE", "image extension")
+    for key in ("BITPIX", "NAXIS", *(f"NAXIS{k}" for k in range(1, len(shape) + 1))):
+        out[key] = primary[key]
+    out["PCOUNT"] = 0
+    out["GCOUNT"] = 1
+    for key in ("BZERO", "BSCALE"):
+        if key in primary:
+            out[key] = primary[key]
+    out["EXTNAME"] = (name, "extension name")
+    for card in primary.cards:
+        if not is_structural(card.keyword) and card.keyword not in ("EXTEND", "EXTNAME"):
+            out.append(card, end=True)
+    return out
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """Where one image of a file being written lives: its data offset, shape and storage."""
+
+    offset: int
+    shape: tuple[int, ...]
+    stored: np.dtype
+    bzero: int | None
+    end: int
+
+
+def _layout(headers: Sequence[tuple[Any, tuple[int, ...], np.dtype]]) -> tuple[bytes, ...]:
+    """The header blocks of each HDU, as bytes (padded to whole FITS blocks)."""
+    return tuple(h.tostring(padding=True).encode("ascii") for h, _, _ in headers)
+
+
 class FitsImageWriter:
     """Write one FITS image, in blocks of rows, into a temporary file renamed on `commit`.
 
@@ -230,6 +270,13 @@ class FitsImageWriter:
         *,
         overwrite: bool = False,
     ) -> None:
+        self._destination(path, overwrite)
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype).newbyteorder("=")
+        self._create([(image_header(self.shape, self.dtype, header), self.shape, self.dtype)])
+
+    def _destination(self, path: str | os.PathLike, overwrite: bool) -> None:
+        """Check the destination: its name, whether it exists, its folder."""
         self.path = Path(path)
         suffix = self.path.name.lower()
         if suffix.endswith(".fz"):
@@ -238,20 +285,25 @@ class FitsImageWriter:
                 "it *.fits, or *.fits.gz for a gzip-compressed file"
             )
         self._gzip = suffix.endswith(".gz")
-        self._map: np.ndarray | None = None
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"cannot write {self.path}: the folder does not exist")
-        self.shape = tuple(int(n) for n in shape)
-        self.dtype = np.dtype(dtype).newbyteorder("=")
         self.overwrite = overwrite
-        hdr = image_header(self.shape, self.dtype, header)
-        text = hdr.tostring(padding=True).encode("ascii")
-        self._stored, self._bzero = _UNSIGNED.get(self.dtype, (self.dtype, None))
-        self._data_offset = len(text)
-        n_bytes = int(np.prod(self.shape, dtype=np.int64)) * self._stored.itemsize
-        self._end = self._data_offset + -(-n_bytes // BLOCK) * BLOCK
+
+    def _create(self, hdus: Sequence[tuple[Any, tuple[int, ...], np.dtype]]) -> None:
+        """Lay out the HDUs (header, shape, native dtype) in a new temporary file."""
+        self._units: list[_Unit] = []
+        texts = _layout(hdus)
+        pos = 0
+        for text, (_, shape, dtype) in zip(texts, hdus, strict=True):
+            stored, bzero = _UNSIGNED.get(dtype, (dtype, None))
+            offset = pos + len(text)
+            n_bytes = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
+            pos = offset + -(-n_bytes // BLOCK) * BLOCK
+            self._units.append(_Unit(offset, tuple(shape), stored, bzero, pos))
+        self._end = pos
+        self._maps: dict[int, np.ndarray] = {}
         clean_stale_partials(self.path.parent)
         fd, tmp = tempfile.mkstemp(
             prefix=_temp_prefix(self.path.name), suffix=".partial", dir=self.path.parent
@@ -259,26 +311,32 @@ class FitsImageWriter:
         self._tmp = Path(tmp)
         self._fd: int | None = fd
         try:
-            os.pwrite(fd, text, 0)
-            os.ftruncate(fd, self._end)  # the data unit, zero-padded to whole blocks
+            starts = [0, *(u.end for u in self._units[:-1])]
+            for text, start in zip(texts, starts, strict=True):
+                os.pwrite(fd, text, start)
+            os.ftruncate(fd, self._end)  # the data units, zero-padded to whole blocks
         except BaseException:
             self.abort()
             raise
 
     def write(self, y0: int, block: np.ndarray, frame: int | None = None) -> None:
         """Write ``block`` (rows ``y0:y0 + len(block)`` of the image, or of cube ``frame``)."""
+        self._write_unit(0, y0, block, frame)
+
+    def _write_unit(self, k: int, y0: int, block: np.ndarray, frame: int | None) -> None:
         if self._fd is None:
             raise ValueError(f"the writer of {self.path} is closed")
-        spatial = self.shape if frame is None else self.shape[1:]
+        unit = self._units[k]
+        spatial = unit.shape if frame is None else unit.shape[1:]
         rows_before = y0 if frame is None else frame * spatial[0] + y0
         row_items = int(np.prod(spatial[1:], dtype=np.int64))
         if block.shape[1:] != spatial[1:] or y0 + block.shape[0] > spatial[0]:
             raise ValueError(f"block of shape {block.shape} does not fit rows from {y0}")
-        if self._bzero is not None:
-            data = (np.asarray(block, dtype=np.int32) - self._bzero).astype(">i2")
+        if unit.bzero is not None:
+            data = (np.asarray(block, dtype=np.int32) - unit.bzero).astype(">i2")
         else:
-            data = np.asarray(block).astype(self._stored.newbyteorder(">"), copy=False)
-        offset = self._data_offset + rows_before * row_items * self._stored.itemsize
+            data = np.asarray(block).astype(unit.stored.newbyteorder(">"), copy=False)
+        offset = unit.offset + rows_before * row_items * unit.stored.itemsize
         buf = memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8))
         while buf.nbytes:
             done = os.pwrite(self._fd, buf, offset)
@@ -293,8 +351,9 @@ class FitsImageWriter:
         try:
             if self._gzip:
                 final = self._compress(mode)
-                if self._bzero is None:  # the data stay readable once the plain file is gone
-                    self._map = self._map_data(self._tmp)
+                for k, unit in enumerate(self._units):
+                    if unit.bzero is None:  # the data stay readable once the plain file is gone
+                        self._maps[k] = self._map_data(self._tmp, k)
                 os.close(self._fd)
                 self._fd = None
                 self._tmp.unlink()
@@ -308,7 +367,7 @@ class FitsImageWriter:
         except BaseException:
             self.abort()
             final.unlink(missing_ok=True)
-            self._map = None
+            self._maps = {}
             raise
         return self.path
 
@@ -339,13 +398,14 @@ class FitsImageWriter:
             raise
         return out
 
-    def _map_data(self, path: Path) -> np.ndarray:
+    def _map_data(self, path: Path, k: int = 0) -> np.ndarray:
+        unit = self._units[k]
         return np.memmap(
             path,
-            dtype=self._stored.newbyteorder(">"),
+            dtype=unit.stored.newbyteorder(">"),
             mode="r",
-            offset=self._data_offset,
-            shape=self.shape,
+            offset=unit.offset,
+            shape=unit.shape,
         )
 
     def mapped(self) -> np.ndarray:
@@ -354,15 +414,18 @@ class FitsImageWriter:
         For a ``*.gz`` file, a map of the uncompressed data (of the deleted plain temporary
         file, whose space the system reclaims when the map is released).
         """
+        return self._mapped_unit(0)
+
+    def _mapped_unit(self, k: int) -> np.ndarray:
         if self._fd is not None:
             raise ValueError(f"{self.path} is not committed yet")
-        if self._bzero is not None:
+        if self._units[k].bzero is not None:
             raise TypeError("unsigned data are stored with an offset; read them with astropy")
         if self._gzip:
-            if self._map is None:
+            if k not in self._maps:
                 raise ValueError(f"{self.path} was not committed")
-            return self._map
-        return self._map_data(self.path)
+            return self._maps[k]
+        return self._map_data(self.path, k)
 
     def abort(self) -> None:
         """Delete the temporary file (nothing is written to ``path``)."""
@@ -380,6 +443,85 @@ class FitsImageWriter:
                 self.commit()
             else:
                 self.abort()
+
+
+@dataclass(frozen=True)
+class MefImage:
+    """One image of a multi-extension FITS file written by `FitsMefWriter`.
+
+    Attributes
+    ----------
+    name : str
+        Its EXTNAME (``"SCI"``, ``"VAR"``, ``"DQ"`` ...).
+    shape : tuple of int
+        NumPy order; ``(N, *spatial)`` for a cube.
+    dtype : numpy.dtype
+        As `FitsImageWriter` accepts.
+    header : astropy.io.fits.Header or mapping, optional
+        Cards to add (layout keywords and EXTNAME are set by the writer).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: Any
+    header: Any = None
+
+
+class FitsMefWriter(FitsImageWriter):
+    """Write a multi-extension FITS file, in blocks of rows, renamed on `commit`.
+
+    The first image is the primary HDU (with ``EXTNAME`` set to its name), the others follow as
+    IMAGE extensions, in order. As `FitsImageWriter`: a temporary file beside the destination,
+    renamed only by `commit`; `abort` (or an exception in a ``with`` block) deletes it; ``*.gz``
+    names are written gzip-compressed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination.
+    images : sequence of MefImage
+        The images, primary first; their names must differ.
+    overwrite : bool
+        Replace an existing file on `commit`; else `FileExistsError` at once.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, images: Sequence[MefImage], *, overwrite: bool = False
+    ) -> None:
+        images = list(images)
+        if not images:
+            raise ValueError("FitsMefWriter needs at least one image")
+        names = [im.name.upper() for im in images]
+        if len(set(names)) != len(names):
+            raise ValueError(f"the extension names must differ, got {names}")
+        self.names = names
+        self._destination(path, overwrite)
+        hdus = []
+        for k, im in enumerate(images):
+            dtype = np.dtype(im.dtype).newbyteorder("=")
+            shape = tuple(int(n) for n in im.shape)
+            if k == 0:
+                header = image_header(shape, dtype, im.header)
+                header["EXTNAME"] = (names[0], "extension name")
+            else:
+                header = extension_header(names[k], shape, dtype, im.header)
+            hdus.append((header, shape, dtype))
+        self.shape, self.dtype = hdus[0][1], hdus[0][2]
+        self._create(hdus)
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.names.index(name.upper())
+        except ValueError:
+            raise KeyError(f"{self.path} has no image {name!r}; it has {self.names}") from None
+
+    def write_to(self, name: str, y0: int, block: np.ndarray, frame: int | None = None) -> None:
+        """Write ``block`` into image ``name`` (rows from ``y0``, of cube ``frame``)."""
+        self._write_unit(self._index(name), y0, block, frame)
+
+    def mapped_image(self, name: str) -> np.ndarray:
+        """A read-only memory map of image ``name`` of the committed file (as `mapped`)."""
+        return self._mapped_unit(self._index(name))
 
 
 def write_fits(
