@@ -468,3 +468,15 @@ def test_kernels_and_combiner_agree(data):
     chained = imc.Combiner(x, mask, variance=var).reject(imc.VarClip())
     np.testing.assert_array_equal(chained.combine("mean"), b)
     np.testing.assert_array_equal(chained.out_variance, cmb.out_variance)
+
+
+def test_an_unaligned_variance_plane_is_read_correctly():
+    """A variance view at an odd byte offset (e.g. a block a Dask worker received) is copied
+    aligned for the core, not refused."""
+    x = np.ones((3, 4, 5), np.float32)
+    raw = np.zeros(3 * 4 * 5 * 4 + 1, np.uint8)[1:]
+    odd = raw.view(np.float32).reshape(3, 4, 5)
+    odd[:] = 2.0
+    assert not odd.flags.aligned or odd.ctypes.data % 4
+    _, var = imc.ndcombine(x, variance=odd, return_variance=True)
+    np.testing.assert_allclose(var, 2.0 / 3.0, rtol=1e-7)

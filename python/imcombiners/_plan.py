@@ -607,14 +607,23 @@ def _own_rule_mask(rule: Rejector, values: np.ndarray, use: np.ndarray) -> np.nd
 
 def fused_with_counts(
     plan: Plan, stack: Stack, mask: np.ndarray | None
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """The fused path, also counting each frame's rejected and usable samples in the core.
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """The fused path, also counting each frame's rejected and usable samples in the core, and
+    with a variance plane the propagated variance (else None).
 
-    Used band by band, so it does not warn about inert rules: its caller does, once.
+    Used band by band, so it does not warn about inert rules: its caller does, once. Rules
+    that are not all in the core (`VarClip`, rules of one's own) need the chained path when
+    the plan has a variance plane.
     """
-    got = _core_reject(plan, stack, mask, combine=True, frame_counts=True)
+    mask = with_bad_variance(plan, mask)
+    ride = plan.variance is not None
+    if ride and not all(r.in_core for r in plan.rules):
+        raise ValueError("fused_with_counts: these rules propagate a variance only when chained")
+    got = _core_reject(plan, stack, mask, combine=True, frame_counts=True, propagate=ride)
     counts = (got["frame_rejected"].astype(np.int64), got["frame_valid"].astype(np.int64))
-    return got["combined"], counts
+    if not ride:
+        return got["combined"], counts, None
+    return (got["value"] if plan.ivar else got["combined"]), counts, got["variance"]
 
 
 def _chained(

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _core
 from ._threads import get_num_threads
-from ._validation import Stack, real
+from ._validation import Stack, aligned, real
 
 __all__ = ["as_variance", "unusable", "variance_from_error", "variance_from_noise"]
 
@@ -46,6 +46,7 @@ def as_variance(value: Any, stack: Stack, *, name: str = "variance") -> np.ndarr
         arr = arr.astype(np.float64)
     elif not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
+    arr = aligned(arr)  # the core reads whole, aligned items
     shape = stack.array.shape
     n = shape[0]
     if arr.shape == shape:

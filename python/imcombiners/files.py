@@ -328,6 +328,11 @@ def _band_products(
     return out
 
 
+def _fusable(plan: _Plan) -> bool:
+    """The rules run in the core's fused pass (which then propagates a variance plane too)."""
+    return all(r.in_core for r in plan.rules)
+
+
 def _combine_band(
     band: np.ndarray,
     mask: np.ndarray | None,
@@ -365,9 +370,9 @@ def _combine_band(
         zero=plan.zero,
         scale=plan.scale,
         grow=plan.grow,
-        # With a variance plane, rejection runs as a step that keeps its mask: the per-frame
-        # counts are taken from it (the fused pass counts without the variance plane).
-        diagnostics="simple" if diagnostics or (var is not None and plan.rules) else None,
+        # With a variance plane, rules outside the core's fused pass (VarClip, rules of one's
+        # own) run as a step that keeps its mask: the per-frame counts are taken from it.
+        diagnostics="simple" if diagnostics or (var is not None and not _fusable(plan)) else None,
         variance=var,
     )
     used_mask = mask
@@ -378,8 +383,8 @@ def _combine_band(
     if plan.rules and not band_plan.chained:
         # The fused pass, also counting each frame's rejections in the core (without grow the
         # band has no halo rows).
-        combined, counts = _plan.fused_with_counts(band_plan, stack, band_mask)
-        return combined, None, counts, None, used_mask
+        combined, counts, propagated = _plan.fused_with_counts(band_plan, stack, band_mask)
+        return combined, None, counts, propagated, used_mask
     outcome = _plan.execute(band_plan, stack, band_mask, input_mask=band_mask)
     if outcome.step is None:
         return outcome.combined, None, None, outcome.variance, used_mask
