@@ -157,7 +157,7 @@ pub(crate) fn ride_tile<W: Float>(
     // frame order, so they give the numbers of the folds (and of `propagate`) bit for bit.
     match ride.how {
         Propagation::Mean => {
-            sums_tile_ride(None, args, keep, t, out_var, |sv| sv.a / (sv.n * sv.n))
+            sums_tile_ride(None, args, keep, t, out_var, |sv| sv.a / (sv.n * sv.n));
         }
         Propagation::Sum => sums_tile_ride(None, args, keep, t, out_var, |sv| sv.a),
         Propagation::Weighted(ws) => sums_tile_ride(Some(ws), args, keep, t, out_var, |sv| {

@@ -127,11 +127,36 @@ where
     Ok(out)
 }
 
+/// The centre of the (unsorted, non-empty) survivors, as [`Centre::of`] gives it for them
+/// sorted: medians by selection (the same values), the mean over the sorted values (the same
+/// order of addition).
+fn centre_of(centre: Centre, x: &mut [f64]) -> f64 {
+    let n = x.len();
+    match centre {
+        Centre::Mean => {
+            x.sort_unstable_by(f64::total_cmp);
+            centre.of(x)
+        }
+        Centre::LMedian => *x.select_nth_unstable_by((n - 1) / 2, f64::total_cmp).1,
+        Centre::Median => {
+            let (below, &mut upper, _) = x.select_nth_unstable_by(n / 2, f64::total_cmp);
+            if n % 2 == 1 {
+                upper
+            } else {
+                let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                0.5 * (lower + upper)
+            }
+        }
+    }
+}
+
 /// Per-element workspace.
 struct Element {
     rejected: Vec<bool>,
     candidate: Vec<bool>,
     values: Vec<f64>,
+    /// Each sample's standard deviation, `sqrt(v)`.
+    sd: Vec<f64>,
 }
 
 impl Element {
@@ -140,6 +165,7 @@ impl Element {
             rejected: Vec::with_capacity(n),
             candidate: Vec::with_capacity(n),
             values: Vec::with_capacity(n),
+            sd: Vec::with_capacity(n),
         }
     }
 
@@ -147,6 +173,8 @@ impl Element {
     fn clip(&mut self, s: &[Sampled], rule: &VarClip) -> (i32, u8) {
         self.rejected.clear();
         self.rejected.resize(s.len(), false);
+        self.sd.clear();
+        self.sd.extend(s.iter().map(|e| e.v.sqrt()));
         let start = s.len();
         let mut kept = start;
         let (mut nit, mut bits) = (0i32, 0u8);
@@ -163,15 +191,18 @@ impl Element {
                     .filter(|(_, &r)| !r)
                     .map(|(e, _)| e.x),
             );
-            self.values.sort_unstable_by(f64::total_cmp);
-            let c = rule.centre.of(&self.values);
+            let c = centre_of(rule.centre, &mut self.values);
             self.candidate.clear();
             self.candidate
-                .extend(s.iter().zip(&self.rejected).map(|(e, &r)| {
-                    let d = e.x - c;
-                    let sd = e.v.sqrt();
-                    !r && (d < -rule.sigma_lower * sd || d > rule.sigma_upper * sd)
-                }));
+                .extend(
+                    s.iter()
+                        .zip(&self.rejected)
+                        .zip(&self.sd)
+                        .map(|((e, &r), &sd)| {
+                            let d = e.x - c;
+                            !r && (d < -rule.sigma_lower * sd || d > rule.sigma_upper * sd)
+                        }),
+                );
             let new = self.candidate.iter().filter(|&&b| b).count();
             if new == 0 {
                 break;
