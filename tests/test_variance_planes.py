@@ -480,3 +480,32 @@ def test_an_unaligned_variance_plane_is_read_correctly():
     assert not odd.flags.aligned or odd.ctypes.data % 4
     _, var = imc.ndcombine(x, variance=odd, return_variance=True)
     np.testing.assert_allclose(var, 2.0 / 3.0, rtol=1e-7)
+
+
+def test_ccd_noise_model_as_variance():
+    """variance="ccd": the noise model of the raw values, with gain/rdnoise (and snoise)."""
+    raw = np.array([[100], [104], [98], [400]], dtype=np.uint16).repeat(3, axis=1)
+    want_plane = imc.variance_from_noise(raw, gain=2.0, rdnoise=4.0, snoise=0.01)
+    noise = {"gain": 2.0, "rdnoise": 4.0, "snoise": 0.01}
+    cases = [
+        ({}, {}),
+        ({"reject": "varclip"}, {"reject": "varclip"}),
+        # with ccdclip the same gain/rdnoise/snoise also serve the rule
+        ({"reject": "ccdclip", "sigma": 2.0}, {"reject": "ccdclip", "sigma": 2.0, **noise}),
+    ]
+    for model_options, plane_options in cases:
+        got = imc.ndcombine(raw, variance="ccd", return_variance=True, **noise, **model_options)
+        want = imc.ndcombine(raw, variance=want_plane, return_variance=True, **plane_options)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    cmb = imc.Combiner(raw, variance="ccd", gain=2.0, rdnoise=4.0, snoise=0.01)
+    cmb.combine("mean")
+    np.testing.assert_array_equal(
+        cmb.out_variance, imc.ndcombine(raw, variance=want_plane, return_variance=True)[1]
+    )
+    with pytest.raises(ValueError, match=r"variance='ccd' needs gain= .* and rdnoise="):
+        imc.ndcombine(raw, variance="ccd", gain=2.0)
+    with pytest.raises(ValueError, match="or 'ccd'"):
+        imc.ndcombine(raw, variance="poisson")
+    with pytest.raises(ValueError, match=r"are options of variance='ccd'"):
+        imc.Combiner(raw, rdnoise=3.0)

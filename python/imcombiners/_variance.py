@@ -16,7 +16,36 @@ from . import _core
 from ._threads import get_num_threads
 from ._validation import Stack, aligned, real
 
-__all__ = ["as_variance", "unusable", "variance_from_error", "variance_from_noise"]
+__all__ = ["as_variance", "plane_of", "unusable", "variance_from_error", "variance_from_noise"]
+
+
+def plane_of(
+    value: Any,
+    stack: Stack,
+    *,
+    gain: Any = None,
+    rdnoise: Any = None,
+    snoise: Any = None,
+    name: str = "variance",
+) -> np.ndarray:
+    """`as_variance`, or for ``value="ccd"`` the CCD noise model of the stack's raw values
+    (`variance_from_noise` with ``gain`` and ``rdnoise``, which it then requires)."""
+    if isinstance(value, str):
+        if value.lower() != "ccd":
+            raise ValueError(
+                f"{name} must be an array (the stack's shape or one value per frame), a number, "
+                f"or 'ccd' (the CCD noise model, with gain= and rdnoise=), got {value!r}"
+            )
+        if gain is None or rdnoise is None:
+            raise ValueError(
+                f"{name}='ccd' needs gain= (electrons per ADU) and rdnoise= (electrons); "
+                f"snoise= is optional"
+            )
+        raw = stack.array.byteswap() if stack.swapped else stack.array
+        value = variance_from_noise(
+            raw, gain=gain, rdnoise=rdnoise, snoise=0.0 if snoise is None else snoise
+        )
+    return as_variance(value, stack, name=name)
 
 
 def as_variance(value: Any, stack: Stack, *, name: str = "variance") -> np.ndarray:

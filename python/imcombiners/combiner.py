@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _plan, _rejection, normalization
 from ._validation import as_mask, as_stack, nonnegative_int, thresholds_pair
-from ._variance import as_variance
+from ._variance import plane_of
 
 
 class Step(NamedTuple):
@@ -34,11 +34,15 @@ class Combiner:
         True where a sample must not be used (bad pixels). NaN and +-inf samples are always
         treated as masked. The caller's mask is never modified: rejections are OR-ed into a
         mask of the Combiner's own.
-    variance : array_like, optional
-        The variance of every sample (the stack's shape), or one per frame (shape ``(N,)``).
+    variance : array_like or "ccd", optional
+        The variance of every sample (the stack's shape), or one per frame (shape ``(N,)``), or
+        ``"ccd"``: the CCD noise model of the raw values with ``gain`` and ``rdnoise``.
         `combine` then also propagates it to `out_variance`, ``weights="ivar"`` weights each
         sample by its inverse variance, and `VarClip` can run. A sample whose variance is NaN,
         infinite or negative is not used. See ``docs/uncertainty.md``.
+    gain, rdnoise, snoise : float, optional
+        The noise model of ``variance="ccd"`` (electrons per ADU, electrons, fraction):
+        ``(rdnoise / gain)**2 + max(x, 0) / gain + (snoise * x)**2``.
     copy : bool, default False
         Work on a copy of ``stack``. Not needed for safety (the stack is never written); it
         only decouples the Combiner from later changes the caller makes to the array.
@@ -89,7 +93,15 @@ class Combiner:
     """
 
     def __init__(
-        self, stack: Any, mask: Any = None, *, variance: Any = None, copy: bool = False
+        self,
+        stack: Any,
+        mask: Any = None,
+        *,
+        variance: Any = None,
+        gain: float | None = None,
+        rdnoise: float | None = None,
+        snoise: float | None = None,
+        copy: bool = False,
     ) -> None:
         if not isinstance(copy, bool):
             raise TypeError(f"copy must be True or False, got {type(copy).__name__}")
@@ -105,7 +117,12 @@ class Combiner:
         self._stack = as_stack(stack, name="stack")
         self._arr = np.asarray(stack.data if isinstance(stack, np.ma.MaskedArray) else stack)
         self._input_mask = as_mask(mask, self._stack)
-        self._variance = None if variance is None else as_variance(variance, self._stack)
+        noise = {"gain": gain, "rdnoise": rdnoise, "snoise": snoise}
+        if variance is None or isinstance(variance, str):
+            given = [k for k, v in noise.items() if v is not None]
+            if given and variance is None:
+                raise ValueError(f"{given} are options of variance='ccd' (the noise model)")
+        self._variance = None if variance is None else plane_of(variance, self._stack, **noise)
         self.out_variance: np.ndarray | None = None
         self._mask = self._input_mask  # uint8 view; replaced (never written) by rejections
         self.mask_rej: np.ndarray | None = None

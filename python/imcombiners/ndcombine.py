@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _plan
 from ._validation import as_mask, as_stack
+from ._variance import plane_of
 from .registry import RULES, rule_class
 from .rejectors import Rejector
 
@@ -117,10 +118,13 @@ def ndcombine(
         upp, nit, output_flags)`` (see `Combiner.reject`; the rejection fields are None without
         ``reject``, ``mask_thresh`` is None without ``thresholds``); ``"full"`` appends the
         per-sample ``sample_flags``.
-    variance : array_like, optional
+    variance : array_like or "ccd", optional
         The variance of every sample (the stack's shape) or one per frame (``(N,)``): the input
         of ``return_variance``, ``weights="ivar"`` and ``reject="varclip"``. Samples whose
-        variance is NaN, infinite or negative are not used. See ``docs/uncertainty.md``.
+        variance is NaN, infinite or negative are not used. ``"ccd"``: the CCD noise model of
+        the raw values, ``(rdnoise / gain)**2 + max(x, 0) / gain + (snoise * x)**2``, with
+        ``gain``, ``rdnoise`` (required) and ``snoise`` (which then also serve ``ccdclip``).
+        See ``docs/uncertainty.md``.
     return_variance : bool, default False
         Also return the propagated variance of the result (needs ``variance``): ``(image,
         variance)``, or the diagnostics tuple with the variance appended.
@@ -193,6 +197,11 @@ def ndcombine(
         "frac": frac,
         **rule_options,
     }
+    noise_model = isinstance(variance, str)
+    noise = {"gain": gain, "rdnoise": rdnoise, "snoise": snoise}
+    if noise_model and (reject is None or "gain" not in rule_class(reject).__dataclass_fields__):
+        for key in noise:  # the noise model's, not a rule's options
+            options[key] = None
     rules: list[Rejector] = []
     if reject is None:
         given = sorted(k for k, v in options.items() if v is not None)
@@ -204,6 +213,8 @@ def ndcombine(
         rules = [_rule(reject, options)]
     s = as_stack(stack, name="stack")
     m = as_mask(mask, s)
+    if variance is not None:
+        variance = plane_of(variance, s, **noise)
     plan = _plan.build(
         s,
         m,
