@@ -29,9 +29,20 @@ from .kernels import (
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import (
+    BiweightClip,
+    CcdClip,
+    LinearClip,
+    MinMaxClip,
+    PClip,
+    PercentileClip,
+    Rejector,
+    SigClip,
+    WinsorizedSigClip,
+)
 
 __all__ = [
+    "BiweightClip",
     "CcdClip",
     "Combiner",
     "FilesResult",
@@ -41,9 +52,11 @@ __all__ = [
     "MinMaxClip",
     "OutputFlags",
     "PClip",
+    "PercentileClip",
     "Rejector",
     "SampleFlags",
     "SigClip",
+    "WinsorizedSigClip",
     "__version__",
     "ccdclip",
     "combine_ccddata",

@@ -20,7 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import (
+    BiweightClip,
+    CcdClip,
+    LinearClip,
+    MinMaxClip,
+    PClip,
+    PercentileClip,
+    Rejector,
+    SigClip,
+    WinsorizedSigClip,
+)
 
 __all__ = ["RULES", "RuleEntry", "register", "rule_class"]
 
@@ -100,3 +110,9 @@ register(CcdClip, cli={**_ITERATIVE, "gain": "gain", "rdnoise": "rdnoise", "snoi
 register(LinearClip)
 register(MinMaxClip, cli={"nlow": "n_min", "nhigh": "n_max"})
 register(PClip, cli={"sigma": "sigma", "nkeep": "nkeep", "pclip": "frac"})
+
+# Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+_MODERN = {"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"}
+register(WinsorizedSigClip, cli=_MODERN)
+register(BiweightClip, cli=_MODERN)
+register(PercentileClip, cli={"nkeep": "nkeep"})

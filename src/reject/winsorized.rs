@@ -1,0 +1,162 @@
+//! Winsorized sigma clipping: sigma clipping with a spread from iterated winsorisation.
+//!
+//! After Huber and Ronchetti, *Robust Statistics* (2nd ed., Wiley 2009), as Siril's and
+//! `PixInsight`'s documentation describe the rule. Per pass, over the n survivors x (sorted):
+//!
+//! ```text
+//! m = median(x);  s = sqrt(sum((x - mean(x))^2) / (n - 1))   (n < 2: no spread, no rejection)
+//! repeat at most WINSOR_STEPS times, while s > 0:
+//!     w = clamp(x, m - cutoff * s, m + cutoff * s)
+//!     s' = 1.134 * sqrt(sum((w - mean(w))^2) / (n - 1));  m = median(w)
+//!     stop after this step when |s' - s| < 5e-4 * s;  s = s'
+//! rejected where   x < m - sigma_lower * s   or   x > m + sigma_upper * s
+//! s == 0 (all survivors equal): nothing is rejected
+//! ```
+
+use super::{iterate, Centre, Limits, Report, Survivors};
+
+/// Most winsorisation steps of one pass (the last `s` is used when they do not converge).
+pub const WINSOR_STEPS: u32 = 50;
+/// Relative change of `s` under which winsorisation has converged.
+pub const WINSOR_TOLERANCE: f64 = 5e-4;
+/// Makes the standard deviation of a normal sample winsorized at 1.5 sigma consistent.
+pub const WINSOR_FACTOR: f64 = 1.134;
+
+/// Winsorized sigma clipping parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WinsorizedSigClip {
+    pub sigma_lower: f64,
+    pub sigma_upper: f64,
+    /// Winsorisation clamps at `m -+ cutoff * s`.
+    pub cutoff: f64,
+    pub limits: Limits,
+}
+
+/// Sample standard deviation (divisor `n - 1`, `n >= 2`), two passes in order.
+fn sample_std(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let mean = x.iter().fold(0.0, |a, &v| a + v) / n;
+    let ss = x.iter().fold(0.0, |a, &v| a + (v - mean) * (v - mean));
+    (ss / (n - 1.0)).sqrt()
+}
+
+impl WinsorizedSigClip {
+    /// The robust centre and spread `(m, s)` of a sorted run of at least 2 values; `w` is
+    /// workspace for the winsorized values.
+    pub fn centre_spread(&self, x: &[f64], w: &mut Vec<f64>) -> (f64, f64) {
+        let mut m = Centre::Median.of(x);
+        let mut s = sample_std(x);
+        w.clear();
+        w.extend_from_slice(x);
+        for _ in 0..WINSOR_STEPS {
+            if s.is_nan() || s <= 0.0 {
+                break;
+            }
+            let (lo, hi) = (m - self.cutoff * s, m + self.cutoff * s);
+            for (wi, &xi) in w.iter_mut().zip(x) {
+                *wi = xi.max(lo).min(hi);
+            }
+            let next = WINSOR_FACTOR * sample_std(w);
+            // Clamping keeps the order: `w` is sorted.
+            m = Centre::Median.of(w);
+            let done = (next - s).abs() < WINSOR_TOLERANCE * s;
+            s = next;
+            if done {
+                break;
+            }
+        }
+        (m, s)
+    }
+
+    pub(crate) fn apply(&self, s: &mut Survivors<'_>, scratch: &mut Vec<f64>) -> Report {
+        iterate(s, &self.limits, |x| {
+            if x.len() < 2 {
+                return None;
+            }
+            let (m, sd) = self.centre_spread(x, scratch);
+            if sd == 0.0 {
+                return Some((f64::NEG_INFINITY, f64::INFINITY, sd));
+            }
+            Some((m - self.sigma_lower * sd, m + self.sigma_upper * sd, sd))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> WinsorizedSigClip {
+        WinsorizedSigClip {
+            sigma_lower: 4.0,
+            sigma_upper: 3.0,
+            cutoff: 1.5,
+            limits: Limits {
+                maxiters: 10,
+                nkeep: 1,
+                maxrej: None,
+                revert_on_nkeep: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_cosmic_ray_goes_and_the_spread_is_near_the_noise() {
+        let mut x = vec![
+            99.0, 101.0, 100.0, 98.0, 102.0, 100.0, 99.0, 101.0, 100.0, 100.0, 5000.0,
+        ];
+        x.sort_by(f64::total_cmp);
+        let mut s = Survivors {
+            x: &x,
+            lo: 0,
+            hi: x.len(),
+            n_frames: x.len(),
+        };
+        let r = rule().apply(&mut s, &mut Vec::new());
+        assert_eq!(s.kept().last(), Some(&102.0));
+        assert_eq!(s.len(), 10);
+        assert!(r.spread > 0.5 && r.spread < 3.0, "{r:?}");
+        assert_eq!(r.nit, 2);
+    }
+
+    #[test]
+    fn winsorisation_converges_to_a_fixed_point() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 30.0];
+        let (m, s) = rule().centre_spread(&x, &mut Vec::new());
+        assert_eq!(m, 5.0);
+        // One more step from (m, s) changes s by less than the tolerance.
+        let w: Vec<f64> = x
+            .iter()
+            .map(|&v| v.clamp(m - 1.5 * s, m + 1.5 * s))
+            .collect();
+        let again = WINSOR_FACTOR * sample_std(&w);
+        assert!((again - s).abs() < 2.0 * WINSOR_TOLERANCE * s);
+        assert!(
+            s < sample_std(&x),
+            "the outlier no longer inflates the spread"
+        );
+    }
+
+    #[test]
+    fn constant_and_tiny_runs_reject_nothing() {
+        let x = [3.0; 6];
+        let mut s = Survivors {
+            x: &x,
+            lo: 0,
+            hi: 6,
+            n_frames: 6,
+        };
+        let r = rule().apply(&mut s, &mut Vec::new());
+        assert_eq!((s.len(), r.spread, r.nit), (6, 0.0, 1));
+        let one = [7.0];
+        let mut s = Survivors {
+            x: &one,
+            lo: 0,
+            hi: 1,
+            n_frames: 1,
+        };
+        let r = rule().apply(&mut s, &mut Vec::new());
+        assert_eq!(s.len(), 1);
+        assert!(r.spread.is_nan());
+    }
+}
