@@ -854,10 +854,14 @@ def _in_order(values):
     return total
 
 
-def _sample_std(x):
-    """sqrt(sum((x - mean)^2) / (n - 1)) of the ascending sample ``x``, n >= 2."""
-    mean = _in_order(x) / x.size
-    return math.sqrt(_in_order((v - mean) * (v - mean) for v in x) / (x.size - 1))
+def _clamped_std(d, lo, hi):
+    """Sample standard deviation (divisor n - 1) of ``clip(d, lo, hi)``, from the sum and the
+    sum of squares added in order: sqrt((sum(w^2) - sum(w)^2 / n) / (n - 1)), at least 0."""
+    w = [min(max(v, lo), hi) for v in d]
+    total = _in_order(w)
+    squares = _in_order(v * v for v in w)
+    n = len(w)
+    return math.sqrt(max((squares - total * total / n) / (n - 1), 0.0))
 
 
 def _modern_passes(stack, mask, bounds, *, maxiters, nkeep, maxrej, revert_on_nkeep):
@@ -895,19 +899,21 @@ def winsorized_centre_spread(x, cutoff=1.5):
         stop after this step if |s_new - s| < 5e-4 s;  s = s_new
     """
     x = np.sort(x)
-    m = float(np.median(x))
-    s = _sample_std(x)
+    m0 = float(np.median(x))
+    d = [float(v) - m0 for v in x]  # deviations from the median: the sums do not cancel
+    c = 0.0  # the centre, as a deviation from m0
+    s = _clamped_std(d, -math.inf, math.inf)
     for _ in range(WINSOR_STEPS):
         if not s > 0:
             break
-        w = np.array([min(max(v, m - cutoff * s), m + cutoff * s) for v in x])
-        s_new = WINSOR_FACTOR * _sample_std(w)
-        m = float(np.median(w))
+        lo, hi = c - cutoff * s, c + cutoff * s
+        s_new = WINSOR_FACTOR * _clamped_std(d, lo, hi)
+        c = float(np.median([min(max(v, lo), hi) for v in d]))
         done = abs(s_new - s) < WINSOR_TOLERANCE * s
         s = s_new
         if done:
             break
-    return m, s
+    return m0 + c, s
 
 
 def winsorized(
@@ -969,14 +975,16 @@ def biweight_location_scale(x, c=6.0, c_scale=9.0):
     mad = float(np.median(np.abs(d)))
     if mad == 0:
         return m, 0.0
-    u = [di / (c * mad) for di in d]
-    near = [(di, 1.0 - ui * ui) for di, ui in zip(d, u, strict=True) if abs(ui) < 1]
-    num = _in_order(di * k * k for di, k in near)
-    den = _in_order(k * k for _, k in near)
-    u = [di / (c_scale * mad) for di in d]
-    near = [(di, ui * ui, 1.0 - ui * ui) for di, ui in zip(d, u, strict=True) if abs(ui) < 1]
-    top = _in_order(di * di * ((k * k) * (k * k)) for di, _, k in near)
-    bottom = abs(_in_order(k * (1.0 - 5.0 * u2) for _, u2, k in near))
+    # |u| < 1 as the core evaluates it: weight k = max(1 - u*u, 0), u = d * (1 / (c MAD)).
+    inv = 1.0 / (c * mad)
+    k = [max(1.0 - (di * inv) * (di * inv), 0.0) for di in d]
+    num = _in_order(di * (ki * ki) for di, ki in zip(d, k, strict=True))
+    den = _in_order(ki * ki for ki in k)
+    inv = 1.0 / (c_scale * mad)
+    u2 = [(di * inv) * (di * inv) for di in d]
+    k = [max(1.0 - v, 0.0) for v in u2]
+    top = _in_order(di * di * ((ki * ki) * (ki * ki)) for di, ki in zip(d, k, strict=True))
+    bottom = abs(_in_order(ki * (1.0 - 5.0 * v) for ki, v in zip(k, u2, strict=True)))
     # No sample with |u| < 1 (possible with c <= 1) gives 0 / 0: NaN, as astropy.
     with np.errstate(divide="ignore", invalid="ignore"):
         location = m + float(np.float64(num) / np.float64(den))

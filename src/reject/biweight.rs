@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! M = median(x);  MAD = median(|x - M|)
-//! location:  u = (x - M) / (c * MAD)
+//! location:  u = (x - M) / (c * MAD)      (|u| < 1 evaluated as 1 - u^2 > 0)
 //!            T = M + sum_{|u|<1} (x - M) (1 - u^2)^2 / sum_{|u|<1} (1 - u^2)^2
 //! scale:     u = (x - M) / (c_scale * MAD)
 //!            S = sqrt(n * sum_{|u|<1} (x - M)^2 (1 - u^2)^4) / |sum_{|u|<1} (1 - u^2)(1 - 5 u^2)|
@@ -63,6 +63,9 @@ fn mad(x: &[f64], m: f64) -> f64 {
 
 impl BiweightClip {
     /// The biweight location and scale `(T, S)` of a sorted, non-empty run.
+    ///
+    /// `|u| < 1` is evaluated as `k = 1 - u * u > 0` (weights `max(k, 0)`, branch-free), with
+    /// `u = d * (1 / (c * MAD))`; `tests/reference.py` computes it the same way.
     #[must_use]
     pub fn location_scale(&self, x: &[f64]) -> (f64, f64) {
         let m = Centre::Median.of(x);
@@ -70,25 +73,22 @@ impl BiweightClip {
         if mad == 0.0 {
             return (m, 0.0);
         }
-        let (cl, cs) = (self.c * mad, self.c_scale * mad);
+        let (il, is) = (1.0 / (self.c * mad), 1.0 / (self.c_scale * mad));
         let (mut num, mut den) = (0.0, 0.0);
         let (mut top, mut bottom) = (0.0, 0.0);
         for &v in x {
             let d = v - m;
-            let u = d / cl;
-            if u.abs() < 1.0 {
-                let k = 1.0 - u * u;
-                num += d * k * k;
-                den += k * k;
-            }
-            let u = d / cs;
-            if u.abs() < 1.0 {
-                let u2 = u * u;
-                let k = 1.0 - u2;
-                let k2 = k * k;
-                top += d * d * (k2 * k2);
-                bottom += k * (1.0 - 5.0 * u2);
-            }
+            let u = d * il;
+            let k = (1.0 - u * u).max(0.0);
+            let kk = k * k;
+            num += d * kk;
+            den += kk;
+            let u = d * is;
+            let u2 = u * u;
+            let k = (1.0 - u2).max(0.0);
+            let k2 = k * k;
+            top += d * d * (k2 * k2);
+            bottom += k * (1.0 - 5.0 * u2);
         }
         let location = m + num / den;
         let scale = (x.len() as f64 * top / (bottom.abs() * bottom.abs())).sqrt();

@@ -4,13 +4,14 @@
 //! `PixInsight`'s documentation describe the rule. Per pass, over the n survivors x (sorted):
 //!
 //! ```text
-//! m = median(x);  s = sqrt(sum((x - mean(x))^2) / (n - 1))   (n < 2: no spread, no rejection)
+//! m = median(x);  s = std(x)                  (n < 2: no spread, nothing is rejected)
 //! repeat at most WINSOR_STEPS times, while s > 0:
 //!     w = clamp(x, m - cutoff * s, m + cutoff * s)
-//!     s' = 1.134 * sqrt(sum((w - mean(w))^2) / (n - 1));  m = median(w)
+//!     s' = 1.134 * std(w);  m = median(w)
 //!     stop after this step when |s' - s| < 5e-4 * s;  s = s'
 //! rejected where   x < m - sigma_lower * s   or   x > m + sigma_upper * s
 //! s == 0 (all survivors equal): nothing is rejected
+//! std(v) = sqrt((sum(d^2) - sum(d)^2 / n) / (n - 1)),  d = v - median(x)  (sample std)
 //! ```
 
 use super::{iterate, Centre, Limits, Report, Survivors};
@@ -32,40 +33,55 @@ pub struct WinsorizedSigClip {
     pub limits: Limits,
 }
 
-/// Sample standard deviation (divisor `n - 1`, `n >= 2`), two passes in order.
-fn sample_std(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let mean = x.iter().fold(0.0, |a, &v| a + v) / n;
-    let ss = x.iter().fold(0.0, |a, &v| a + (v - mean) * (v - mean));
-    (ss / (n - 1.0)).sqrt()
+/// Sample standard deviation (divisor `n - 1`, `n >= 2`) of values clamped to `[lo, hi]`, from
+/// their sum and sum of squares added in order (`tests/reference.py` adds the same way). The
+/// values are deviations from the median, so the two sums do not cancel.
+fn clamped_std(d: &[f64], lo: f64, hi: f64) -> f64 {
+    let (mut sum, mut squares) = (0.0, 0.0);
+    for &v in d {
+        let w = v.max(lo).min(hi);
+        sum += w;
+        squares += w * w;
+    }
+    let n = d.len() as f64;
+    ((squares - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
+}
+
+/// The median of a sorted run clamped to `[lo, hi]` (clamping keeps the order).
+fn clamped_median(d: &[f64], lo: f64, hi: f64) -> f64 {
+    let n = d.len();
+    let at = |i: usize| d[i].max(lo).min(hi);
+    if n % 2 == 1 {
+        at(n / 2)
+    } else {
+        0.5 * (at(n / 2 - 1) + at(n / 2))
+    }
 }
 
 impl WinsorizedSigClip {
     /// The robust centre and spread `(m, s)` of a sorted run of at least 2 values; `w` is
-    /// workspace for the winsorized values.
+    /// workspace (the deviations from the median).
     pub fn centre_spread(&self, x: &[f64], w: &mut Vec<f64>) -> (f64, f64) {
-        let mut m = Centre::Median.of(x);
-        let mut s = sample_std(x);
+        let m0 = Centre::Median.of(x);
         w.clear();
-        w.extend_from_slice(x);
+        w.extend(x.iter().map(|&v| v - m0));
+        // Centre of the winsorized values, as a deviation from m0.
+        let mut c = 0.0;
+        let mut s = clamped_std(w, f64::NEG_INFINITY, f64::INFINITY);
         for _ in 0..WINSOR_STEPS {
             if s.is_nan() || s <= 0.0 {
                 break;
             }
-            let (lo, hi) = (m - self.cutoff * s, m + self.cutoff * s);
-            for (wi, &xi) in w.iter_mut().zip(x) {
-                *wi = xi.max(lo).min(hi);
-            }
-            let next = WINSOR_FACTOR * sample_std(w);
-            // Clamping keeps the order: `w` is sorted.
-            m = Centre::Median.of(w);
+            let (lo, hi) = (c - self.cutoff * s, c + self.cutoff * s);
+            let next = WINSOR_FACTOR * clamped_std(w, lo, hi);
+            c = clamped_median(w, lo, hi);
             let done = (next - s).abs() < WINSOR_TOLERANCE * s;
             s = next;
             if done {
                 break;
             }
         }
-        (m, s)
+        (m0 + c, s)
     }
 
     pub(crate) fn apply(&self, s: &mut Survivors<'_>, scratch: &mut Vec<f64>) -> Report {
@@ -125,16 +141,15 @@ mod tests {
         let (m, s) = rule().centre_spread(&x, &mut Vec::new());
         assert_eq!(m, 5.0);
         // One more step from (m, s) changes s by less than the tolerance.
-        let w: Vec<f64> = x
-            .iter()
-            .map(|&v| v.clamp(m - 1.5 * s, m + 1.5 * s))
-            .collect();
-        let again = WINSOR_FACTOR * sample_std(&w);
+        let d: Vec<f64> = x.iter().map(|&v| v - m).collect();
+        let again = WINSOR_FACTOR * clamped_std(&d, -1.5 * s, 1.5 * s);
         assert!((again - s).abs() < 2.0 * WINSOR_TOLERANCE * s);
+        let plain = clamped_std(&d, f64::NEG_INFINITY, f64::INFINITY);
         assert!(
-            s < sample_std(&x),
-            "the outlier no longer inflates the spread"
+            (plain - 8.803_408_430_829_505).abs() < 1e-12,
+            "the sample standard deviation: {plain}"
         );
+        assert!(s < plain / 2.0, "the outlier no longer inflates the spread");
     }
 
     #[test]
