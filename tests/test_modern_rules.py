@@ -401,3 +401,111 @@ def test_threads_do_not_change_results(kind):
     for a, b in zip(out[1][1], out[2][1], strict=True):
         if a is not None:
             np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- statistics on Gaussian stacks
+
+#: The rules before issue 18 (the statistics compare SigClip with every rule added since).
+_OLDER = ("ccdclip", "linearclip", "minmax", "pclip")
+STAT_DEPTHS = (5, 10, 20, 50)
+
+
+def rejection_statistics(depths=STAT_DEPTHS, pixels=20_000, seed=18):
+    """Per rule and depth N: (fraction of good samples rejected, fraction of rays kept).
+
+    Stacks of N(1000, 10) with 2% of the samples hit by a cosmic ray adding 5 to 500 sigma
+    (log-uniform): the rules' default parameters, through ``imck.<kind>``.
+    """
+    kinds = [k for k in imc.registry.RULES if k not in _OLDER]
+    out = {}
+    for n in depths:
+        rng = np.random.default_rng(seed + n)
+        x = rng.normal(1000.0, 10.0, size=(n, pixels))
+        ray = rng.random(x.shape) < 0.02
+        x[ray] += 10.0 * np.exp(rng.uniform(np.log(5.0), np.log(500.0), size=int(ray.sum())))
+        for kind in kinds:
+            with np.errstate(all="ignore"):
+                rej = getattr(imck, f"{kind}_mask")(x, **fields(imc.registry.RULES[kind].cls()))
+            out[kind, n] = (float(rej[~ray].mean()), float((~rej[ray]).mean()))
+    return out
+
+
+def test_statistics_on_gaussian_stacks_with_cosmic_rays():
+    """What docs/rejection-semantics.md 13.6 states, on fresh stacks (another seed)."""
+    stats = rejection_statistics(seed=1234)
+    for n in STAT_DEPTHS:
+        # Few good samples go: robust spreads are a little narrow at small N (biweight 4% at N=5).
+        bound = 0.06 if n == 5 else 0.02
+        for kind in ("sigclip", "winsorized", "biweight", "percentile"):
+            assert stats[kind, n][0] < bound, (kind, n, stats[kind, n])
+        # The robust rules catch nearly every ray from N = 10 on.
+        if n >= 10:
+            for kind in ("winsorized", "biweight"):
+                assert stats[kind, n][1] < 0.03, (kind, n, stats[kind, n])
+    # Robust spreads beat SigClip's at small N, where one ray inflates the standard deviation
+    # (SigClip at 3 sigma cannot reject anything from 5 samples).
+    assert stats["sigclip", 5][1] == 1.0
+    assert stats["winsorized", 5][1] < 0.1
+    assert stats["biweight", 5][1] < 0.1
+    assert stats["sigclip", 10][1] > 2 * stats["winsorized", 10][1]
+    # PercentileClip keeps exactly the rays under 10% of the level (100 = 10 sigma here): with
+    # amplitudes log-uniform in 5..500 sigma that is ln 2 / ln 100 = 15% of them.
+    for n in STAT_DEPTHS:
+        assert abs(stats["percentile", n][1] - math.log(2) / math.log(100)) < 0.03
+        assert stats["percentile", n][0] < 1e-3  # only where rays moved the median
+
+
+def _svg_plot(stats, path):
+    """A line chart of the fraction of rays kept against N, one line per rule (no matplotlib)."""
+    kinds = sorted({k for k, _ in stats})
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
+    w, h, left, bottom = 520, 320, 60, 40
+    depths = sorted({n for _, n in stats})
+
+    def px(i):
+        return left + i * (w - left - 20) / (len(depths) - 1)
+
+    def py(f):
+        return h - bottom - f * (h - bottom - 20)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif"'
+        ' font-size="11">',
+        f'<line x1="{left}" y1="{py(0)}" x2="{w - 20}" y2="{py(0)}" stroke="black"/>',
+        f'<line x1="{left}" y1="{py(0)}" x2="{left}" y2="{py(1)}" stroke="black"/>',
+    ]
+    for f in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<text x="{left - 8}" y="{py(f) + 4}" text-anchor="end">{f:.2f}</text>')
+    for i, n in enumerate(depths):
+        parts.append(f'<text x="{px(i)}" y="{h - bottom + 16}" text-anchor="middle">{n}</text>')
+    parts.append(f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">frames N</text>')
+    parts.append(
+        f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" text-anchor="middle">'
+        "fraction of cosmic rays kept</text>"
+    )
+    for j, kind in enumerate(kinds):
+        colour = colours[j % len(colours)]
+        points = " ".join(f"{px(i):.1f},{py(stats[kind, n][1]):.1f}" for i, n in enumerate(depths))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
+        parts.append(f'<text x="{w - 24}" y="{30 + 14 * j}" text-anchor="end" fill="{colour}">')
+        parts.append(f"{kind}</text>")
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+
+
+if __name__ == "__main__":
+    # python tests/test_modern_rules.py: the table and plot of docs/rejection-semantics.md 13.6.
+    from pathlib import Path
+
+    table = rejection_statistics()
+    kinds = sorted({k for k, _ in table})
+    print("| rule | " + " | ".join(f"N={n}" for n in STAT_DEPTHS) + " |")
+    print("| --- |" + " ---: |" * len(STAT_DEPTHS))
+    for kind in kinds:
+        cells = [
+            f"{100 * table[kind, n][0]:.2f}% / {100 * table[kind, n][1]:.1f}%" for n in STAT_DEPTHS
+        ]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    _svg_plot(table, Path(__file__).resolve().parent.parent / "docs" / "rejection-statistics.svg")
