@@ -33,13 +33,25 @@ pub struct WinsorizedSigClip {
     pub limits: Limits,
 }
 
+/// `v` clamped to `[lo, hi]` (`lo <= hi`, none NaN): plain comparisons, which compile to
+/// min/max instructions (`f64::clamp` also handles NaN, at a cost in the inner loop).
+#[inline(always)]
+fn clamp(v: f64, lo: f64, hi: f64) -> f64 {
+    let v = if v < lo { lo } else { v };
+    if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
 /// Sample standard deviation (divisor `n - 1`, `n >= 2`) of values clamped to `[lo, hi]`, from
 /// their sum and sum of squares added in order (`tests/reference.py` adds the same way). The
 /// values are deviations from the median, so the two sums do not cancel.
 fn clamped_std(d: &[f64], lo: f64, hi: f64) -> f64 {
     let (mut sum, mut squares) = (0.0, 0.0);
     for &v in d {
-        let w = v.max(lo).min(hi);
+        let w = clamp(v, lo, hi);
         sum += w;
         squares += w * w;
     }
@@ -50,7 +62,7 @@ fn clamped_std(d: &[f64], lo: f64, hi: f64) -> f64 {
 /// The median of a sorted run clamped to `[lo, hi]` (clamping keeps the order).
 fn clamped_median(d: &[f64], lo: f64, hi: f64) -> f64 {
     let n = d.len();
-    let at = |i: usize| d[i].max(lo).min(hi);
+    let at = |i: usize| clamp(d[i], lo, hi);
     if n % 2 == 1 {
         at(n / 2)
     } else {
