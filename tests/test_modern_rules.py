@@ -69,7 +69,7 @@ def gaussian_stack(seed, n=15, shape=(12, 13), outliers=0.02, dtype="float32"):
 
 
 @pytest.mark.parametrize("kind", MODERN)
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(data=st.data())
 def test_matches_reference_up_to_200_frames(kind, data):
     case = data.draw(strategies.rejection_cases(max_n=200, max_pixels=12, max_side=4), label="case")
