@@ -831,3 +831,239 @@ def of_rule(rule, stack, *, mask=None, variance=None):
     if rule.needs_variance:
         params["variance"] = variance
     return globals()[rule.kind](stack, mask=mask, **params)
+
+
+# =============================================================== modern rules (issue 18)
+#
+# WinsorizedSigClip, BiweightClip and PercentileClip, written out from their published
+# descriptions (docs/rejection-semantics.md, sections 13 to 15), one element at a time.
+
+#: Winsorisation: most steps per pass, convergence tolerance, consistency factor at 1.5 sigma.
+WINSOR_STEPS = 50
+WINSOR_TOLERANCE = 5e-4
+WINSOR_FACTOR = 1.134
+
+
+def _in_order(values):
+    """Sum of ``values`` one after the other from 0.0, as the core adds them.
+
+    The modern rules' spreads go through long chains (50 winsorisation steps, or a biweight sum
+    that cancels), where one rounding of difference can move a decision: these oracles add in
+    the core's order (ascending values) so that they round alike, instead of ``math.fsum``.
+    """
+    total = 0.0
+    for v in values:
+        total += float(v)
+    return total
+
+
+def _clamped_std(d, lo, hi):
+    """Sample standard deviation (divisor n - 1) of ``clip(d, lo, hi)``, from the sum and the
+    sum of squares added in order: sqrt((sum(w^2) - sum(w)^2 / n) / (n - 1)), at least 0."""
+    w = [min(max(v, lo), hi) for v in d]
+    total = _in_order(w)
+    squares = _in_order(v * v for v in w)
+    n = len(w)
+    return math.sqrt(max((squares - total * total / n) / (n - 1), 0.0))
+
+
+def _modern_passes(stack, mask, bounds, *, maxiters, nkeep, maxrej, revert_on_nkeep):
+    """Runs ``_clip_passes`` on every element; the 6-tuple with the last pass's spread."""
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], _, _, std[idx] = _clip_passes(
+            x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, std, low, upp, nit, flags
+
+
+def winsorized_centre_spread(x, cutoff=1.5):
+    """(m, s) of iterated winsorisation of the 1-D sample ``x`` (n >= 2)::
+
+    m = median(x);  s = sample std of x (divisor n - 1)
+    repeat at most 50 times while s > 0:
+        w = clip(x, m - cutoff s, m + cutoff s)
+        s_new = 1.134 * sample std of w;  m = median(w)
+        stop after this step if |s_new - s| < 5e-4 s;  s = s_new
+    """
+    x = np.sort(x)
+    m0 = float(np.median(x))
+    d = [float(v) - m0 for v in x]  # deviations from the median: the sums do not cancel
+    c = 0.0  # the centre, as a deviation from m0
+    s = _clamped_std(d, -math.inf, math.inf)
+    for _ in range(WINSOR_STEPS):
+        if not s > 0:
+            break
+        lo, hi = c - cutoff * s, c + cutoff * s
+        s_new = WINSOR_FACTOR * _clamped_std(d, lo, hi)
+        c = float(np.median([min(max(v, lo), hi) for v in d]))
+        done = abs(s_new - s) < WINSOR_TOLERANCE * s
+        s = s_new
+        if done:
+            break
+    return m0 + c, s
+
+
+def winsorized(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=4.0,
+    sigma_upper=3.0,
+    cutoff=1.5,
+    maxiters=10,
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Winsorized sigma clipping (``WinsorizedSigClip``), one output element at a time.
+
+    On each pass over the survivors ``x`` (n of them), with ``(m, s) =
+    winsorized_centre_spread(x, cutoff)``::
+
+        n < 2:   no spread (NaN), nothing rejected
+        s == 0:  nothing rejected
+        else:    rejected where x < m - sigma_lower * s or x > m + sigma_upper * s
+
+    with the pass loop of ``_clip_passes``. Returns the 6-tuple; ``std`` is ``s`` of the last
+    pass, ``low``/``upp`` the lowest/highest retained values.
+    """
+
+    def bounds(xs):
+        if xs.size < 2:
+            return math.nan, math.nan, math.nan
+        m, s = winsorized_centre_spread(xs, cutoff)
+        if s == 0:
+            return -math.inf, math.inf, s
+        return m - sigma_lower * s, m + sigma_upper * s, s
+
+    return _modern_passes(
+        stack,
+        mask,
+        bounds,
+        maxiters=maxiters,
+        nkeep=nkeep,
+        maxrej=maxrej,
+        revert_on_nkeep=revert_on_nkeep,
+    )
+
+
+def biweight_location_scale(x, c=6.0, c_scale=9.0):
+    """Tukey's biweight location and scale of the 1-D sample ``x`` (as astropy's)::
+
+        M = median(x);  MAD = median(|x - M|);  MAD == 0: (M, 0)
+        u = (x - M) / (c MAD):        T = M + sum(d (1 - u^2)^2) / sum((1 - u^2)^2)   |u| < 1
+        u = (x - M) / (c_scale MAD):  S = sqrt(n sum(d^2 (1 - u^2)^4))
+                                          / |sum((1 - u^2)(1 - 5 u^2))|               |u| < 1
+    with d = x - M.
+    """
+    x = np.sort(x)
+    m = float(np.median(x))
+    d = [float(v) - m for v in x]
+    mad = float(np.median(np.abs(d)))
+    if mad == 0:
+        return m, 0.0
+    # |u| < 1 as the core evaluates it: weight k = max(1 - u*u, 0), u = d * (1 / (c MAD)).
+    inv = 1.0 / (c * mad)
+    k = [max(1.0 - (di * inv) * (di * inv), 0.0) for di in d]
+    num = _in_order(di * (ki * ki) for di, ki in zip(d, k, strict=True))
+    den = _in_order(ki * ki for ki in k)
+    inv = 1.0 / (c_scale * mad)
+    u2 = [(di * inv) * (di * inv) for di in d]
+    k = [max(1.0 - v, 0.0) for v in u2]
+    top = _in_order(di * di * ((ki * ki) * (ki * ki)) for di, ki in zip(d, k, strict=True))
+    bottom = abs(_in_order(ki * (1.0 - 5.0 * v) for ki, v in zip(k, u2, strict=True)))
+    # No sample with |u| < 1 (possible with c <= 1) gives 0 / 0: NaN, as astropy.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        location = m + float(np.float64(num) / np.float64(den))
+        scale = float(np.sqrt(np.float64(x.size * top) / np.float64(bottom * bottom)))
+    return location, scale
+
+
+def biweight(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=3.0,
+    sigma_upper=3.0,
+    c=6.0,
+    c_scale=9.0,
+    maxiters=10,
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Biweight clipping (``BiweightClip``), one output element at a time.
+
+    On each pass over the survivors ``x``, with ``(T, S) = biweight_location_scale(x, c,
+    c_scale)``::
+
+        S == 0 or not finite:  nothing rejected
+        else:                  rejected where x < T - sigma_lower * S or x > T + sigma_upper * S
+
+    with the pass loop of ``_clip_passes``. Returns the 6-tuple; ``std`` is ``S`` of the last
+    pass, ``low``/``upp`` the lowest/highest retained values.
+    """
+
+    def bounds(xs):
+        t, s = biweight_location_scale(xs, c, c_scale)
+        if not (s > 0 and math.isfinite(s)):
+            return -math.inf, math.inf, s
+        return t - sigma_lower * s, t + sigma_upper * s, s
+
+    return _modern_passes(
+        stack,
+        mask,
+        bounds,
+        maxiters=maxiters,
+        nkeep=nkeep,
+        maxrej=maxrej,
+        revert_on_nkeep=revert_on_nkeep,
+    )
+
+
+def percentile(stack, *, mask=None, low=0.2, high=0.1, nkeep=1, maxrej=None, revert_on_nkeep=True):
+    """Percentile clipping of Siril and PixInsight (``PercentileClip``): one pass.
+
+    Over the survivors ``x`` with median ``m``::
+
+        m == 0:  nothing rejected
+        else:    rejected where x < m - low * |m|  or  x > m + high * |m|
+                 (that is (m - x) / |m| > low or (x - m) / |m| > high)
+
+    nkeep/maxrej/revert_on_nkeep as in ``_clip_passes`` with one pass, without the MAXITERS
+    flag (one pass is the rule, not a limit). ``std`` is None; ``low``/``upp`` the
+    lowest/highest retained values.
+    """
+
+    def bounds(xs):
+        m = float(np.median(xs))
+        if m == 0:
+            return -math.inf, math.inf, math.nan
+        return m - low * abs(m), m + high * abs(m), math.nan
+
+    mask_rej, _, lo, hi, nit, flags = _modern_passes(
+        stack,
+        mask,
+        bounds,
+        maxiters=1,
+        nkeep=nkeep,
+        maxrej=maxrej,
+        revert_on_nkeep=revert_on_nkeep,
+    )
+    return mask_rej, None, lo, hi, nit, flags & np.uint8(~OUTPUT_MAXITERS & 0xFF)

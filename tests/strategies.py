@@ -316,6 +316,55 @@ def _pclip_params(draw):
     return {"frac": draw(frac), "sigma": draw(_sigma()), "nkeep": draw(st.integers(0, 3))}
 
 
+# ---- Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+
+
+def _modern_limits():
+    """maxiters, nkeep, maxrej and revert_on_nkeep of the modern iterative rules."""
+    return {
+        "maxiters": st.one_of(st.integers(1, 6), st.just(0), st.just(100)),
+        "nkeep": st.integers(0, 4),
+        "maxrej": st.one_of(st.none(), st.none(), st.integers(0, 6)),
+        "revert_on_nkeep": st.booleans(),
+    }
+
+
+def _winsorized_params(draw):
+    return {
+        "sigma": draw(_sigma()),
+        "cutoff": draw(st.sampled_from((1.5, 1.5, 1.75, 2.0, 3.0))),
+        **draw(st.fixed_dictionaries(_modern_limits())),
+    }
+
+
+def _biweight_params(draw):
+    return {
+        "sigma": draw(_sigma()),
+        "c": draw(st.sampled_from((6.0, 6.0, 4.685, 9.0, 1.0))),
+        "c_scale": draw(st.sampled_from((9.0, 9.0, 6.0, 4.685, 1.0))),
+        **draw(st.fixed_dictionaries(_modern_limits())),
+    }
+
+
+def _percentile_params(draw):
+    fraction = st.sampled_from((0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, math.inf))
+    return {
+        "low": draw(fraction),
+        "high": draw(fraction),
+        "nkeep": draw(st.integers(0, 4)),
+        "maxrej": draw(st.one_of(st.none(), st.none(), st.integers(0, 6))),
+        "revert_on_nkeep": draw(st.booleans()),
+    }
+
+
+_MODERN_PARAMS = {
+    "winsorized": _winsorized_params,
+    "biweight": _biweight_params,
+    "percentile": _percentile_params,
+}
+
+# ---- end of the modern rules.
+
 #: How the property tests draw each registered rule's parameters.
 RULE_PARAMS = {
     "sigclip": _sigclip_params,
@@ -323,6 +372,7 @@ RULE_PARAMS = {
     "linearclip": _linearclip_params,
     "minmax": _minmax_params,
     "pclip": _pclip_params,
+    **_MODERN_PARAMS,
 }
 
 

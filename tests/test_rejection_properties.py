@@ -350,6 +350,10 @@ def test_rule_combine_kernels_take_variance_ddof(kind):
         "linearclip": imc.LinearClip(low=20.0, upp=20.0),
         "minmax": imc.MinMaxClip(),
         "pclip": imc.PClip(),
+        # Modern rules (issue 18).
+        "winsorized": imc.WinsorizedSigClip(),
+        "biweight": imc.BiweightClip(),
+        "percentile": imc.PercentileClip(),
     }[kind]
     want = imc.Combiner(stack).combine("variance", rejectors=rule, ddof=1)
     kwargs = {**fields(rule), "ddof": 1}
@@ -451,6 +455,10 @@ _THREAD_RULES = {
     "linearclip": imc.LinearClip(low=10.0, upp=12.0, maxiters=3),
     "minmax": imc.MinMaxClip(n_min=0.1, n_max=2),
     "pclip": imc.PClip(frac=-0.3, sigma=(2.0, 3.0)),
+    # Modern rules (issue 18).
+    "winsorized": imc.WinsorizedSigClip(sigma=(3.0, 2.5), maxrej=3),
+    "biweight": imc.BiweightClip(sigma=2.5, c_scale=6.0),
+    "percentile": imc.PercentileClip(low=0.05, high=0.04, nkeep=5),
 }
 
 

@@ -30,9 +30,21 @@ from .kernels import (
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip, VarClip
+from .rejectors import (
+    BiweightClip,
+    CcdClip,
+    LinearClip,
+    MinMaxClip,
+    PClip,
+    PercentileClip,
+    Rejector,
+    SigClip,
+    VarClip,
+    WinsorizedSigClip,
+)
 
 __all__ = [
+    "BiweightClip",
     "CcdClip",
     "Combiner",
     "FilesResult",
@@ -42,10 +54,12 @@ __all__ = [
     "MinMaxClip",
     "OutputFlags",
     "PClip",
+    "PercentileClip",
     "Rejector",
     "SampleFlags",
     "SigClip",
     "VarClip",
+    "WinsorizedSigClip",
     "__version__",
     "ccdclip",
     "combine_ccddata",

@@ -20,7 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip, VarClip
+from .rejectors import (
+    BiweightClip,
+    CcdClip,
+    LinearClip,
+    MinMaxClip,
+    PClip,
+    PercentileClip,
+    Rejector,
+    SigClip,
+    VarClip,
+    WinsorizedSigClip,
+)
 
 __all__ = ["RULES", "RuleEntry", "register", "rule_class"]
 
@@ -102,3 +113,9 @@ register(MinMaxClip, cli={"nlow": "n_min", "nhigh": "n_max"})
 register(PClip, cli={"sigma": "sigma", "nkeep": "nkeep", "pclip": "frac"})
 # Reads the input variance plane (variance= / --variance-hdu): see `Rejector.needs_variance`.
 register(VarClip, cli=_ITERATIVE)
+
+# Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+_MODERN = {"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"}
+register(WinsorizedSigClip, cli=_MODERN)
+register(BiweightClip, cli=_MODERN)
+register(PercentileClip, cli={"nkeep": "nkeep"})

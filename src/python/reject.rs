@@ -17,6 +17,8 @@ use crate::reduce::Method;
 use crate::reject::{
     CcdClip, Centre, Count, Limits, LinearClip, MinMaxClip, PClip, Rejector, SigClip, Spread,
 };
+// Modern rules (issue 18).
+use crate::reject::{BiweightClip, PercentileClip, WinsorizedSigClip};
 use crate::sample::Sample;
 use crate::stack::{PlaneRows, Source, StackView};
 use crate::uncertainty::Ride;
@@ -126,6 +128,90 @@ struct PClipArgs {
     nkeep: usize,
 }
 
+// ---- Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+
+/// The limits of the modern rules (no `cenfunc`/`clip_cen`: each defines its own centre).
+#[derive(FromPyObject)]
+struct RuleLimitsArgs {
+    nkeep: usize,
+    maxrej: Option<usize>,
+    revert_on_nkeep: bool,
+}
+
+impl RuleLimitsArgs {
+    fn limits(&self, maxiters: u32) -> Limits {
+        Limits {
+            maxiters,
+            nkeep: self.nkeep,
+            maxrej: self.maxrej,
+            revert_on_nkeep: self.revert_on_nkeep,
+        }
+    }
+}
+
+/// `imcombiners.WinsorizedSigClip`.
+#[derive(FromPyObject)]
+struct WinsorizedArgs {
+    sigma: (f64, f64),
+    cutoff: f64,
+    maxiters: u32,
+}
+
+/// `imcombiners.BiweightClip`.
+#[derive(FromPyObject)]
+struct BiweightArgs {
+    sigma: (f64, f64),
+    c: f64,
+    c_scale: f64,
+    maxiters: u32,
+}
+
+/// `imcombiners.PercentileClip`.
+#[derive(FromPyObject)]
+struct PercentileArgs {
+    low: f64,
+    high: f64,
+}
+
+/// The core rule of a modern rule's dataclass, or None for another `kind`.
+fn parse_modern_rule(kind: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<Rejector>> {
+    Ok(Some(match kind {
+        "winsorized" => {
+            let a: WinsorizedArgs = obj.extract()?;
+            let l: RuleLimitsArgs = obj.extract()?;
+            Rejector::Winsorized(WinsorizedSigClip {
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                cutoff: a.cutoff,
+                limits: l.limits(a.maxiters),
+            })
+        }
+        "biweight" => {
+            let a: BiweightArgs = obj.extract()?;
+            let l: RuleLimitsArgs = obj.extract()?;
+            Rejector::Biweight(BiweightClip {
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                c: a.c,
+                c_scale: a.c_scale,
+                limits: l.limits(a.maxiters),
+            })
+        }
+        "percentile" => {
+            let a: PercentileArgs = obj.extract()?;
+            let l: RuleLimitsArgs = obj.extract()?;
+            Rejector::Percentile(PercentileClip {
+                low: a.low,
+                high: a.high,
+                limits: l.limits(1),
+            })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+// ---- end of the modern rules.
+
 /// The core rule of one `imcombiners.Rejector` dataclass (dispatch on its `kind`).
 fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
     let kind: String = obj
@@ -197,9 +283,13 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
             })
         }
         other => {
+            // Modern rules (issue 18).
+            if let Some(rule) = parse_modern_rule(other, obj)? {
+                return Ok(rule);
+            }
             return Err(PyValueError::new_err(format!(
                 "the core has no rejection rule {other:?}"
-            )))
+            )));
         }
     })
 }

@@ -20,6 +20,10 @@ mod linearclip;
 mod minmax;
 mod pclip;
 mod sigclip;
+// Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+mod biweight;
+mod percentile;
+mod winsorized;
 
 pub use ccdclip::CcdClip;
 pub use centre::{Centre, Spread};
@@ -27,6 +31,10 @@ pub use linearclip::LinearClip;
 pub use minmax::{Count, MinMaxClip};
 pub use pclip::PClip;
 pub use sigclip::SigClip;
+// Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+pub use biweight::BiweightClip;
+pub use percentile::PercentileClip;
+pub use winsorized::WinsorizedSigClip;
 
 /// Output flag bits (per output element), as `imc.OutputFlags`.
 pub mod flags {
@@ -184,6 +192,10 @@ pub enum Rejector {
     LinearClip(LinearClip),
     MinMax(MinMaxClip),
     PClip(PClip),
+    // Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
+    Winsorized(WinsorizedSigClip),
+    Biweight(BiweightClip),
+    Percentile(PercentileClip),
 }
 
 impl Rejector {
@@ -195,13 +207,24 @@ impl Rejector {
             Rejector::LinearClip(r) => r.apply(s),
             Rejector::MinMax(r) => r.apply(s),
             Rejector::PClip(r) => r.apply(s),
+            // Modern rules (issue 18).
+            Rejector::Winsorized(r) => r.apply(s, scratch),
+            Rejector::Biweight(r) => r.apply(s),
+            Rejector::Percentile(r) => r.apply(s),
         }
     }
 
     /// `true` for rules that report a spread (`std` is an array, not `None`).
     #[must_use]
     pub fn has_spread(&self) -> bool {
-        matches!(self, Rejector::SigClip(_) | Rejector::CcdClip(_))
+        matches!(
+            self,
+            Rejector::SigClip(_)
+                | Rejector::CcdClip(_)
+                // Modern rules (issue 18).
+                | Rejector::Winsorized(_)
+                | Rejector::Biweight(_)
+        )
     }
 }
 
