@@ -828,3 +828,201 @@ def of_rule(rule, stack, *, mask=None):
     if "sigma" in params:
         params["sigma_lower"], params["sigma_upper"] = params.pop("sigma")
     return globals()[rule.kind](stack, mask=mask, **params)
+
+
+# ---------------------------------------------------------------- issue 18: gesd, linearfit
+# Sums below are plain left-to-right loops (not fsum): the rules compare statistics with
+# thresholds, and summing in the core's order keeps ties on a threshold decided the same way.
+
+
+def _sorted_usable(x, use):
+    """(frames, values) of the usable samples of one element, sorted by (value, frame)."""
+    frames = np.flatnonzero(use)
+    order = np.argsort(x[frames], kind="stable")
+    return frames[order], [float(v) for v in x[frames][order]]
+
+
+def _mean_std1(values):
+    """Mean and standard deviation with ddof=1 (len >= 2), summed in order."""
+    n = len(values)
+    m = 0.0
+    for v in values:
+        m += v
+    m /= n
+    ss = 0.0
+    for v in values:
+        ss += (v - m) * (v - m)
+    return m, math.sqrt(ss / (n - 1))
+
+
+def gesd_critical_value(alpha, n, i):
+    """Rosner's lambda_i for n values: (n-i) t / sqrt((n-i-1+t^2)(n-i+1)), with t the Student-t
+    quantile at p = 1 - alpha/(2(n-i+1)) with n-i-1 degrees of freedom (``t.isf(1 - p)``, the
+    same quantile without rounding p)."""
+    from scipy import stats
+
+    t = float(stats.t.isf(alpha / (2 * (n - i + 1)), n - i - 1))
+    return (n - i) * t / math.sqrt((n - i - 1 + t * t) * (n - i + 1))
+
+
+_GESD_LAMBDA = {}
+
+
+def gesd(
+    stack, *, mask=None, outlier_fraction=0.3, alpha=0.05, low_relaxation=1.5, nkeep=1, maxrej=None
+):
+    """Rosner's generalized ESD test (``GESD``), one element at a time.
+
+    For the n usable samples of one element, sorted by (value, frame)::
+
+        r = min(floor(outlier_fraction * n), n - 2)      (0 when n < 3)
+        for i = 1..r over the values left (mean m, std s with ddof 1; stop if s == 0):
+            d_low = (m - lowest) / low_relaxation;  d_high = highest - m
+            R_i = max(d_low, d_high) / s;   remove the lowest if d_low > d_high, else the highest
+        k = largest i with R_i > lambda_i (gesd_critical_value), else 0
+        k = min(k, maxrej) (flag MAXREJ);  k = min(k, n - nkeep) (flag NKEEP)
+        rejected: the first k removed (by rank: the lowest frame of equal values goes first at
+        the low end, the highest frame first at the high end)
+
+    Returns ``(mask_rej, std, low, upp, nit, output_flags)``: ``std`` the ddof-1 standard
+    deviation of the survivors (NaN below 2), ``low``/``upp`` the lowest/highest kept value,
+    ``nit`` 1 where any sample was usable.
+    """
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        frames, y = _sorted_usable(x, use)
+        n = len(y)
+        flags[idx] = 0 if use.all() else OUTPUT_MASKED
+        if n == 0:
+            continue
+        nit[idx] = 1
+        r = 0 if n < 3 else min(math.floor(outlier_fraction * n), n - 2)
+        lo, hi, k, sides = 0, n, 0, []
+        for i in range(1, r + 1):
+            m, s = _mean_std1(y[lo:hi])
+            if not s > 0:
+                break
+            d_low = (m - y[lo]) / low_relaxation
+            d_high = y[hi - 1] - m
+            is_low = d_low > d_high
+            stat = (d_low if is_low else d_high) / s
+            key = (alpha, n, i)
+            if key not in _GESD_LAMBDA:
+                _GESD_LAMBDA[key] = gesd_critical_value(alpha, n, i)
+            if stat > _GESD_LAMBDA[key]:
+                k = i
+            sides.append(is_low)
+            if is_low:
+                lo += 1
+            else:
+                hi -= 1
+        if maxrej is not None and k > maxrej:
+            k = maxrej
+            flags[idx] |= OUTPUT_MAXREJ
+        if k > max(n - nkeep, 0):
+            k = max(n - nkeep, 0)
+            flags[idx] |= OUTPUT_NKEEP
+        n_low = sides[:k].count(True)  # (`sum` here is the combine method)
+        kept_ranks = range(n_low, n - (k - n_low))
+        for rank in range(n):
+            if rank not in kept_ranks:
+                mask_rej[(frames[rank], *idx)] = True
+        kept = y[n_low : n - (k - n_low)]
+        if len(kept) >= 2:
+            std[idx] = _mean_std1(kept)[1]
+        if kept:
+            low[idx], upp[idx] = kept[0], kept[-1]
+    return mask_rej, std, low, upp, nit, flags
+
+
+def linearfit_bounds(y, sigma_lower, sigma_upper):
+    """One pass of ``linearfit`` on the sorted values ``y``: ``(L, U, sigma)``.
+
+    Least squares ``y_i = a + b i`` against the rank ``i``, ``sigma`` the mean absolute
+    deviation of the residuals ``r_i``; then trimming from the ends::
+
+        L = the first y_i from the bottom with r_i >= -sigma_lower * sigma (+inf if none)
+        U = the first y_i from the top with r_i <= sigma_upper * sigma (-inf if none)
+
+    Fewer than 5 values: ``(-inf, inf, nan)``. A fit exact to rounding
+    (``sigma <= 64 * eps * max(|y_0|, |y_{n-1}|)``): ``(-inf, inf, sigma)``.
+    """
+    n = len(y)
+    if n < 5:
+        return -math.inf, math.inf, math.nan
+    ibar = (n - 1) / 2
+    ybar = 0.0
+    for v in y:
+        ybar += v
+    ybar /= n
+    sxx = sxy = 0.0
+    for i, v in enumerate(y):
+        di = i - ibar
+        sxx += di * di
+        sxy += di * (v - ybar)
+    b = sxy / sxx
+    a = ybar - b * ibar
+    residuals = [y[i] - (a + b * i) for i in range(n)]
+    sigma = 0.0
+    for r in residuals:
+        sigma += abs(r)
+    sigma /= n
+    if sigma <= 64 * np.finfo(np.float64).eps * max(abs(y[0]), abs(y[-1])):
+        return -math.inf, math.inf, sigma
+    lo = next((y[i] for i in range(n) if residuals[i] >= -sigma_lower * sigma), math.inf)
+    hi = next((y[i] for i in reversed(range(n)) if residuals[i] <= sigma_upper * sigma), -math.inf)
+    return lo, hi, sigma
+
+
+def linearfit(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=5.0,
+    sigma_upper=4.0,
+    maxiters=5,
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Linear fit clipping (``LinearFitClip``), one element at a time.
+
+    Each pass fits a line to the sorted survivors against their rank and trims the ends that
+    lie more than ``sigma_lower``/``sigma_upper`` mean absolute deviations below/above it
+    (`linearfit_bounds`); passes stop as for ``sigclip`` (``_clip_passes``). Returns
+    ``(mask_rej, std, low, upp, nit, output_flags)`` with ``std`` the last pass's sigma and
+    ``low``/``upp`` the lowest/highest kept values.
+    """
+    _check_guards(nkeep, maxrej, maxiters)
+
+    def bounds(xs):
+        return linearfit_bounds(sorted(float(v) for v in xs), sigma_lower, sigma_upper)
+
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], _, _, std[idx] = _clip_passes(
+            x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, std, low, upp, nit, flags

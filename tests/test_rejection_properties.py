@@ -350,6 +350,8 @@ def test_rule_combine_kernels_take_variance_ddof(kind):
         "linearclip": imc.LinearClip(low=20.0, upp=20.0),
         "minmax": imc.MinMaxClip(),
         "pclip": imc.PClip(),
+        "gesd": imc.GESD(),
+        "linearfit": imc.LinearFitClip(),
     }[kind]
     want = imc.Combiner(stack).combine("variance", rejectors=rule, ddof=1)
     kwargs = {**fields(rule), "ddof": 1}
@@ -451,6 +453,8 @@ _THREAD_RULES = {
     "linearclip": imc.LinearClip(low=10.0, upp=12.0, maxiters=3),
     "minmax": imc.MinMaxClip(n_min=0.1, n_max=2),
     "pclip": imc.PClip(frac=-0.3, sigma=(2.0, 3.0)),
+    "gesd": imc.GESD(alpha=0.1, maxrej=3),
+    "linearfit": imc.LinearFitClip(sigma=(4.0, 3.0), maxrej=4),
 }
 
 

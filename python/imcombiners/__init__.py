@@ -29,7 +29,16 @@ from .kernels import (
 from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import (
+    GESD,
+    CcdClip,
+    LinearClip,
+    LinearFitClip,
+    MinMaxClip,
+    PClip,
+    Rejector,
+    SigClip,
+)
 
 __all__ = [
     "CcdClip",
@@ -65,3 +74,4 @@ __all__ = [
     "sigclip",
     "threads",
 ]
+__all__ += ["GESD", "LinearFitClip"]  # issue 18

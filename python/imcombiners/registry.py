@@ -20,7 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from .rejectors import CcdClip, LinearClip, MinMaxClip, PClip, Rejector, SigClip
+from .rejectors import (
+    GESD,
+    CcdClip,
+    LinearClip,
+    LinearFitClip,
+    MinMaxClip,
+    PClip,
+    Rejector,
+    SigClip,
+)
 
 __all__ = ["RULES", "RuleEntry", "register", "rule_class"]
 
@@ -100,3 +109,15 @@ register(CcdClip, cli={**_ITERATIVE, "gain": "gain", "rdnoise": "rdnoise", "snoi
 register(LinearClip)
 register(MinMaxClip, cli={"nlow": "n_min", "nhigh": "n_max"})
 register(PClip, cli={"sigma": "sigma", "nkeep": "nkeep", "pclip": "frac"})
+
+# Issue 18: GESD and linear fit clipping.
+register(
+    GESD,
+    cli={
+        "outlier_fraction": "outlier_fraction",
+        "alpha": "alpha",
+        "low_relaxation": "low_relaxation",
+        "nkeep": "nkeep",
+    },
+)
+register(LinearFitClip, cli={"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"})

@@ -16,14 +16,20 @@
 
 mod ccdclip;
 mod centre;
+// Rules of issue 18 (GESD, linear fit clipping).
+mod gesd;
 mod linearclip;
+mod linearfit;
 mod minmax;
 mod pclip;
 mod sigclip;
+pub mod student_t;
 
 pub use ccdclip::CcdClip;
 pub use centre::{Centre, Spread};
+pub use gesd::Gesd;
 pub use linearclip::LinearClip;
+pub use linearfit::LinearFitClip;
 pub use minmax::{Count, MinMaxClip};
 pub use pclip::PClip;
 pub use sigclip::SigClip;
@@ -184,6 +190,8 @@ pub enum Rejector {
     LinearClip(LinearClip),
     MinMax(MinMaxClip),
     PClip(PClip),
+    Gesd(Gesd),
+    LinearFitClip(LinearFitClip),
 }
 
 impl Rejector {
@@ -195,13 +203,21 @@ impl Rejector {
             Rejector::LinearClip(r) => r.apply(s),
             Rejector::MinMax(r) => r.apply(s),
             Rejector::PClip(r) => r.apply(s),
+            Rejector::Gesd(r) => r.apply(s, scratch),
+            Rejector::LinearFitClip(r) => r.apply(s),
         }
     }
 
     /// `true` for rules that report a spread (`std` is an array, not `None`).
     #[must_use]
     pub fn has_spread(&self) -> bool {
-        matches!(self, Rejector::SigClip(_) | Rejector::CcdClip(_))
+        matches!(
+            self,
+            Rejector::SigClip(_)
+                | Rejector::CcdClip(_)
+                | Rejector::Gesd(_)
+                | Rejector::LinearFitClip(_)
+        )
     }
 }
 
