@@ -873,11 +873,14 @@ def gesd(
 ):
     """Rosner's generalized ESD test (``GESD``), one element at a time.
 
-    For the n usable samples of one element, sorted by (value, frame)::
+    For the n usable samples of one element, sorted by (value, frame) as ``y``::
 
         r = min(floor(outlier_fraction * n), n - 2)      (0 when n < 3)
-        for i = 1..r over the values left (mean m, std s with ddof 1; stop if s == 0):
-            d_low = (m - lowest) / low_relaxation;  d_high = highest - m
+        c = y[n // 2]                                    (deviations from it keep precision)
+        for i = 1..r over the k values left:
+            S = sum(y - c), Q = sum((y - c)**2) in order;  md = S / k  (the mean is c + md)
+            ss = Q - md * S;  stop if ss <= 0;  s = sqrt(ss / (k - 1))
+            d_low = (md - (lowest - c)) / low_relaxation;  d_high = (highest - c) - md
             R_i = max(d_low, d_high) / s;   remove the lowest if d_low > d_high, else the highest
         k = largest i with R_i > lambda_i (gesd_critical_value), else 0
         k = min(k, maxrej) (flag MAXREJ);  k = min(k, n - nkeep) (flag NKEEP)
@@ -905,12 +908,19 @@ def gesd(
         nit[idx] = 1
         r = 0 if n < 3 else min(math.floor(outlier_fraction * n), n - 2)
         lo, hi, k, sides = 0, n, 0, []
+        c = y[n // 2]
         for i in range(1, r + 1):
-            m, s = _mean_std1(y[lo:hi])
-            if not s > 0:
+            total = squares = 0.0
+            for v in y[lo:hi]:
+                total += v - c
+                squares += (v - c) * (v - c)
+            md = total / (hi - lo)
+            ss = squares - md * total
+            if not ss > 0:
                 break
-            d_low = (m - y[lo]) / low_relaxation
-            d_high = y[hi - 1] - m
+            s = math.sqrt(ss / (hi - lo - 1))
+            d_low = (md - (y[lo] - c)) / low_relaxation
+            d_high = (y[hi - 1] - c) - md
             is_low = d_low > d_high
             stat = (d_low if is_low else d_high) / s
             key = (alpha, n, i)
@@ -945,7 +955,9 @@ def gesd(
 def linearfit_bounds(y, sigma_lower, sigma_upper):
     """One pass of ``linearfit`` on the sorted values ``y``: ``(L, U, sigma)``.
 
-    Least squares ``y_i = a + b i`` against the rank ``i``, ``sigma`` the mean absolute
+    Least squares ``y_i = a + b i`` against the rank ``i`` (``b = sum((i - ibar) y_i) /
+    sum((i - ibar)**2)``, the second sum being ``n (n**2 - 1) / 12``; sums in order, as the core
+    adds them, so that a residual on a threshold is decided alike), ``sigma`` the mean absolute
     deviation of the residuals ``r_i``; then trimming from the ends::
 
         L = the first y_i from the bottom with r_i >= -sigma_lower * sigma (+inf if none)
@@ -958,16 +970,12 @@ def linearfit_bounds(y, sigma_lower, sigma_upper):
     if n < 5:
         return -math.inf, math.inf, math.nan
     ibar = (n - 1) / 2
-    ybar = 0.0
-    for v in y:
-        ybar += v
-    ybar /= n
-    sxx = sxy = 0.0
+    ybar = sxy = 0.0
     for i, v in enumerate(y):
-        di = i - ibar
-        sxx += di * di
-        sxy += di * (v - ybar)
-    b = sxy / sxx
+        ybar += v
+        sxy += (i - ibar) * v
+    ybar /= n
+    b = sxy / (n * (n * n - 1) / 12)
     a = ybar - b * ibar
     residuals = [y[i] - (a + b * i) for i in range(n)]
     sigma = 0.0

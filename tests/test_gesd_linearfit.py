@@ -85,7 +85,7 @@ def test_gesd_reference_reproduces_the_nist_table():
     y = sorted(ROSNER)
     n, lo, hi = len(y), 0, len(y)
     for i, (r_nist, lambda_nist) in enumerate(NIST_TABLE, start=1):
-        m, s = reference._mean_std1(y[lo:hi])
+        m, s = reference._mean_std1(y[lo:hi])  # the textbook two-pass statistics
         d_low, d_high = m - y[lo], y[hi - 1] - m
         assert _truncated(max(d_low, d_high) / s) == pytest.approx(r_nist, abs=1e-9), i
         lam = reference.gesd_critical_value(0.05, n, i)

@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! n survivors, r = min(floor(outlier_fraction * n), n - 2) candidates (none when n < 3)
-//! for i = 1..r, over the values not yet removed (mean m, standard deviation s with ddof = 1):
-//!   d_low = (m - lowest) / low_relaxation;   d_high = highest - m
+//! for i = 1..r, over the k = n - i + 1 values not yet removed, as deviations from the middle
+//! value c = x[n/2] of the survivors (so that large values lose no precision):
+//!   S = sum(x - c),  Q = sum((x - c)^2)   (in order);   md = S / k   (the mean is c + md)
+//!   ss = Q - md * S;  stop when ss <= 0 (all equal);    s = sqrt(ss / (k - 1))
+//!   d_low = (md - (lowest - c)) / low_relaxation;   d_high = (highest - c) - md
 //!   R_i = max(d_low, d_high) / s;  the value giving it (the highest on a tie) is removed
 //!   lambda_i = (n - i) t / sqrt((n - i - 1 + t^2)(n - i + 1)),
 //!   t = t_{p, n-i-1},  p = 1 - alpha / (2 (n - i + 1))
@@ -74,12 +77,24 @@ fn with_critical_values<R>(alpha: f64, n: usize, r: usize, f: impl FnOnce(&[f64]
     })
 }
 
-/// Mean and sample standard deviation (ddof = 1) of `x` (`len >= 2`), summed in order.
-fn mean_std(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let m = x.iter().fold(0.0, |a, &v| a + v) / n;
-    let ss = x.iter().fold(0.0, |a, &v| a + (v - m) * (v - m));
-    (m, (ss / (n - 1.0)).sqrt())
+/// One step's statistics of `x` about `c`: the mean minus `c`, and the sum of squared
+/// deviations from the mean (`Q - md * S`, summed in one pass in order).
+#[inline]
+fn moments(x: &[f64], c: f64) -> (f64, f64) {
+    let (mut sum, mut squares) = (0.0, 0.0);
+    for &v in x {
+        let d = v - c;
+        sum += d;
+        squares += d * d;
+    }
+    let md = sum / x.len() as f64;
+    (md, squares - md * sum)
+}
+
+/// The sample standard deviation (ddof = 1) from `moments`' sum of squares.
+#[inline]
+fn std1(ss: f64, k: usize) -> f64 {
+    (ss.max(0.0) / (k - 1) as f64).sqrt()
 }
 
 impl Gesd {
@@ -92,7 +107,7 @@ impl Gesd {
         ((self.outlier_fraction * n as f64).floor() as usize).min(n - 2)
     }
 
-    /// `scratch` records the side of each removal (1: low, 0: high).
+    /// `scratch` records each step's removal side (1: low, 0: high) and standard deviation.
     pub(crate) fn apply(&self, s: &mut Survivors<'_>, scratch: &mut Vec<f64>) -> Report {
         let mut report = Report::nothing();
         let n = s.len();
@@ -101,23 +116,25 @@ impl Gesd {
         }
         report.nit = 1;
         let r = self.candidates(n);
-        let mut k = 0;
+        let x = s.kept();
+        let c = x[n / 2];
         scratch.clear();
+        // Steps made, and whether the last one found all values equal (a zero spread).
+        let (mut k, mut steps, mut flat) = (0, 0, false);
         if r > 0 {
-            let x = s.kept();
-            k = with_critical_values(self.alpha, n, r, |lambda| {
+            with_critical_values(self.alpha, n, r, |lambda| {
                 let (mut lo, mut hi) = (0, n);
-                let mut k = 0;
                 for (i, &critical) in lambda.iter().enumerate() {
-                    let (m, sd) = mean_std(&x[lo..hi]);
-                    if sd.is_nan() || sd <= 0.0 {
+                    let (md, ss) = moments(&x[lo..hi], c);
+                    if ss.is_nan() || ss <= 0.0 {
+                        flat = true;
                         break; // all equal: nothing further is extreme
                     }
-                    let d_low = (m - x[lo]) / self.low_relaxation;
-                    let d_high = x[hi - 1] - m;
+                    let sd = std1(ss, hi - lo);
+                    let d_low = (md - (x[lo] - c)) / self.low_relaxation;
+                    let d_high = (x[hi - 1] - c) - md;
                     let low = d_low > d_high;
-                    let stat = if low { d_low } else { d_high } / sd;
-                    if stat > critical {
+                    if if low { d_low } else { d_high } / sd > critical {
                         k = i + 1;
                     }
                     if low {
@@ -126,8 +143,9 @@ impl Gesd {
                         hi -= 1;
                     }
                     scratch.push(if low { 1.0 } else { 0.0 });
+                    scratch.push(sd);
+                    steps += 1;
                 }
-                k
             });
         }
         if let Some(m) = self.maxrej {
@@ -141,12 +159,19 @@ impl Gesd {
             k = allowed;
             report.flags |= flags::NKEEP;
         }
-        let low = scratch[..k].iter().filter(|&&side| side == 1.0).count();
+        let low = (0..k).filter(|&j| scratch[2 * j] == 1.0).count();
         s.lo += low;
         s.hi -= k - low;
-        if s.len() >= 2 {
-            report.spread = mean_std(s.kept()).1;
-        }
+        // The survivors' standard deviation: that of step k + 1 when it was made.
+        report.spread = if k < steps {
+            scratch[2 * k + 1]
+        } else if flat {
+            0.0
+        } else if s.len() >= 2 {
+            std1(moments(s.kept(), c).1, s.len())
+        } else {
+            f64::NAN
+        };
         report
     }
 }
@@ -197,9 +222,10 @@ mod tests {
         let n = ROSNER.len();
         let (mut lo, mut hi) = (0, n);
         for (i, &(r_nist, lambda_nist)) in NIST_TABLE.iter().enumerate() {
-            let (m, sd) = mean_std(&ROSNER[lo..hi]);
-            let (d_low, d_high) = (m - ROSNER[lo], ROSNER[hi - 1] - m);
-            let stat = d_low.max(d_high) / sd;
+            let c = ROSNER[n / 2];
+            let (md, ss) = moments(&ROSNER[lo..hi], c);
+            let (d_low, d_high) = (md - (ROSNER[lo] - c), (ROSNER[hi - 1] - c) - md);
+            let stat = d_low.max(d_high) / std1(ss, hi - lo);
             let lambda = critical_value(0.05, n, i + 1);
             assert!((printed(stat) - r_nist).abs() < 1e-9, "R_{}: {stat}", i + 1);
             assert!(

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! each pass, over the n sorted survivors y_0 <= ... <= y_{n-1} (nothing when n < 5):
-//!   least squares y = a + b i:   ibar = (n-1)/2,  ybar = sum(y)/n
-//!                                b = sum((i - ibar)(y_i - ybar)) / sum((i - ibar)^2),  a = ybar - b ibar
+//!   least squares y = a + b i:   ibar = (n-1)/2,  ybar = sum(y)/n,  sum((i - ibar)^2) = n(n^2-1)/12
+//!                                b = sum((i - ibar) y_i) / (n(n^2-1)/12),  a = ybar - b ibar
+//!   (sum((i - ibar)(y_i - ybar)) = sum((i - ibar) y_i): one pass for both sums, in order)
 //!   r_i = y_i - (a + b i);   sigma = sum(|r_i|) / n       (mean absolute deviation about the fit)
 //!   sigma <= 64 eps max(|y_0|, |y_{n-1}|): the fit is exact to rounding, nothing is rejected
 //!   trim from the low end while r_i < -sigma_lower * sigma, and from the high end while
@@ -36,14 +37,13 @@ fn pass_bounds(y: &[f64], sigma_lower: f64, sigma_upper: f64) -> Option<(f64, f6
     }
     let nf = n as f64;
     let ibar = (nf - 1.0) / 2.0;
-    let ybar = y.iter().fold(0.0, |acc, &v| acc + v) / nf;
-    let (mut sxx, mut sxy) = (0.0, 0.0);
+    let (mut sy, mut sxy) = (0.0, 0.0);
     for (i, &v) in y.iter().enumerate() {
-        let di = i as f64 - ibar;
-        sxx += di * di;
-        sxy += di * (v - ybar);
+        sy += v;
+        sxy += (i as f64 - ibar) * v;
     }
-    let b = sxy / sxx;
+    let ybar = sy / nf;
+    let b = sxy / (nf * (nf * nf - 1.0) / 12.0);
     let a = ybar - b * ibar;
     let residual = |i: usize| y[i] - (a + b * i as f64);
     let sigma = (0..n).fold(0.0, |acc, i| acc + residual(i).abs()) / nf;
