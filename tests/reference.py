@@ -876,9 +876,12 @@ def gesd(
     For the n usable samples of one element, sorted by (value, frame) as ``y``::
 
         r = min(floor(outlier_fraction * n), n - 2)      (0 when n < 3)
-        c = y[n // 2]                                    (deviations from it keep precision)
-        for i = 1..r over the k values left:
-            S = sum(y - c), Q = sum((y - c)**2) in order;  md = S / k  (the mean is c + md)
+        m = n // 2;  c = y[m]                           (deviations from it keep precision)
+        for i = 1..r over the k values y[lo:hi] left:
+            S = sum(y - c), Q = sum((y - c)**2), each added outward from the middle:
+                the terms lo..m-1 from m-1 down, plus the terms m..hi-1 from m up
+                (in order from lo when m is outside lo..hi; only for outlier_fraction > 1/2)
+            md = S / k  (the mean is c + md)
             ss = Q - md * S;  stop if ss <= 0;  s = sqrt(ss / (k - 1))
             d_low = (md - (lowest - c)) / low_relaxation;  d_high = (highest - c) - md
             R_i = max(d_low, d_high) / s;   remove the lowest if d_low > d_high, else the highest
@@ -908,12 +911,23 @@ def gesd(
         nit[idx] = 1
         r = 0 if n < 3 else min(math.floor(outlier_fraction * n), n - 2)
         lo, hi, k, sides = 0, n, 0, []
-        c = y[n // 2]
+        mid = n // 2
+        c = y[mid]
         for i in range(1, r + 1):
-            total = squares = 0.0
-            for v in y[lo:hi]:
-                total += v - c
-                squares += (v - c) * (v - c)
+            if lo <= mid <= hi:
+                below = above = below_sq = above_sq = 0.0
+                for v in reversed(y[lo:mid]):
+                    below += v - c
+                    below_sq += (v - c) * (v - c)
+                for v in y[mid:hi]:
+                    above += v - c
+                    above_sq += (v - c) * (v - c)
+                total, squares = below + above, below_sq + above_sq
+            else:
+                total = squares = 0.0
+                for v in y[lo:hi]:
+                    total += v - c
+                    squares += (v - c) * (v - c)
             md = total / (hi - lo)
             ss = squares - md * total
             if not ss > 0:

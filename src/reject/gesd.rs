@@ -5,9 +5,12 @@
 //!
 //! ```text
 //! n survivors, r = min(floor(outlier_fraction * n), n - 2) candidates (none when n < 3)
-//! for i = 1..r, over the k = n - i + 1 values not yet removed, as deviations from the middle
-//! value c = x[n/2] of the survivors (so that large values lose no precision):
-//!   S = sum(x - c),  Q = sum((x - c)^2)   (in order);   md = S / k   (the mean is c + md)
+//! for i = 1..r, over the k = n - i + 1 values x[lo..hi] not yet removed, as deviations
+//! d = x - c from the middle value c = x[m], m = n/2 (so that large values lose no precision):
+//!   S = sum(d),  Q = sum(d^2), each as (sum over lo..m, added from m-1 down to lo)
+//!                                     + (sum over m..hi, added from m up to hi-1)
+//!   (or in order from lo when m is outside lo..=hi, which needs outlier_fraction > 1/2)
+//!   md = S / k   (the mean is c + md)
 //!   ss = Q - md * S;  stop when ss <= 0 (all equal);    s = sqrt(ss / (k - 1))
 //!   d_low = (md - (lowest - c)) / low_relaxation;   d_high = (highest - c) - md
 //!   R_i = max(d_low, d_high) / s;  the value giving it (the highest on a tie) is removed
@@ -18,6 +21,8 @@
 //! ```
 //!
 //! Each removed value is the lowest or the highest left, so the survivors stay a contiguous run.
+//! The sums outward from the middle are running sums computed once per element, so a step
+//! costs O(1) and no sum ever subtracts a removed (possibly huge) value.
 //! The critical values depend only on `(alpha, n, i)`: each thread keeps a table of them, filled
 //! the first time a depth is met, so they are computed once per thread rather than per element.
 
@@ -77,18 +82,51 @@ fn with_critical_values<R>(alpha: f64, n: usize, r: usize, f: impl FnOnce(&[f64]
     })
 }
 
-/// One step's statistics of `x` about `c`: the mean minus `c`, and the sum of squared
-/// deviations from the mean (`Q - md * S`, summed in one pass in order).
-#[inline]
-fn moments(x: &[f64], c: f64) -> (f64, f64) {
-    let (mut sum, mut squares) = (0.0, 0.0);
-    for &v in x {
-        let d = v - c;
-        sum += d;
-        squares += d * d;
+/// Running sums of `d = x - c` and `d^2` outward from the middle `m` of the sorted `x`
+/// (`c = x[m]`): entry `j <= m` holds the sums over `j..m`, entry `j >= m` those over `m..j`.
+/// Stored interleaved in `sums` (`2 (n + 1)` values).
+fn outward_sums(x: &[f64], m: usize, c: f64, sums: &mut Vec<f64>) {
+    let n = x.len();
+    sums.clear();
+    sums.resize(2 * (n + 1), 0.0);
+    let (mut s, mut q) = (0.0, 0.0);
+    for j in (0..m).rev() {
+        let d = x[j] - c;
+        s += d;
+        q += d * d;
+        sums[2 * j] = s;
+        sums[2 * j + 1] = q;
     }
-    let md = sum / x.len() as f64;
-    (md, squares - md * sum)
+    let (mut s, mut q) = (0.0, 0.0);
+    for j in m..n {
+        let d = x[j] - c;
+        s += d;
+        q += d * d;
+        sums[2 * (j + 1)] = s;
+        sums[2 * (j + 1) + 1] = q;
+    }
+}
+
+/// The statistics of `x[lo..hi]`: its mean minus `c`, and its sum of squared deviations from
+/// the mean (`Q - md * S`).
+#[inline]
+fn moments(x: &[f64], (lo, hi): (usize, usize), m: usize, c: f64, sums: &[f64]) -> (f64, f64) {
+    let (s, q) = if lo <= m && m <= hi {
+        (
+            sums[2 * lo] + sums[2 * hi],
+            sums[2 * lo + 1] + sums[2 * hi + 1],
+        )
+    } else {
+        let (mut s, mut q) = (0.0, 0.0);
+        for &v in &x[lo..hi] {
+            let d = v - c;
+            s += d;
+            q += d * d;
+        }
+        (s, q)
+    };
+    let md = s / (hi - lo) as f64;
+    (md, q - md * s)
 }
 
 /// The sample standard deviation (ddof = 1) from `moments`' sum of squares.
@@ -107,7 +145,8 @@ impl Gesd {
         ((self.outlier_fraction * n as f64).floor() as usize).min(n - 2)
     }
 
-    /// `scratch` records each step's removal side (1: low, 0: high) and standard deviation.
+    /// `scratch` holds the running sums (`2 (n + 1)` values), then each step's removal side
+    /// (1: low, 0: high) and standard deviation.
     pub(crate) fn apply(&self, s: &mut Survivors<'_>, scratch: &mut Vec<f64>) -> Report {
         let mut report = Report::nothing();
         let n = s.len();
@@ -116,16 +155,19 @@ impl Gesd {
         }
         report.nit = 1;
         let r = self.candidates(n);
-        let x = s.kept();
-        let c = x[n / 2];
-        scratch.clear();
+        let all: &[f64] = s.x; // the data, not `s` (which is narrowed below)
+        let x = &all[s.lo..s.hi];
+        let m = n / 2;
+        let c = x[m];
+        outward_sums(x, m, c, scratch);
+        let base = scratch.len();
         // Steps made, and whether the last one found all values equal (a zero spread).
         let (mut k, mut steps, mut flat) = (0, 0, false);
         if r > 0 {
             with_critical_values(self.alpha, n, r, |lambda| {
                 let (mut lo, mut hi) = (0, n);
                 for (i, &critical) in lambda.iter().enumerate() {
-                    let (md, ss) = moments(&x[lo..hi], c);
+                    let (md, ss) = moments(x, (lo, hi), m, c, &scratch[..base]);
                     if ss.is_nan() || ss <= 0.0 {
                         flat = true;
                         break; // all equal: nothing further is extreme
@@ -159,16 +201,19 @@ impl Gesd {
             k = allowed;
             report.flags |= flags::NKEEP;
         }
-        let low = (0..k).filter(|&j| scratch[2 * j] == 1.0).count();
+        let low = (0..k).filter(|&j| scratch[base + 2 * j] == 1.0).count();
         s.lo += low;
         s.hi -= k - low;
         // The survivors' standard deviation: that of step k + 1 when it was made.
         report.spread = if k < steps {
-            scratch[2 * k + 1]
+            scratch[base + 2 * k + 1]
         } else if flat {
             0.0
-        } else if s.len() >= 2 {
-            std1(moments(s.kept(), c).1, s.len())
+        } else if n - k >= 2 {
+            std1(
+                moments(x, (low, n - (k - low)), m, c, &scratch[..base]).1,
+                n - k,
+            )
         } else {
             f64::NAN
         };
@@ -222,8 +267,10 @@ mod tests {
         let n = ROSNER.len();
         let (mut lo, mut hi) = (0, n);
         for (i, &(r_nist, lambda_nist)) in NIST_TABLE.iter().enumerate() {
-            let c = ROSNER[n / 2];
-            let (md, ss) = moments(&ROSNER[lo..hi], c);
+            let (m, c) = (n / 2, ROSNER[n / 2]);
+            let mut sums = Vec::new();
+            outward_sums(&ROSNER, m, c, &mut sums);
+            let (md, ss) = moments(&ROSNER, (lo, hi), m, c, &sums);
             let (d_low, d_high) = (md - (ROSNER[lo] - c), (ROSNER[hi - 1] - c) - md);
             let stat = d_low.max(d_high) / std1(ss, hi - lo);
             let lambda = critical_value(0.05, n, i + 1);
