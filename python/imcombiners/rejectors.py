@@ -557,10 +557,11 @@ class LinearFitClip(Rejector):
     Edge cases: with fewer than 5 survivors no line is fitted and nothing is rejected (``nit``
     counts the pass, ``std`` is NaN). A fit exact to rounding (``sigma <= 64 * eps *
     max(|y_0|, |y_{n-1}|)``, e.g. equal values) rejects nothing. One extreme value pulls the
-    line towards itself (its leverage grows as ``n`` shrinks): with the default ``sigma=(5,
-    4)`` a single hot pixel is out of reach below about 12 samples; the rule is meant for deep
-    stacks. ``std`` in the diagnostics is the last pass's ``sigma``; ``low``/``upp`` are the
-    lowest and highest kept values.
+    line towards itself (its leverage grows as ``n`` shrinks): however large, it lies at most
+    3.53 mean absolute deviations above the line at ``n = 10`` and 4.29 at ``n = 12``, so with
+    the default ``sigma=(5, 4)`` a single hot pixel is out of reach below 12 samples; the rule
+    is meant for deep stacks. ``std`` in the diagnostics is the last pass's ``sigma``;
+    ``low``/``upp`` are the lowest and highest kept values.
 
     Parameters
     ----------

@@ -104,8 +104,8 @@ mod tests {
 
     #[test]
     fn a_hot_pixel_above_a_ramp_goes() {
-        // 16 values: with fewer, one huge value pulls the line so far that it stays within 4
-        // mean absolute deviations (its leverage); see the rule's docs.
+        // 16 values; below 12, one huge value pulls the line so close that it stays within 4
+        // mean absolute deviations (its leverage; see the rule's docs).
         let ramp: Vec<f64> = (10..25).map(f64::from).collect();
         let mut values = ramp.clone();
         values.push(500.0);
