@@ -862,7 +862,8 @@ def gesd_critical_value(alpha, n, i):
     from scipy import stats
 
     t = float(stats.t.isf(alpha / (2 * (n - i + 1)), n - i - 1))
-    return (n - i) * t / math.sqrt((n - i - 1 + t * t) * (n - i + 1))
+    # The same, divided through by t: t * t overflows for a tiny alpha.
+    return (n - i) / math.sqrt((1 + (n - i - 1) / t / t) * (n - i + 1))
 
 
 _GESD_LAMBDA = {}

@@ -112,6 +112,24 @@ def test_gesd_finds_the_three_outliers_of_the_nist_example(dtype, low_relaxation
     assert not strict.mask_rej.any()
 
 
+@pytest.mark.parametrize("alpha", [1e-300, 1e-100, 1e-12, 0.999])
+def test_gesd_extreme_alpha(alpha):
+    """A tiny alpha makes t huge (t**2 overflows): lambda_i tends to its bound
+    (n - i) / sqrt(n - i + 1), which no R_i can exceed, so nothing goes; a large alpha rejects
+    more. The core agrees with the reference either way."""
+    rng = np.random.default_rng(1)
+    stack = np.rint(rng.normal(0, 5, size=(30, 40)))
+    stack[0] += 1000
+    stack[:3, :5] = [[0.0], [1.0], [50.0]]  # n = 3 candidates in a few columns
+    got = imck.gesd(stack, alpha=alpha, outlier_fraction=0.9)
+    want = reference.gesd(stack, alpha=alpha, outlier_fraction=0.9)
+    assert_result_matches(got, want, stack, f"alpha={alpha}")
+    if alpha < 1e-50:
+        assert not got.mask_rej.any()
+    else:
+        assert got.mask_rej[0, 5:].all()
+
+
 # ---------------------------------------------------------------- core vs reference, N 1..200
 
 

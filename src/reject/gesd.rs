@@ -49,7 +49,8 @@ pub fn critical_value(alpha: f64, n: usize, i: usize) -> f64 {
     let left = (n - i) as f64; // values left after removing i
     let nu = left - 1.0;
     let t = upper_quantile(alpha / (2.0 * (left + 1.0)), nu);
-    left * t / ((nu + t * t) * (left + 1.0)).sqrt()
+    // = left t / sqrt((nu + t^2)(left + 1)), without overflowing t^2 for a tiny alpha.
+    left / ((1.0 + nu / t / t) * (left + 1.0)).sqrt()
 }
 
 /// Critical values by alpha (as bits), then by `n`: `lambda_1..` as far as they were needed.
