@@ -431,11 +431,71 @@ def test_gaussian_stacks_with_cosmic_rays(kind, n):
     assert kept <= max_kept, kept
 
 
+def rates_svg(table):
+    """An SVG plot (no plotting library needed) of ``{rule: [(n, good, kept), ...]}``: two
+    panels, fractions on a log axis from 1e-4 to 1 (0 is drawn at 1e-4)."""
+    width, height, pad = 330, 260, 48
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    depths = sorted({n for rows in table.values() for n, _, _ in rows})
+
+    def x_of(n, left):
+        span = math.log(depths[-1]) - math.log(depths[0])
+        return left + pad + (math.log(n) - math.log(depths[0])) / span * (width - 1.5 * pad)
+
+    def y_of(v):
+        v = min(max(v, 1e-4), 1.0)
+        return 20 + (-math.log10(v)) / 4 * (height - 20 - pad)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 20}" '
+        'font-family="sans-serif" font-size="11">'
+    ]
+    for panel, title in enumerate(("good samples rejected", "cosmic-ray samples kept")):
+        left = panel * width
+        out.append(f'<text x="{left + width / 2}" y="14" text-anchor="middle">{title}</text>')
+        for e in range(5):
+            y = y_of(10.0**-e)
+            out.append(
+                f'<line x1="{left + pad}" x2="{left + width - pad / 2}" y1="{y}" y2="{y}" '
+                'stroke="#ddd"/>'
+            )
+            out.append(f'<text x="{left + pad - 4}" y="{y + 4}" text-anchor="end">1e-{e}</text>')
+        for n in depths:
+            out.append(
+                f'<text x="{x_of(n, left)}" y="{height - pad + 16}" text-anchor="middle">{n}</text>'
+            )
+        out.append(
+            f'<text x="{left + width / 2}" y="{height - pad + 32}" text-anchor="middle">N</text>'
+        )
+        for k, (name, rows) in enumerate(table.items()):
+            points = " ".join(f"{x_of(n, left):.1f},{y_of(r[panel]):.1f}" for n, *r in rows)
+            colour = colours[k % len(colours)]
+            out.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+            if panel == 0:
+                out.append(
+                    f'<text x="{left + pad + 8}" y="{height + 4 + 12 * (k - len(table) + 1)}" '
+                    f'fill="{colour}">{name}</text>'
+                )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    # The table of docs/rejection-semantics.md.
+    # The table (and with an argument, the plot) of docs/rejection-semantics.md.
+    import sys
+
+    table = {}
     print("| rule | N | good samples rejected | cosmic rays kept |")
     print("| --- | --- | --- | --- |")
     for rule in (imc.SigClip(), imc.GESD(), imc.LinearFitClip()):
+        name = type(rule).__name__
+        table[name] = []
         for n in (5, 10, 20, 50):
             good, kept = rejection_rates(rule, n)
-            print(f"| {type(rule).__name__} | {n} | {good:.4f} | {kept:.4f} |")
+            table[name].append((n, good, kept))
+            print(f"| {name} | {n} | {good:.4f} | {kept:.4f} |")
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            f.write(rates_svg(table))
