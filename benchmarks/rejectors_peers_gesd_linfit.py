@@ -1,8 +1,9 @@
 """The fastest Python alternatives found for GESD and linear fit clipping, and a timing run.
 
 No Python package offers either rule along an axis (astropy, ccdproc and scipy have none;
-PyPI's outlier packages test one 1-D sample at a time, as would a per-pixel loop calling
-``scipy.stats``, which takes minutes on 4 million pixels). The fastest alternative is therefore
+PyPI's outlier packages test one 1-D sample at a time). A per-pixel loop with NumPy and the
+critical values computed once with ``scipy.stats`` took 52 us per pixel on the machine of the
+issue-18 run, about 220 s for 2048x2048. The fastest alternative is therefore
 NumPy, vectorised over the pixels: sort along axis 0 once, then run the rule's steps on every
 pixel at once, with cumulative sums for the means and standard deviations of each pixel's
 window of survivors. Both functions assume what the workload gives: no NaN and no mask.

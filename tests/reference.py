@@ -884,8 +884,9 @@ def gesd(
                 (in order from lo when m is outside lo..hi; only for outlier_fraction > 1/2)
             md = S / k  (the mean is c + md)
             ss = Q - md * S;  stop if ss <= 0;  s = sqrt(ss / (k - 1))
-            d_low = (md - (lowest - c)) / low_relaxation;  d_high = (highest - c) - md
-            R_i = max(d_low, d_high) / s;   remove the lowest if d_low > d_high, else the highest
+            below = md - (lowest - c);  above = (highest - c) - md
+            the candidate is the lowest if below > low_relaxation * above, else the highest
+            R_i = (below / low_relaxation or above, as the candidate) / s;  remove it
         k = largest i with R_i > lambda_i (gesd_critical_value), else 0
         k = min(k, maxrej) (flag MAXREJ);  k = min(k, n - nkeep) (flag NKEEP)
         rejected: the first k removed (by rank: the lowest frame of equal values goes first at
@@ -934,10 +935,10 @@ def gesd(
             if not ss > 0:
                 break
             s = math.sqrt(ss / (hi - lo - 1))
-            d_low = (md - (y[lo] - c)) / low_relaxation
-            d_high = (y[hi - 1] - c) - md
-            is_low = d_low > d_high
-            stat = (d_low if is_low else d_high) / s
+            below = md - (y[lo] - c)
+            above = (y[hi - 1] - c) - md
+            is_low = below > low_relaxation * above
+            stat = (below / low_relaxation if is_low else above) / s
             key = (alpha, n, i)
             if key not in _GESD_LAMBDA:
                 _GESD_LAMBDA[key] = gesd_critical_value(alpha, n, i)

@@ -12,8 +12,9 @@
 //!   (or in order from lo when m is outside lo..=hi, which needs outlier_fraction > 1/2)
 //!   md = S / k   (the mean is c + md)
 //!   ss = Q - md * S;  stop when ss <= 0 (all equal);    s = sqrt(ss / (k - 1))
-//!   d_low = (md - (lowest - c)) / low_relaxation;   d_high = (highest - c) - md
-//!   R_i = max(d_low, d_high) / s;  the value giving it (the highest on a tie) is removed
+//!   below = md - (lowest - c);   above = (highest - c) - md
+//!   the candidate is the lowest when below > low_relaxation * above, else the highest
+//!   R_i = (below / low_relaxation or above, as the candidate) / s
 //!   lambda_i = (n - i) t / sqrt((n - i - 1 + t^2)(n - i + 1)),
 //!   t = t_{p, n-i-1},  p = 1 - alpha / (2 (n - i + 1))
 //! outliers: the first k removed, k = the largest i with R_i > lambda_i (0 when none)
@@ -91,23 +92,30 @@ fn with_critical_values<R>(alpha: f64, n: usize, r: usize, f: impl FnOnce(&[f64]
 /// Stored interleaved in `sums` (`2 (n + 1)` values).
 fn outward_sums(x: &[f64], m: usize, c: f64, sums: &mut Vec<f64>) {
     let n = x.len();
-    sums.clear();
-    sums.resize(2 * (n + 1), 0.0);
-    let (mut s, mut q) = (0.0, 0.0);
-    for j in (0..m).rev() {
-        let d = x[j] - c;
-        s += d;
-        q += d * d;
-        sums[2 * j] = s;
-        sums[2 * j + 1] = q;
+    if sums.len() != 2 * (n + 1) {
+        sums.resize(2 * (n + 1), 0.0); // every entry is written below
     }
-    let (mut s, mut q) = (0.0, 0.0);
-    for j in m..n {
-        let d = x[j] - c;
-        s += d;
-        q += d * d;
-        sums[2 * (j + 1)] = s;
-        sums[2 * (j + 1) + 1] = q;
+    sums[2 * m] = 0.0;
+    sums[2 * m + 1] = 0.0;
+    // Both halves in one loop (four independent sums), each still added outward in order.
+    let (mut sl, mut ql, mut sr, mut qr) = (0.0, 0.0, 0.0, 0.0);
+    for t in 0..m.max(n - m) {
+        if t < m {
+            let j = m - 1 - t;
+            let d = x[j] - c;
+            sl += d;
+            ql += d * d;
+            sums[2 * j] = sl;
+            sums[2 * j + 1] = ql;
+        }
+        if m + t < n {
+            let j = m + t;
+            let d = x[j] - c;
+            sr += d;
+            qr += d * d;
+            sums[2 * (j + 1)] = sr;
+            sums[2 * (j + 1) + 1] = qr;
+        }
     }
 }
 
@@ -167,6 +175,7 @@ impl Gesd {
         let base = scratch.len();
         // Steps made, and whether the last one found all values equal (a zero spread).
         let (mut k, mut steps, mut flat) = (0, 0, false);
+        let relax2 = self.low_relaxation * self.low_relaxation;
         if r > 0 {
             with_critical_values(self.alpha, n, r, |lambda| {
                 let (mut lo, mut hi) = (0, n);
@@ -176,12 +185,13 @@ impl Gesd {
                         flat = true;
                         break; // all equal: nothing further is extreme
                     }
-                    let d_low = (md - (x[lo] - c)) / self.low_relaxation;
-                    let d_high = (x[hi - 1] - c) - md;
-                    let low = d_low > d_high;
-                    let dev = if low { d_low } else { d_high };
-                    // R_i = dev / s > lambda_i
-                    if dev > 0.0 && dev * dev > critical * ss {
+                    // The low candidate when (m - lowest) / low_relaxation > highest - m.
+                    let below = md - (x[lo] - c);
+                    let above = (x[hi - 1] - c) - md;
+                    let low = below > self.low_relaxation * above;
+                    // R_i = dev / s > lambda_i, with dev = below / low_relaxation or above.
+                    let (dev, scale) = if low { (below, relax2) } else { (above, 1.0) };
+                    if dev > 0.0 && dev * dev > critical * scale * ss {
                         k = i + 1;
                     }
                     if low {
