@@ -836,7 +836,7 @@ def of_rule(rule, stack, *, mask=None, variance=None):
 # =============================================================== modern rules (issue 18)
 #
 # WinsorizedSigClip, BiweightClip and PercentileClip, written out from their published
-# descriptions (docs/rejection-semantics.md, sections 13 to 15), one element at a time.
+# descriptions (docs/rejection-semantics.md, section 13), one element at a time.
 
 #: Winsorisation: most steps per pass, convergence tolerance, consistency factor at 1.5 sigma.
 WINSOR_STEPS = 50
@@ -1067,3 +1067,225 @@ def percentile(stack, *, mask=None, low=0.2, high=0.1, nkeep=1, maxrej=None, rev
         revert_on_nkeep=revert_on_nkeep,
     )
     return mask_rej, None, lo, hi, nit, flags & np.uint8(~OUTPUT_MAXITERS & 0xFF)
+
+
+# ---------------------------------------------------------------- issue 18: gesd, linearfit
+# Sums below are plain left-to-right loops (not fsum): the rules compare statistics with
+# thresholds, and summing in the core's order keeps ties on a threshold decided the same way.
+
+
+def _sorted_usable(x, use):
+    """(frames, values) of the usable samples of one element, sorted by (value, frame)."""
+    frames = np.flatnonzero(use)
+    order = np.argsort(x[frames], kind="stable")
+    return frames[order], [float(v) for v in x[frames][order]]
+
+
+def _mean_std1(values):
+    """Mean and standard deviation with ddof=1 (len >= 2), summed in order."""
+    n = len(values)
+    m = 0.0
+    for v in values:
+        m += v
+    m /= n
+    ss = 0.0
+    for v in values:
+        ss += (v - m) * (v - m)
+    return m, math.sqrt(ss / (n - 1))
+
+
+def gesd_critical_value(alpha, n, i):
+    """Rosner's lambda_i for n values: (n-i) t / sqrt((n-i-1+t^2)(n-i+1)), with t the Student-t
+    quantile at p = 1 - alpha/(2(n-i+1)) with n-i-1 degrees of freedom (``t.isf(1 - p)``, the
+    same quantile without rounding p)."""
+    from scipy import stats
+
+    t = float(stats.t.isf(alpha / (2 * (n - i + 1)), n - i - 1))
+    # The same, divided through by t: t * t overflows for a tiny alpha.
+    return (n - i) / math.sqrt((1 + (n - i - 1) / t / t) * (n - i + 1))
+
+
+_GESD_LAMBDA = {}
+
+
+def gesd(
+    stack, *, mask=None, outlier_fraction=0.3, alpha=0.05, low_relaxation=1.5, nkeep=1, maxrej=None
+):
+    """Rosner's generalized ESD test (``GESD``), one element at a time.
+
+    For the n usable samples of one element, sorted by (value, frame) as ``y``::
+
+        r = min(floor(outlier_fraction * n), n - 2)      (0 when n < 3)
+        m = n // 2;  c = y[m]                           (deviations from it keep precision)
+        for i = 1..r over the k values y[lo:hi] left:
+            S = sum(y - c), Q = sum((y - c)**2), each added outward from the middle:
+                the terms lo..m-1 from m-1 down, plus the terms m..hi-1 from m up
+                (in order from lo when m is outside lo..hi; only for outlier_fraction > 1/2)
+            md = S / k  (the mean is c + md)
+            ss = Q - md * S;  stop if ss <= 0;  s = sqrt(ss / (k - 1))
+            below = md - (lowest - c);  above = (highest - c) - md
+            the candidate is the lowest if below > low_relaxation * above, else the highest
+            R_i = (below / low_relaxation or above, as the candidate) / s;  remove it
+        k = largest i with R_i > lambda_i (gesd_critical_value), else 0
+        k = min(k, maxrej) (flag MAXREJ);  k = min(k, n - nkeep) (flag NKEEP)
+        rejected: the first k removed (by rank: the lowest frame of equal values goes first at
+        the low end, the highest frame first at the high end)
+
+    Returns ``(mask_rej, std, low, upp, nit, output_flags)``: ``std`` the ddof-1 standard
+    deviation of the survivors (NaN below 2), ``low``/``upp`` the lowest/highest kept value,
+    ``nit`` 1 where any sample was usable.
+    """
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        frames, y = _sorted_usable(x, use)
+        n = len(y)
+        flags[idx] = 0 if use.all() else OUTPUT_MASKED
+        if n == 0:
+            continue
+        nit[idx] = 1
+        r = 0 if n < 3 else min(math.floor(outlier_fraction * n), n - 2)
+        lo, hi, k, sides = 0, n, 0, []
+        mid = n // 2
+        c = y[mid]
+        for i in range(1, r + 1):
+            if lo <= mid <= hi:
+                below = above = below_sq = above_sq = 0.0
+                for v in reversed(y[lo:mid]):
+                    below += v - c
+                    below_sq += (v - c) * (v - c)
+                for v in y[mid:hi]:
+                    above += v - c
+                    above_sq += (v - c) * (v - c)
+                total, squares = below + above, below_sq + above_sq
+            else:
+                total = squares = 0.0
+                for v in y[lo:hi]:
+                    total += v - c
+                    squares += (v - c) * (v - c)
+            md = total / (hi - lo)
+            ss = squares - md * total
+            if not ss > 0:
+                break
+            s = math.sqrt(ss / (hi - lo - 1))
+            below = md - (y[lo] - c)
+            above = (y[hi - 1] - c) - md
+            is_low = below > low_relaxation * above
+            stat = (below / low_relaxation if is_low else above) / s
+            key = (alpha, n, i)
+            if key not in _GESD_LAMBDA:
+                _GESD_LAMBDA[key] = gesd_critical_value(alpha, n, i)
+            if stat > _GESD_LAMBDA[key]:
+                k = i
+            sides.append(is_low)
+            if is_low:
+                lo += 1
+            else:
+                hi -= 1
+        if maxrej is not None and k > maxrej:
+            k = maxrej
+            flags[idx] |= OUTPUT_MAXREJ
+        if k > max(n - nkeep, 0):
+            k = max(n - nkeep, 0)
+            flags[idx] |= OUTPUT_NKEEP
+        n_low = sides[:k].count(True)  # (`sum` here is the combine method)
+        kept_ranks = range(n_low, n - (k - n_low))
+        for rank in range(n):
+            if rank not in kept_ranks:
+                mask_rej[(frames[rank], *idx)] = True
+        kept = y[n_low : n - (k - n_low)]
+        if len(kept) >= 2:
+            std[idx] = _mean_std1(kept)[1]
+        if kept:
+            low[idx], upp[idx] = kept[0], kept[-1]
+    return mask_rej, std, low, upp, nit, flags
+
+
+def linearfit_bounds(y, sigma_lower, sigma_upper):
+    """One pass of ``linearfit`` on the sorted values ``y``: ``(L, U, sigma)``.
+
+    Least squares ``y_i = a + b i`` against the rank ``i`` (``b = sum((i - ibar) y_i) /
+    sum((i - ibar)**2)``, the second sum being ``n (n**2 - 1) / 12``; sums in order, as the core
+    adds them, so that a residual on a threshold is decided alike), ``sigma`` the mean absolute
+    deviation of the residuals ``r_i``; then trimming from the ends::
+
+        L = the first y_i from the bottom with r_i >= -sigma_lower * sigma (+inf if none)
+        U = the first y_i from the top with r_i <= sigma_upper * sigma (-inf if none)
+
+    Fewer than 5 values: ``(-inf, inf, nan)``. A fit exact to rounding
+    (``sigma <= 64 * eps * max(|y_0|, |y_{n-1}|)``): ``(-inf, inf, sigma)``.
+    """
+    n = len(y)
+    if n < 5:
+        return -math.inf, math.inf, math.nan
+    ibar = (n - 1) / 2
+    ybar = sxy = 0.0
+    for i, v in enumerate(y):
+        ybar += v
+        sxy += (i - ibar) * v
+    ybar /= n
+    b = sxy / (n * (n * n - 1) / 12)
+    a = ybar - b * ibar
+    residuals = [y[i] - (a + b * i) for i in range(n)]
+    sigma = 0.0
+    for r in residuals:
+        sigma += abs(r)
+    sigma /= n
+    if sigma <= 64 * np.finfo(np.float64).eps * max(abs(y[0]), abs(y[-1])):
+        return -math.inf, math.inf, sigma
+    lo = next((y[i] for i in range(n) if residuals[i] >= -sigma_lower * sigma), math.inf)
+    hi = next((y[i] for i in reversed(range(n)) if residuals[i] <= sigma_upper * sigma), -math.inf)
+    return lo, hi, sigma
+
+
+def linearfit(
+    stack,
+    *,
+    mask=None,
+    sigma_lower=5.0,
+    sigma_upper=4.0,
+    maxiters=5,
+    nkeep=1,
+    maxrej=None,
+    revert_on_nkeep=True,
+):
+    """Linear fit clipping (``LinearFitClip``), one element at a time.
+
+    Each pass fits a line to the sorted survivors against their rank and trims the ends that
+    lie more than ``sigma_lower``/``sigma_upper`` mean absolute deviations below/above it
+    (`linearfit_bounds`); passes stop as for ``sigclip`` (``_clip_passes``). Returns
+    ``(mask_rej, std, low, upp, nit, output_flags)`` with ``std`` the last pass's sigma and
+    ``low``/``upp`` the lowest/highest kept values.
+    """
+    _check_guards(nkeep, maxrej, maxiters)
+
+    def bounds(xs):
+        return linearfit_bounds(sorted(float(v) for v in xs), sigma_lower, sigma_upper)
+
+    x_all, use_all = _usable(stack, mask)
+    shape = x_all.shape[1:]
+    mask_rej = np.zeros(x_all.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        column = (slice(None), *idx)
+        x, use = x_all[column], use_all[column]
+        keep, nit[idx], flags[idx], _, _, std[idx] = _clip_passes(
+            x,
+            use,
+            bounds,
+            maxiters=maxiters,
+            nkeep=nkeep,
+            maxrej=maxrej,
+            revert_on_nkeep=revert_on_nkeep,
+        )
+        mask_rej[column] = use & ~keep
+        low[idx], upp[idx] = _retained_range(x, keep)
+    return mask_rej, std, low, upp, nit, flags

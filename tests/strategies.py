@@ -365,6 +365,27 @@ _MODERN_PARAMS = {
 
 # ---- end of the modern rules.
 
+
+def _gesd_params(draw):
+    return {
+        "outlier_fraction": draw(st.sampled_from((0.1, 0.2, 0.3, 0.45, 0.6, 0.9))),
+        "alpha": draw(st.sampled_from((0.001, 0.01, 0.05, 0.2, 0.5))),
+        "low_relaxation": draw(st.sampled_from((1.0, 1.5, 2.0, 0.5))),
+        "nkeep": draw(st.integers(0, 4)),
+        "maxrej": draw(st.one_of(st.none(), st.none(), st.integers(0, 6))),
+    }
+
+
+def _linearfit_params(draw):
+    return {
+        "sigma": draw(_sigma()),
+        "maxiters": draw(st.integers(1, 6)),
+        "nkeep": draw(st.integers(0, 4)),
+        "maxrej": draw(st.one_of(st.none(), st.none(), st.integers(0, 6))),
+        "revert_on_nkeep": draw(st.booleans()),
+    }
+
+
 #: How the property tests draw each registered rule's parameters.
 RULE_PARAMS = {
     "sigclip": _sigclip_params,
@@ -374,6 +395,7 @@ RULE_PARAMS = {
     "pclip": _pclip_params,
     **_MODERN_PARAMS,
 }
+RULE_PARAMS.update(gesd=_gesd_params, linearfit=_linearfit_params)  # issue 18
 
 
 def _varclip_params(draw):

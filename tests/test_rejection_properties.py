@@ -354,6 +354,8 @@ def test_rule_combine_kernels_take_variance_ddof(kind):
         "winsorized": imc.WinsorizedSigClip(),
         "biweight": imc.BiweightClip(),
         "percentile": imc.PercentileClip(),
+        "gesd": imc.GESD(),
+        "linearfit": imc.LinearFitClip(),
     }[kind]
     want = imc.Combiner(stack).combine("variance", rejectors=rule, ddof=1)
     kwargs = {**fields(rule), "ddof": 1}
@@ -459,6 +461,8 @@ _THREAD_RULES = {
     "winsorized": imc.WinsorizedSigClip(sigma=(3.0, 2.5), maxrej=3),
     "biweight": imc.BiweightClip(sigma=2.5, c_scale=6.0),
     "percentile": imc.PercentileClip(low=0.05, high=0.04, nkeep=5),
+    "gesd": imc.GESD(alpha=0.1, maxrej=3),
+    "linearfit": imc.LinearFitClip(sigma=(4.0, 3.0), maxrej=4),
 }
 
 

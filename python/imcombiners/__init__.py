@@ -31,9 +31,11 @@ from .ndcombine import ndcombine
 from .normalization import resolve_zero_scale
 from .placement import place_into_padded
 from .rejectors import (
+    GESD,
     BiweightClip,
     CcdClip,
     LinearClip,
+    LinearFitClip,
     MinMaxClip,
     PClip,
     PercentileClip,
@@ -44,6 +46,7 @@ from .rejectors import (
 )
 
 __all__ = [
+    "GESD",
     "BiweightClip",
     "CcdClip",
     "Combiner",
@@ -51,6 +54,7 @@ __all__ = [
     "FrameInfo",
     "ImcombinersWarning",
     "LinearClip",
+    "LinearFitClip",
     "MinMaxClip",
     "OutputFlags",
     "PClip",

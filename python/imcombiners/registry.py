@@ -21,9 +21,11 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 from .rejectors import (
+    GESD,
     BiweightClip,
     CcdClip,
     LinearClip,
+    LinearFitClip,
     MinMaxClip,
     PClip,
     PercentileClip,
@@ -119,3 +121,15 @@ _MODERN = {"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"}
 register(WinsorizedSigClip, cli=_MODERN)
 register(BiweightClip, cli=_MODERN)
 register(PercentileClip, cli={"nkeep": "nkeep"})
+
+# Issue 18: GESD and linear fit clipping.
+register(
+    GESD,
+    cli={
+        "outlier_fraction": "outlier_fraction",
+        "alpha": "alpha",
+        "low_relaxation": "low_relaxation",
+        "nkeep": "nkeep",
+    },
+)
+register(LinearFitClip, cli={"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"})

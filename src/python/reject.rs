@@ -19,6 +19,7 @@ use crate::reject::{
 };
 // Modern rules (issue 18).
 use crate::reject::{BiweightClip, PercentileClip, WinsorizedSigClip};
+use crate::reject::{Gesd, LinearFitClip};
 use crate::sample::Sample;
 use crate::stack::{PlaneRows, Source, StackView};
 use crate::uncertainty::Ride;
@@ -212,6 +213,26 @@ fn parse_modern_rule(kind: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<Reje
 
 // ---- end of the modern rules.
 
+/// `imcombiners.GESD`.
+#[derive(FromPyObject)]
+struct GesdArgs {
+    outlier_fraction: f64,
+    alpha: f64,
+    low_relaxation: f64,
+    nkeep: usize,
+    maxrej: Option<usize>,
+}
+
+/// `imcombiners.LinearFitClip` (its limits without a centre).
+#[derive(FromPyObject)]
+struct LinearFitClipArgs {
+    sigma: (f64, f64),
+    maxiters: u32,
+    nkeep: usize,
+    maxrej: Option<usize>,
+    revert_on_nkeep: bool,
+}
+
 /// The core rule of one `imcombiners.Rejector` dataclass (dispatch on its `kind`).
 fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
     let kind: String = obj
@@ -280,6 +301,29 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
                 sigma_lower: a.sigma.0,
                 sigma_upper: a.sigma.1,
                 nkeep: a.nkeep,
+            })
+        }
+        "gesd" => {
+            let a: GesdArgs = obj.extract()?;
+            Rejector::Gesd(Gesd {
+                outlier_fraction: a.outlier_fraction,
+                alpha: a.alpha,
+                low_relaxation: a.low_relaxation,
+                nkeep: a.nkeep,
+                maxrej: a.maxrej,
+            })
+        }
+        "linearfit" => {
+            let a: LinearFitClipArgs = obj.extract()?;
+            Rejector::LinearFitClip(LinearFitClip {
+                sigma_lower: a.sigma.0,
+                sigma_upper: a.sigma.1,
+                limits: Limits {
+                    maxiters: a.maxiters,
+                    nkeep: a.nkeep,
+                    maxrej: a.maxrej,
+                    revert_on_nkeep: a.revert_on_nkeep,
+                },
             })
         }
         other => {

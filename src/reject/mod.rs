@@ -16,18 +16,24 @@
 
 mod ccdclip;
 mod centre;
+// Rules of issue 18 (GESD, linear fit clipping).
+mod gesd;
 mod linearclip;
+mod linearfit;
 mod minmax;
 mod pclip;
 mod sigclip;
 // Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
 mod biweight;
 mod percentile;
+pub mod student_t;
 mod winsorized;
 
 pub use ccdclip::CcdClip;
 pub use centre::{Centre, Spread};
+pub use gesd::Gesd;
 pub use linearclip::LinearClip;
+pub use linearfit::LinearFitClip;
 pub use minmax::{Count, MinMaxClip};
 pub use pclip::PClip;
 pub use sigclip::SigClip;
@@ -196,6 +202,8 @@ pub enum Rejector {
     Winsorized(WinsorizedSigClip),
     Biweight(BiweightClip),
     Percentile(PercentileClip),
+    Gesd(Gesd),
+    LinearFitClip(LinearFitClip),
 }
 
 impl Rejector {
@@ -211,6 +219,8 @@ impl Rejector {
             Rejector::Winsorized(r) => r.apply(s, scratch),
             Rejector::Biweight(r) => r.apply(s),
             Rejector::Percentile(r) => r.apply(s),
+            Rejector::Gesd(r) => r.apply(s, scratch),
+            Rejector::LinearFitClip(r) => r.apply(s),
         }
     }
 
@@ -224,6 +234,8 @@ impl Rejector {
                 // Modern rules (issue 18).
                 | Rejector::Winsorized(_)
                 | Rejector::Biweight(_)
+                | Rejector::Gesd(_)
+                | Rejector::LinearFitClip(_)
         )
     }
 }

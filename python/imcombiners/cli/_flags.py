@@ -238,6 +238,14 @@ def flag_parser() -> argparse.ArgumentParser:
     rej.add_argument("--rdnoise", type=float, help="ccdclip: read noise in electrons (0)")
     rej.add_argument("--snoise", type=float, help="ccdclip: sensitivity noise fraction (0)")
     rej.add_argument("--pclip", type=float, help="pclip: rank offset or fraction (-0.5)")
+    # Issue 18: GESD.
+    rej.add_argument(
+        "--outlier-fraction", type=float, help="gesd: most outliers, fraction of samples (0.3)"
+    )
+    rej.add_argument("--alpha", type=float, help="gesd: significance level (0.05)")
+    rej.add_argument(
+        "--low-relaxation", type=float, help="gesd: low deviations divided by this (1.5)"
+    )
     rej.add_argument("--grow", type=float, help="also reject neighbours within this radius")
 
     run = parser.add_argument_group("running")
