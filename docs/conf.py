@@ -33,7 +33,6 @@ extensions = [
     "numpydoc",
     "myst_nb",
     "cli_help",
-    "perf_plots",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
@@ -72,6 +71,7 @@ html_static_path: list[str] = []
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 4,
     "show_toc_level": 2,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],

@@ -1,5 +1,0 @@
-"""placeholder"""
-
-
-def setup(app):
-    return {"parallel_read_safe": True}
