@@ -11,7 +11,9 @@ performance page draws its plots from the benchmark results in ``_data/`` (``_sc
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -54,6 +56,39 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
+
+# Formulas: MathJax 3 from the installed `django-static-mathjax` distribution (plain MathJax
+# files, no Django needed) is copied into the site, so formulas render without a network;
+# without that package Sphinx's default (a CDN) is used.
+def _mathjax_es5() -> Path | None:
+    spec = importlib.util.find_spec("mathjax")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        es5 = Path(location) / "static" / "mathjax" / "es5"
+        if (es5 / "tex-chtml.js").is_file():
+            return es5
+    return None
+
+
+_MATHJAX = _mathjax_es5()
+#: The parts of MathJax's es5 folder that the TeX-to-HTML component loads.
+_MATHJAX_PARTS = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "ui", "a11y")
+if _MATHJAX is not None:
+    mathjax_path = "mathjax/tex-chtml.js"
+
+
+def _copy_mathjax(app, exception) -> None:
+    if exception is not None or _MATHJAX is None or app.builder.format != "html":
+        return
+    dest = Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        source, target = _MATHJAX / part, dest / part
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
 # ------------------------------------------------------------------ MyST and notebooks
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -67,7 +102,6 @@ nb_kernel_rgx_aliases = {".*": "python3"}
 # ------------------------------------------------------------------ HTML
 html_theme = "pydata_sphinx_theme"
 html_title = f"imcombiners {release}"
-html_static_path: list[str] = []
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
@@ -75,6 +109,11 @@ html_theme_options = {
     "show_toc_level": 2,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
+    # The notebooks' code cells are up to 100 characters wide: give them the page's width.
+    "secondary_sidebar_items": {
+        "tutorials/*": [],
+        "performance": [],
+    },
 }
 html_context = {"default_mode": "light"}
 
@@ -100,3 +139,4 @@ def setup(app):
     properties' summaries (the escaping is idempotent)."""
     app.connect("autodoc-process-docstring", _escape_star_names, priority=400)
     app.connect("autodoc-process-docstring", _escape_star_names, priority=600)
+    app.connect("build-finished", _copy_mathjax)

@@ -40,7 +40,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DOCS_MODULES = ("sphinx", "numpydoc", "myst_nb", "pydata_sphinx_theme", "matplotlib")
 #: Pages opened in the browser, and the fewest images each must show.
-BROWSER_PAGES = {"index.html": 0, "tutorials/quickstart.html": 2, "performance.html": 4}
+BROWSER_PAGES = {
+    "index.html": 0,
+    "tutorials/quickstart.html": 2,
+    "tutorials/rejection.html": 3,
+    "performance.html": 4,
+}
 
 
 def _missing(what: str) -> None:
@@ -169,6 +174,15 @@ def test_api_reference_covers_every_public_name(html):
     assert not missing, f"not in the API reference (docs/api/index.rst): {missing}"
 
 
+def test_formulas_are_served_by_the_site(html):
+    """MathJax is part of the site (no network needed to render the formulas)."""
+    page = (html / "tutorials" / "rejection.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    fonts = html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert any(fonts.glob("*.woff"))
+
+
 def test_reference_renders_formulas_and_docstrings(html):
     sigclip = (html / "api" / "generated" / "imcombiners.SigClip.html").read_text()
     assert "Parameters" in sigclip
@@ -281,11 +295,23 @@ def browser():
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
     try:
         yield driver
     finally:
         driver.quit()
 
+
+# Wait for MathJax to typeset; return [formulas on the page, formulas MathJax rendered].
+_MATH_JS = """
+const done = arguments[arguments.length - 1];
+const spans = Array.from(document.querySelectorAll('span.math, div.math'));
+const count = () => spans.filter(s => s.querySelector('mjx-container')).length;
+if (spans.length === 0) { done([0, 0]); }
+else if (typeof MathJax === 'undefined' || !MathJax.startup) { done([spans.length, -1]); }
+else { MathJax.startup.promise.then(() => done([spans.length, count()]),
+                                    () => done([spans.length, -2])); }
+"""
 
 _IMAGES_JS = """
 return Array.from(document.images).map(
@@ -315,6 +341,8 @@ def test_pages_show_their_images_in_chromium(html, browser):
             # The whole page (up to 8000 pixels high), not only the first screen.
             height = browser.execute_script("return document.documentElement.scrollHeight")
             browser.set_window_size(1280, min(max(int(height), 800), 8000))
+            formulas, rendered = browser.execute_async_script(_MATH_JS)
+            assert rendered == formulas, f"{page}: MathJax rendered {rendered} of {formulas}"
             shot = SCREENSHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")
             assert browser.save_screenshot(str(shot)), shot
             assert shot.stat().st_size > 10_000, f"{shot} is nearly empty"
