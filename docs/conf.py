@@ -126,11 +126,19 @@ _LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
 _STAR_NAME = re.compile(r"(?<=[\s(,\[])(\*{1,2})(?=[A-Za-z_]\w*(?:[),\]\s.:]|$))")
 
 
+def _escaped(match: re.Match) -> str:
+    stars = match.group(1)
+    closing = re.compile(r"\w" + re.escape(stars) + r"(?![\w*])")
+    if closing.search(match.string, match.end()):  # real emphasis, e.g. **a, b**
+        return stars
+    return "\\*" * len(stars)
+
+
 def _escape_star_names(app, what, name, obj, options, lines):
     for i, line in enumerate(lines):
         parts = _LITERAL.split(line)
         for k in range(0, len(parts), 2):  # even parts are outside literals
-            parts[k] = _STAR_NAME.sub(lambda m: "\\*" * len(m.group(1)), parts[k])
+            parts[k] = _STAR_NAME.sub(_escaped, parts[k])
         lines[i] = "".join(parts)
 
 
