@@ -176,6 +176,7 @@ nb_kernel_rgx_aliases = {".*": "python3"}
 html_theme = "pydata_sphinx_theme"
 html_title = f"imcombiners {release}"
 html_show_sourcelink = False
+html_sidebars = {"performance": []}  # a page without sub-pages: no section navigation
 html_theme_options = {
     "navigation_with_keys": False,
     "header_links_before_dropdown": 4,

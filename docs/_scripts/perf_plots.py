@@ -71,7 +71,7 @@ def caption(run: dict[str, Any]) -> str:
 
 def _stamp(fig: Figure, run: dict[str, Any], tool: str) -> None:
     fig.text(
-        0.005, 0.005, f"{caption(run)} | {tool}", fontsize=7, color="0.35", ha="left", va="bottom"
+        0.005, 0.005, f"{caption(run)}\n{tool}", fontsize=7, color="0.35", ha="left", va="bottom"
     )
 
 
@@ -100,7 +100,10 @@ def fig_ratios(run: dict[str, Any], iraf: dict[str, Any] | None = None) -> Figur
             if r["ratio_iraf_to_ours"]
         ]
         stack = iraf["run"]["stack"]
-        label = f"IRAF IMCOMBINE, {stack['frames']}x{stack['size']}x{stack['size']} FITS"
+        label = (
+            f"IRAF IMCOMBINE, {stack['frames']}x{stack['size']}x{stack['size']} float32 FITS"
+            f" (run {iraf['run']['date']})"
+        )
         panels.append((label, rows))
     heights = [max(1, len(rows)) * 0.32 + 0.7 for _, rows in panels]
     fig, axes = plt.subplots(
@@ -127,7 +130,7 @@ def fig_ratios(run: dict[str, Any], iraf: dict[str, Any] | None = None) -> Figur
         ax.set_title(label, fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=8)
     axes[-1, 0].set_xlabel("time / imcombiners time (log; > 1: imcombiners is faster)")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.035, 1, 1))
     _stamp(fig, run["run"], "benchmarks/run.py, iraf_bench.py")
     return fig
 
@@ -139,12 +142,14 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, dict[str,
 
 
 def _library(name: str) -> str:
-    return "imcombiners" if name.startswith("imcombiners") else name.split(".")[0]
+    if name.startswith("imcombiners"):
+        return "imcombiners"
+    return "numpy" if name.startswith("np.") else name.split(".")[0]
 
 
 def _time_plot(ax, x: np.ndarray, series: dict[str, np.ndarray]) -> None:
     for name, seconds in series.items():
-        style = "--" if "sigclip" in name else "-"
+        style = "--" if "sigclip" in name else ":" if name == "np.mean" else "-"
         ax.plot(x, seconds * 1e3, style, marker="o", label=name, color=COLOURS.get(_library(name)))
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -162,7 +167,7 @@ def fig_time_vs_frames(sweep: dict[str, Any]) -> Figure:
     ax.set_xticks(x, [str(int(v)) for v in x])
     ax.set_xlabel(f"frames N (each {rows[0]['size']} x {rows[0]['size']} float32)")
     ax.set_title("time against N")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     _stamp(fig, sweep["run"], "benchmarks/sweep.py")
     return fig
 
@@ -177,7 +182,7 @@ def fig_time_vs_size(sweep: dict[str, Any]) -> Figure:
     ax.minorticks_off()
     ax.set_xlabel(f"frame size in pixels ({rows[0]['frames']} frames, float32)")
     ax.set_title("time against image size")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     _stamp(fig, sweep["run"], "benchmarks/sweep.py")
     return fig
 
@@ -215,7 +220,7 @@ def fig_memory(sweep: dict[str, Any]) -> Figure:
     ax_t.set_ylabel("time (s)")
     ax_t.grid(True, which="both", alpha=0.3)
     ax_t.set_title("time of the same calls", fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     _stamp(fig, sweep["run"], "benchmarks/sweep.py")
     return fig
 
