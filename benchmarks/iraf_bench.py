@@ -2,6 +2,7 @@
 
     python benchmarks/iraf_bench.py [--cases a,b,c,d] [--size 2048] [--repeats 3]
                                     [--warmup 1] [--threads T] [--markdown out.md]
+                                    [--json out.json]
 
 The four cases are those of ``docs/iraf-behaviour.md`` section 6 (timing anchor): 15 float32
 FITS frames of ``normal(1000, 10)`` (seed 0), written once with astropy into a temporary
@@ -47,6 +48,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonout
 import machine
 import numpy as np
 import report
@@ -398,6 +400,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of ours per case")
     parser.add_argument("--threads", type=int, default=None, help="imcombiners threads")
     parser.add_argument("--markdown", type=Path, help="also write header and table here")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     keys = [k.strip().lower() for k in args.cases.split(",") if k.strip()]
     unknown = sorted(set(keys) - set(CASES))
@@ -414,6 +417,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Write the inputs, run the chosen cases, print the report; 2 if IRAF is missing."""
     args = parse_args(argv)
+    record = jsonout.RunRecord("benchmarks/iraf_bench.py", sys.argv[1:] if argv is None else argv)
     load_start = _uptime()
     start, meter = time.perf_counter(), machine.CpuMeter.start()
     iraf_cl = load_iraf_cl()
@@ -458,7 +462,35 @@ def main(argv: list[str] | None = None) -> int:
         md = [*(f"    {line}" for line in head), "", table(results, markdown=True), ""]
         md += [f"    {line}" for line in more]
         args.markdown.write_text("\n".join(md) + "\n")
+    if args.json is not None:
+        run = record.finish(
+            info.wall_seconds,
+            threads={"imcombiners": threads, "IRAF": 1},
+            versions={
+                "imcombiners": str(getattr(imc, "__version__", "unknown")),
+                "IRAF": iraf_version,
+                **jsonout.versions("numpy", "astropy"),
+            },
+            stack={"frames": N_FRAMES, "size": args.size, "dtype": "float32"},
+        )
+        jsonout.write(args.json, run, [_json_case(r) for r in results])
     return 0
+
+
+def _json_case(r: CaseResult) -> dict[str, Any]:
+    """One case's times (seconds), ratio and output check as a plain dict."""
+    return {
+        "case": r.case.key,
+        "label": r.case.label,
+        "params": r.case.params,
+        "iraf_task_seconds": r.iraf_task,
+        "iraf_session_seconds": r.iraf_session,
+        "ours_seconds": r.ours,
+        "ratio_iraf_to_ours": r.ratio,
+        "pixels_beyond_ulp_tolerance": max(r.beyond, default=None),
+        "max_ulp": max(r.max_ulp, default=None),
+        "notes": r.notes,
+    }
 
 
 if __name__ == "__main__":

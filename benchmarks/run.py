@@ -2,8 +2,11 @@
 
     python benchmarks/run.py [--workloads W1,W2] [--rounds 5] [--slow-rounds 3]
                              [--no-peers] [--no-memory] [--quick] [--markdown out.md]
+                             [--json out.json]
 
-Progress goes to stderr; the header, table and targets to stdout (and to ``--markdown``).
+Progress goes to stderr; the header, table and targets to stdout (and to ``--markdown``);
+``--json`` writes every row's times, ratios and memory with the machine, date and load
+(``jsonout.py``), which ``docs/_scripts/perf_plots.py`` plots.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 
 import harness
+import jsonout
 import machine
 import numpy as np
 import peers
@@ -107,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="small shapes, every contender all rounds"
     )
     parser.add_argument("--markdown", type=Path, help="also write header, table and targets here")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     by_name = {k.upper(): k for k in workloads.WORKLOADS}
     keys = [
@@ -126,6 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the chosen workloads, then the memory probes, then print the report."""
     args = parse_args(argv)
+    record = jsonout.RunRecord("benchmarks/run.py", sys.argv[1:] if argv is None else argv)
     start, load_start, meter = time.perf_counter(), os.getloadavg()[0], machine.CpuMeter.start()
     ours, ours_threads = _ours_info()
     peer: Peer = "--no-peers given"
@@ -192,6 +198,50 @@ def main(argv: list[str] | None = None) -> None:
         ]
         md += [f"    {line}" for line in goals]
         args.markdown.write_text("\n".join(md) + "\n")
+    if args.json is not None:
+        run = record.finish(
+            info.wall_seconds,
+            threads={"imcombiners": ours_threads, "imcombiners 0.1.1": peer_threads, "others": 1},
+            versions={
+                "imcombiners": ours,
+                **jsonout.versions("numpy", "bottleneck", "astropy", "ccdproc"),
+                "peer": peer_text,
+            },
+            quick=args.quick,
+        )
+        jsonout.write(args.json, run, json_rows(rows, quick=args.quick))
+
+
+def json_rows(rows: list[Row], *, quick: bool) -> list[dict[str, object]]:
+    """Every row as a plain dict: the workload, the contender, its times and ratios."""
+    out: list[dict[str, object]] = []
+    for row in rows:
+        group = [r for r in rows if r.workload.key == row.workload.key]
+        ours = next((r.seconds for r in group if r.role == "ours"), None)
+        mean = next((r.seconds for r in group if r.name == "np.mean"), None)
+        t = row.seconds
+        w = row.workload
+        memory = row.memory if row.memory and row.memory.get("ok") else None
+        out.append(
+            {
+                "workload": w.key,
+                "label": w.label(quick=quick),
+                "method": w.method,
+                "shape": list(w.shape_for(quick=quick)),
+                "dtype": w.dtype,
+                "contender": row.name,
+                "library": row.library,
+                "role": row.role,
+                "seconds": t,
+                "times": row.times,
+                "ratio_to_ours": t / ours if t is not None and ours else None,
+                "ratio_to_np_mean": t / mean if t is not None and mean else None,
+                "peak_extra_bytes": memory["extra"] if memory else None,
+                "check": row.check,
+                "error": row.error,
+            }
+        )
+    return out
 
 
 if __name__ == "__main__":

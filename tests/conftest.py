@@ -31,6 +31,7 @@ SLOW_MODULES = {
     "test_rust_core.py",
     "test_files_memory.py",
     "test_iraf_memory.py",
+    "test_docs_site.py",
 }
 #: Single slow tests elsewhere (name prefixes).
 SLOW_TESTS = ("test_ctrl_c_", "test_kernels_release_the_gil", "test_every_instruction_set_")
