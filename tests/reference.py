@@ -1289,3 +1289,46 @@ def linearfit(
         mask_rej[column] = use & ~keep
         low[idx], upp[idx] = _retained_range(x, keep)
     return mask_rej, std, low, upp, nit, flags
+
+
+def auto(
+    stack,
+    *,
+    mask=None,
+    percentile,
+    winsorized,
+    linearfit,
+    gesd,
+    winsorized_from,
+    linearfit_from,
+    gesd_from,
+):
+    """``AutoReject``: per element, the reference of the rule its number of usable samples n
+    picks (n < winsorized_from: percentile; < linearfit_from: winsorized; < gesd_from:
+    linearfit; else gesd), run on that element alone. ``std`` is NaN where the rule has none."""
+    x = np.asarray(stack)
+    _, use = _usable(x, mask)
+    counts = use.sum(axis=0)
+    shape = x.shape[1:]
+    mask_rej = np.zeros(x.shape, dtype=bool)
+    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
+    nit = np.zeros(shape, dtype=np.int32)
+    flags = np.zeros(shape, dtype=np.uint8)
+    for idx in np.ndindex(shape):
+        n = counts[idx]
+        if n < winsorized_from:
+            rule = percentile
+        elif n < linearfit_from:
+            rule = winsorized
+        elif n < gesd_from:
+            rule = linearfit
+        else:
+            rule = gesd
+        column = (slice(None), *idx)
+        one_mask = None if mask is None else np.asarray(mask, dtype=bool)[column].reshape(-1, 1)
+        got = of_rule(rule, x[column].reshape(-1, 1), mask=one_mask)
+        mask_rej[column] = got[0][:, 0]
+        if got[1] is not None:
+            std[idx] = got[1][0]
+        low[idx], upp[idx], nit[idx], flags[idx] = got[2][0], got[3][0], got[4][0], got[5][0]
+    return mask_rej, std, low, upp, nit, flags

@@ -398,6 +398,22 @@ RULE_PARAMS = {
 RULE_PARAMS.update(gesd=_gesd_params, linearfit=_linearfit_params)  # issue 18
 
 
+def _auto_params(draw):
+    low, middle, high = sorted(draw(st.integers(0, 40)) for _ in range(3))
+    return {
+        "winsorized_from": low,
+        "linearfit_from": middle,
+        "gesd_from": high,
+        "percentile": imc.PercentileClip(**_percentile_params(draw)),
+        "winsorized": imc.WinsorizedSigClip(**_winsorized_params(draw)),
+        "linearfit": imc.LinearFitClip(**_linearfit_params(draw)),
+        "gesd": imc.GESD(**_gesd_params(draw)),
+    }
+
+
+RULE_PARAMS["auto"] = _auto_params
+
+
 def _varclip_params(draw):
     limits = _limits()
     del limits["clip_cen"]

@@ -37,6 +37,7 @@ TABLE_RULES = {
     "percentile": imc.PercentileClip(),
     "gesd": imc.GESD(),  # issue 18
     "linearfit": imc.LinearFitClip(),
+    "auto": imc.AutoReject(),
 }
 
 
@@ -110,6 +111,7 @@ def test_single_frame_pclip_positive_frac_and_other_rules(kind):
         "percentile": [imc.PercentileClip(low=0.0, high=0.0)],
         "gesd": [imc.GESD(), imc.GESD(outlier_fraction=0.9, low_relaxation=1.0)],
         "linearfit": [imc.LinearFitClip(sigma=0.0)],
+        "auto": [imc.AutoReject()],
     }[kind]
     for rule in rules:
         got = imc.Combiner(stack).reject(rule).last_reject
@@ -128,6 +130,7 @@ def test_two_frames(kind):
     # Modern rules (issue 18): both values are 98% off the median for PercentileClip.
     want_flags.update({"winsorized": 0, "biweight": 0, "percentile": 4})
     want_flags.update(gesd=0, linearfit=0)  # too few samples to test or to fit: nothing goes
+    want_flags.update(auto=4)  # two samples: percentile clipping
     want_flags = want_flags[kind]
     np.testing.assert_array_equal(got.output_flags, want_flags)
     np.testing.assert_array_equal(got.nit, 1)
@@ -188,6 +191,10 @@ def test_constant_stack_loses_nothing(kind, dtype):
         "percentile": [imc.PercentileClip(), imc.PercentileClip(low=0.0, high=0.0)],
         "gesd": [imc.GESD(), imc.GESD(alpha=0.5, low_relaxation=1.0)],
         "linearfit": [imc.LinearFitClip(), imc.LinearFitClip(sigma=0.0)],
+        "auto": [
+            imc.AutoReject(),
+            imc.AutoReject(winsorized_from=0, linearfit_from=0, gesd_from=0),  # GESD always
+        ],
     }[kind]
     for rule in rules:
         got = getattr(imck, kind)(stack, **params(rule))
@@ -222,6 +229,7 @@ def test_sigclip_mad_on_quantised_data_rejects_off_centre_values():
         ("pclip", [0, 0, 0, 0, 0]),  # zero rank spread
         ("gesd", [0, 0, 0, 0, 1]),  # R_1 = 4/sqrt(5) = 1.789 > lambda_1 = 1.715
         ("linearfit", [0, 0, 0, 0, 0]),  # its leverage: 1.67 mean absolute deviations
+        ("auto", [0, 0, 0, 0, 1]),  # five samples: percentile clipping
     ],
 )
 def test_one_huge_value(kind, want, dtype):
@@ -246,7 +254,7 @@ def test_huge_values_on_both_sides(kind, dtype):
     # other) and linearfit (the line through both leaves each 1 mean absolute deviation off).
     # WinsorizedSigClip: with 2 of 6 samples at -+1e30 each winsorisation step shrinks s by
     # only 2%, so 50 steps leave it near 1e30 and nothing goes (docs/rejection-semantics.md).
-    spared = ("sigclip", "gesd", "linearfit", "winsorized")
+    spared = ("sigclip", "gesd", "linearfit", "winsorized", "auto")  # auto: winsorized at 6
     want = [0] * 6 if kind in spared else [1, 0, 0, 0, 0, 1]
     np.testing.assert_array_equal(got.mask_rej[:, 0], want)
     assert_like_oracle(got, oracle(kind, rule, stack), kind)
@@ -281,6 +289,7 @@ def test_integer_stacks_equal_their_float64_twin(kind, dtype):
         "percentile": imc.PercentileClip(low=0.05, high=0.05),
         "gesd": imc.GESD(),
         "linearfit": imc.LinearFitClip(),
+    "auto": imc.AutoReject(),
     }[kind]
     got = imc.Combiner(stack, mask).reject(rule).last_reject
     twin_got = imc.Combiner(twin, mask).reject(rule).last_reject

@@ -166,13 +166,23 @@ def stack():
     return np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
 
 
-@pytest.mark.parametrize("bad", ["sigclip", ["sigclip"], imc.SigClip, 3, {"kind": "sigclip"}])
+@pytest.mark.parametrize("bad", [["sigclip"], imc.SigClip, 3, {"kind": "sigclip"}])
 def test_combine_rejectors_must_be_rejector_objects(stack, bad):
     with pytest.raises(TypeError, match="rejectors"):
         imc.Combiner(stack).combine("mean", rejectors=bad)
 
 
-@pytest.mark.parametrize("bad", ["sigclip", [imc.SigClip(), "minmax"], 3.0])
+def test_a_rule_name_runs_the_rule_with_its_defaults(stack):
+    """``rejectors="auto"`` (the issue's spelling), or any registered name."""
+    for name in ("auto", "sigclip"):
+        got = imc.Combiner(stack).combine("mean", rejectors=name)
+        want = imc.Combiner(stack).combine("mean", rejectors=imc.registry.RULES[name].cls())
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="rejectors 'foo' is not a rejection method; valid"):
+        imc.Combiner(stack).combine("mean", rejectors="foo")
+
+
+@pytest.mark.parametrize("bad", [[imc.SigClip(), "minmax"], 3.0])
 def test_reject_needs_rejector_objects(stack, bad):
     with pytest.raises(TypeError, match="rejector"):
         imc.Combiner(stack).reject(bad)

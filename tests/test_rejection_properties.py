@@ -356,6 +356,7 @@ def test_rule_combine_kernels_take_variance_ddof(kind):
         "percentile": imc.PercentileClip(),
         "gesd": imc.GESD(),
         "linearfit": imc.LinearFitClip(),
+        "auto": imc.AutoReject(),
     }[kind]
     want = imc.Combiner(stack).combine("variance", rejectors=rule, ddof=1)
     kwargs = {**fields(rule), "ddof": 1}
@@ -463,6 +464,7 @@ _THREAD_RULES = {
     "percentile": imc.PercentileClip(low=0.05, high=0.04, nkeep=5),
     "gesd": imc.GESD(alpha=0.1, maxrej=3),
     "linearfit": imc.LinearFitClip(sigma=(4.0, 3.0), maxrej=4),
+    "auto": imc.AutoReject(winsorized_from=3, linearfit_from=6, gesd_from=8),
 }
 
 

@@ -32,6 +32,7 @@ from .normalization import resolve_zero_scale
 from .placement import place_into_padded
 from .rejectors import (
     GESD,
+    AutoReject,
     BiweightClip,
     CcdClip,
     LinearClip,
@@ -47,6 +48,7 @@ from .rejectors import (
 
 __all__ = [
     "GESD",
+    "AutoReject",
     "BiweightClip",
     "CcdClip",
     "Combiner",

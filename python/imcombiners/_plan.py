@@ -265,6 +265,9 @@ class Step(NamedTuple):
     rejection, and the samples outside the thresholds)."""
     sample_flags: np.ndarray | None
     """uint8 (N, *spatial): `SampleFlags` bits (``diagnostics="full"`` only)."""
+    auto_choice: np.ndarray | None = None
+    """uint8 (*spatial): the rule the step's first `AutoReject` chose per element (codes of
+    ``AutoReject.CHOICES``); None without one."""
 
 
 class Outcome(NamedTuple):
@@ -687,8 +690,29 @@ def _step(
     sample_flags = None
     if plan.diagnostics == "full":
         sample_flags = _sample_flags(stack, plan, mask, input_mask, plain, mask_rej)
-    step = Step(result, new.view(np.uint8), sample_flags)
+    step = Step(result, new.view(np.uint8), sample_flags, _auto_choice(plan, stack, mask))
     return step, out.get("combined") if fuse else None, changed
+
+
+def _auto_choice(plan: Plan, stack: Stack, mask: np.ndarray | None) -> np.ndarray | None:
+    """The choice of the step's first `AutoReject` per element, from the number of samples it
+    received (the usable ones, less what the rules before it rejected)."""
+    at = next((k for k, r in enumerate(plan.rules) if r.kind == "auto"), None)
+    if at is None:
+        return None
+    usable = _rejection.usable(stack, with_bad_variance(plan, mask), plan.thresholds)
+    if at > 0:
+        before = Plan(
+            method=None,
+            rules=plan.rules[:at],
+            thresholds=plan.thresholds,
+            zero=plan.zero,
+            scale=plan.scale,
+            variance=plan.variance,
+        )
+        usable &= ~rejected_mask(before, stack, mask)
+    rule = plan.rules[at]
+    return rule.codes(np.count_nonzero(usable, axis=0))  # type: ignore[attr-defined]
 
 
 def outside(stack: Stack, thresholds: tuple[float, float]) -> np.ndarray:

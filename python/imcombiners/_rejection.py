@@ -33,9 +33,14 @@ class RejectResult(NamedTuple):
 
 
 def as_rejector_list(rejectors: Any, *, name: str = "rejectors") -> list[Rejector]:
-    """``None``, one `Rejector` or a sequence of them, as a list."""
+    """``None``, one `Rejector`, a registered rule's name (``"auto"``, ``"sigclip"``, ... with
+    its defaults) or a sequence of them, as a list."""
     if rejectors is None:
         return []
+    if isinstance(rejectors, str):
+        from .registry import rule_class  # the registry imports the rules: import it late
+
+        return [rule_class(rejectors, param=name)()]
     if isinstance(rejectors, Rejector):
         return [rejectors]
     if isinstance(rejectors, Sequence) and not isinstance(rejectors, str):

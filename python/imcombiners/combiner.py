@@ -79,6 +79,9 @@ class Combiner:
         `variance` calls.
     out_variance : ndarray or None
         The propagated variance of the latest `combine` (with ``variance=`` only).
+    auto_choice : ndarray of uint8 or None
+        Per output element, the rule the latest step's `AutoReject` chose (an index into
+        ``AutoReject.CHOICES``); None when the step had none.
 
     Notes
     -----
@@ -124,6 +127,7 @@ class Combiner:
                 raise ValueError(f"{given} are options of variance='ccd' (the noise model)")
         self._variance = None if variance is None else plane_of(variance, self._stack, **noise)
         self.out_variance: np.ndarray | None = None
+        self.auto_choice: np.ndarray | None = None
         self._mask = self._input_mask  # uint8 view; replaced (never written) by rejections
         self.mask_rej: np.ndarray | None = None
         self.last_reject: _rejection.RejectResult | None = None
@@ -333,6 +337,7 @@ class Combiner:
         self.last_reject = step.result
         self.output_flags = step.result.output_flags
         self.sample_flags = step.sample_flags
+        self.auto_choice = step.auto_choice
         n_rejected = int(np.count_nonzero(step.result.mask_rej))
         self.history.append(Step(plan.rules, plan.grow, plan.thresholds, n_rejected))
         self.reject_history.append(step.result)
@@ -374,8 +379,9 @@ class Combiner:
         scale : None, number, sequence of N numbers, str or callable, optional
             Each frame is divided by it (> 0), after subtracting ``zero``; as ``zero``, and a
             statistic is measured on the zero-corrected frame.
-        rejectors : Rejector or list of Rejector, optional
-            Rejection rules, applied in order.
+        rejectors : Rejector, list of Rejector or str, optional
+            Rejection rules, applied in order; a registered rule's name (``"auto"``,
+            ``"sigclip"``, ...) runs it with its defaults.
         weights : array_like of shape (N,) or {"mean", "median", "mode", "ivar"}, optional
             One finite, non-negative weight per frame, for ``weighted_average`` (or ``mean``,
             which then becomes the weighted average); renormalised over the survivors of each

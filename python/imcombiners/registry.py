@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from .rejectors import (
     GESD,
+    AutoReject,
     BiweightClip,
     CcdClip,
     LinearClip,
@@ -48,11 +49,19 @@ class RuleEntry:
         The rule's dataclass; ``cls.kind`` is its name.
     cli : mapping of str to str
         The command-line flags the rule takes (``--sigma`` is ``"sigma"``) and the dataclass
-        field each sets. Empty: the rule is not offered by ``--reject``.
+        field each sets. Empty: the rule is not offered by ``--reject`` unless ``offer``.
+    offer : bool
+        Offer the rule by ``--reject`` even without flags of its own.
     """
 
     cls: type[Rejector]
     cli: Mapping[str, str]
+    offer: bool = False
+
+    @property
+    def offered(self) -> bool:
+        """The rule is a ``--reject`` choice (it has flags, or is offered without any)."""
+        return bool(self.cli) or self.offer
 
     @property
     def name(self) -> str:
@@ -71,7 +80,9 @@ _RULES: dict[str, RuleEntry] = {}
 RULES: Mapping[str, RuleEntry] = MappingProxyType(_RULES)
 
 
-def register(cls: type[Rejector], *, cli: Mapping[str, str] | None = None) -> type[Rejector]:
+def register(
+    cls: type[Rejector], *, cli: Mapping[str, str] | None = None, offer: bool = False
+) -> type[Rejector]:
     """Register a rule under ``cls.kind``.
 
     Parameters
@@ -80,6 +91,8 @@ def register(cls: type[Rejector], *, cli: Mapping[str, str] | None = None) -> ty
         A frozen dataclass deriving from `Rejector` with a unique ``kind``.
     cli : mapping of str to str, optional
         Command-line flag (without ``--``, ``_`` for ``-``) to dataclass field.
+    offer : bool, default False
+        Offer the rule by ``--reject`` even when it takes no flags.
 
     Returns
     -------
@@ -89,7 +102,7 @@ def register(cls: type[Rejector], *, cli: Mapping[str, str] | None = None) -> ty
     name = cls.kind
     if not name or name in _RULES:
         raise ValueError(f"rule name {name!r} is empty or already registered")
-    entry = RuleEntry(cls, MappingProxyType(dict(cli or {})))
+    entry = RuleEntry(cls, MappingProxyType(dict(cli or {})), offer)
     unknown = set(entry.cli.values()) - set(entry.fields)
     if unknown:
         raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}")
@@ -133,3 +146,5 @@ register(
     },
 )
 register(LinearFitClip, cli={"sigma": "sigma", "maxiters": "maxiters", "nkeep": "nkeep"})
+# The modern rule by depth (its four rules keep their defaults on the command line).
+register(AutoReject, offer=True)

@@ -21,6 +21,7 @@ from . import _validation as v
 
 __all__ = [
     "GESD",
+    "AutoReject",
     "BiweightClip",
     "CcdClip",
     "LinearClip",
@@ -904,3 +905,92 @@ class LinearFitClip(Rejector):
                 f"revert_on_nkeep must be True or False, got {type(self.revert_on_nkeep).__name__}"
             )
         _limit_checks(self)
+
+
+# ---------------------------------------------------------------- issue 18: the rule by depth
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoReject(Rejector):
+    """The modern rule suited to the number of samples, chosen per output element.
+
+    ``rejectors="auto"`` (``reject="auto"``, ``--reject auto``). For the ``n`` samples an
+    element has when this rule runs (after masks, thresholds and the rules before it)::
+
+        n <  winsorized_from                 percentile   (PercentileClip)
+        n <  linearfit_from                  winsorized   (WinsorizedSigClip)
+        n <  gesd_from                       linearfit    (LinearFitClip)
+        otherwise                            gesd         (GESD)
+
+    The defaults follow Siril's documented advice for its rejection algorithms: percentile
+    clipping for very few frames (below 6), winsorized sigma clipping up to about 15, linear
+    fit clipping up to about 25 and the generalized ESD test for more. Each rule runs with its
+    own parameters (the fields below), so nkeep, maxrej and grow are theirs. With diagnostics,
+    ``Combiner.auto_choice`` gives each element's choice (an index into `CHOICES`).
+
+    Parameters
+    ----------
+    percentile, winsorized, linearfit, gesd : Rejector
+        The four rules (`PercentileClip`, `WinsorizedSigClip`, `LinearFitClip`, `GESD`), with
+        their defaults unless given.
+    winsorized_from, linearfit_from, gesd_from : int, default 6, 16, 26
+        The depths from which the choice moves to the next rule (non-decreasing, >= 0).
+    grow : float, optional
+        Grow radius of this rule's rejections.
+
+    Examples
+    --------
+    >>> imc.AutoReject().choose(10), imc.AutoReject().choose(40)
+    ('winsorized', 'gesd')
+    """
+
+    kind: ClassVar[str] = "auto"
+    has_spread: ClassVar[bool] = True
+    in_core: ClassVar[bool] = True
+    #: The names of ``Combiner.auto_choice``'s codes (0: no sample to choose for).
+    CHOICES: ClassVar[tuple[str, ...]] = ("none", "percentile", "winsorized", "linearfit", "gesd")
+
+    percentile: PercentileClip = PercentileClip()
+    winsorized: WinsorizedSigClip = WinsorizedSigClip()
+    linearfit: LinearFitClip = LinearFitClip()
+    gesd: GESD = GESD()
+    winsorized_from: int = 6
+    linearfit_from: int = 16
+    gesd_from: int = 26
+    grow: float | None = None
+
+    def __post_init__(self) -> None:
+        _grow_check(self)
+        for name, cls in (
+            ("percentile", PercentileClip),
+            ("winsorized", WinsorizedSigClip),
+            ("linearfit", LinearFitClip),
+            ("gesd", GESD),
+        ):
+            if type(getattr(self, name)) is not cls:
+                raise TypeError(
+                    f"AutoReject.{name} must be a {cls.__name__}, got "
+                    f"{type(getattr(self, name)).__name__}"
+                )
+        depths = []
+        for name in ("winsorized_from", "linearfit_from", "gesd_from"):
+            _set(self, name, v.nonnegative_int(getattr(self, name), name=name))
+            depths.append(getattr(self, name))
+        if depths != sorted(depths):
+            raise ValueError(
+                f"winsorized_from <= linearfit_from <= gesd_from is required, got {depths}"
+            )
+
+    def choose(self, n: int) -> str:
+        """The name of the rule this one runs on an element of ``n`` samples."""
+        return self.CHOICES[int(self.codes(np.asarray(n)))]
+
+    def codes(self, counts: np.ndarray) -> np.ndarray:
+        """uint8 codes of `CHOICES` for elements with ``counts`` samples (0 where none)."""
+        counts = np.asarray(counts)
+        code = np.select(
+            [counts < self.winsorized_from, counts < self.linearfit_from, counts < self.gesd_from],
+            [1, 2, 3],
+            default=4,
+        ).astype(np.uint8)
+        return np.where(counts > 0, code, 0).astype(np.uint8)

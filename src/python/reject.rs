@@ -18,8 +18,8 @@ use crate::reject::{
     CcdClip, Centre, Count, Limits, LinearClip, MinMaxClip, PClip, Rejector, SigClip, Spread,
 };
 // Modern rules (issue 18).
+use crate::reject::{AutoReject, Gesd, LinearFitClip};
 use crate::reject::{BiweightClip, PercentileClip, WinsorizedSigClip};
-use crate::reject::{Gesd, LinearFitClip};
 use crate::sample::Sample;
 use crate::stack::{PlaneRows, Source, StackView};
 use crate::uncertainty::Ride;
@@ -233,6 +233,67 @@ struct LinearFitClipArgs {
     revert_on_nkeep: bool,
 }
 
+/// `imcombiners.AutoReject`: its four rules (dataclasses themselves) and the depths.
+#[derive(FromPyObject)]
+struct AutoArgs<'py> {
+    percentile: Bound<'py, PyAny>,
+    winsorized: Bound<'py, PyAny>,
+    linearfit: Bound<'py, PyAny>,
+    gesd: Bound<'py, PyAny>,
+    winsorized_from: usize,
+    linearfit_from: usize,
+    gesd_from: usize,
+}
+
+/// The rule of `AutoReject` that must be of one kind.
+fn auto_rule(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Rejector> {
+    let rule = parse_rejector(obj)?;
+    let fits = matches!(
+        (name, &rule),
+        ("percentile", Rejector::Percentile(_))
+            | ("winsorized", Rejector::Winsorized(_))
+            | ("linearfit", Rejector::LinearFitClip(_))
+            | ("gesd", Rejector::Gesd(_))
+    );
+    if fits {
+        Ok(rule)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "AutoReject.{name} must be a rule of that kind"
+        )))
+    }
+}
+
+fn parse_auto(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
+    let a: AutoArgs<'_> = obj.extract()?;
+    let rules = (
+        auto_rule(&a.percentile, "percentile")?,
+        auto_rule(&a.winsorized, "winsorized")?,
+        auto_rule(&a.linearfit, "linearfit")?,
+        auto_rule(&a.gesd, "gesd")?,
+    );
+    let (
+        Rejector::Percentile(percentile),
+        Rejector::Winsorized(winsorized),
+        Rejector::LinearFitClip(linearfit),
+        Rejector::Gesd(gesd),
+    ) = rules
+    else {
+        return Err(PyTypeError::new_err(
+            "AutoReject holds rules of the wrong kinds",
+        ));
+    };
+    Ok(Rejector::Auto(AutoReject {
+        percentile,
+        winsorized,
+        linearfit,
+        gesd,
+        winsorized_from: a.winsorized_from,
+        linearfit_from: a.linearfit_from,
+        gesd_from: a.gesd_from,
+    }))
+}
+
 /// The core rule of one `imcombiners.Rejector` dataclass (dispatch on its `kind`).
 fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
     let kind: String = obj
@@ -303,6 +364,7 @@ fn parse_rejector(obj: &Bound<'_, PyAny>) -> PyResult<Rejector> {
                 nkeep: a.nkeep,
             })
         }
+        "auto" => parse_auto(obj)?,
         "gesd" => {
             let a: GesdArgs = obj.extract()?;
             Rejector::Gesd(Gesd {

@@ -14,6 +14,7 @@
 //! a pass that would make the rejector's total exceed maxrej is undone
 //! ```
 
+mod auto;
 mod ccdclip;
 mod centre;
 // Rules of issue 18 (GESD, linear fit clipping).
@@ -29,6 +30,7 @@ mod percentile;
 pub mod student_t;
 mod winsorized;
 
+pub use auto::AutoReject;
 pub use ccdclip::CcdClip;
 pub use centre::{Centre, Spread};
 pub use gesd::Gesd;
@@ -203,6 +205,8 @@ pub enum Rejector {
     Biweight(BiweightClip),
     Percentile(PercentileClip),
     Gesd(Gesd),
+    /// Chosen per element by its number of samples.
+    Auto(AutoReject),
     LinearFitClip(LinearFitClip),
 }
 
@@ -220,6 +224,7 @@ impl Rejector {
             Rejector::Biweight(r) => r.apply(s),
             Rejector::Percentile(r) => r.apply(s),
             Rejector::Gesd(r) => r.apply(s, scratch),
+            Rejector::Auto(r) => r.apply(s, scratch),
             Rejector::LinearFitClip(r) => r.apply(s),
         }
     }
@@ -235,6 +240,7 @@ impl Rejector {
                 | Rejector::Winsorized(_)
                 | Rejector::Biweight(_)
                 | Rejector::Gesd(_)
+                | Rejector::Auto(_)
                 | Rejector::LinearFitClip(_)
         )
     }

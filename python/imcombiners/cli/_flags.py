@@ -46,7 +46,7 @@ _FLAG_PRODUCTS = {
 def _reject_flags() -> dict[str, tuple[str, ...]]:
     """Each rejection flag and the --reject values it applies to (from the rule registry)."""
     flags: dict[str, list[str]] = {}
-    offered = [name for name, entry in RULES.items() if entry.cli]
+    offered = [name for name, entry in RULES.items() if entry.offered]
     for name in offered:
         for flag in RULES[name].cli:
             flags.setdefault(flag, []).append(name)
@@ -211,7 +211,7 @@ def flag_parser() -> argparse.ArgumentParser:
     rej.add_argument(
         "--reject",
         default="none",
-        choices=("none", *(name for name, entry in RULES.items() if entry.cli)),
+        choices=("none", *(name for name, entry in RULES.items() if entry.offered)),
         help="rejection rule (default none)",
     )
     rej.add_argument(
