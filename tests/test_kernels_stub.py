@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+import imcombiners as imc
 import imcombiners.kernels as imck
 
 STUB = Path(imck.__file__).with_suffix(".pyi")
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._rejection import RejectResult
+from .rejectors import GESD, LinearFitClip, PercentileClip, WinsorizedSigClip
 
 __all__ = [
 {names}
@@ -33,6 +35,8 @@ __all__ = [
 def _default(value):
     if isinstance(value, float) and math.isinf(value):
         return "..."  # math.inf has no literal; a stub may elide defaults
+    if isinstance(value, imc.Rejector):
+        return "..."  # a rule (AutoReject's): its repr is a call, not a literal
     return repr(value)
 
 

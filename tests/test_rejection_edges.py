@@ -289,7 +289,7 @@ def test_integer_stacks_equal_their_float64_twin(kind, dtype):
         "percentile": imc.PercentileClip(low=0.05, high=0.05),
         "gesd": imc.GESD(),
         "linearfit": imc.LinearFitClip(),
-    "auto": imc.AutoReject(),
+        "auto": imc.AutoReject(),
     }[kind]
     got = imc.Combiner(stack, mask).reject(rule).last_reject
     twin_got = imc.Combiner(twin, mask).reject(rule).last_reject
