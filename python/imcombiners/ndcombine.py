@@ -89,8 +89,11 @@ def ndcombine(
         The frames.
     combine : str, default "mean"
         The combine method (see `Combiner.combine`); case-insensitive.
-    reject : {None, "sigclip", "ccdclip", "linearclip", "minmax", "pclip"}, default None
-        The rejection rule.
+    reject : str, optional
+        The rejection rule by its name in `imcombiners.registry` (``"sigclip"``, ``"ccdclip"``,
+        ``"linearclip"``, ``"minmax"``, ``"pclip"``, ``"varclip"``, ``"winsorized"``,
+        ``"biweight"``, ``"percentile"``, ``"gesd"``, ``"linearfit"``, ``"auto"``); None: no
+        rejection.
     mask : array_like of bool and shape (N, *spatial), optional
         True where a sample must not be used.
     thresholds : (float, float), optional
