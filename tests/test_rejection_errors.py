@@ -166,7 +166,7 @@ def stack():
     return np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
 
 
-@pytest.mark.parametrize("bad", [["sigclip"], imc.SigClip, 3, {"kind": "sigclip"}])
+@pytest.mark.parametrize("bad", [[imc.SigClip, "minmax"], imc.SigClip, 3, {"kind": "sigclip"}])
 def test_combine_rejectors_must_be_rejector_objects(stack, bad):
     with pytest.raises(TypeError, match="rejectors"):
         imc.Combiner(stack).combine("mean", rejectors=bad)
@@ -182,7 +182,7 @@ def test_a_rule_name_runs_the_rule_with_its_defaults(stack):
         imc.Combiner(stack).combine("mean", rejectors="foo")
 
 
-@pytest.mark.parametrize("bad", [[imc.SigClip(), "minmax"], 3.0])
+@pytest.mark.parametrize("bad", [[imc.SigClip(), 3], 3.0])
 def test_reject_needs_rejector_objects(stack, bad):
     with pytest.raises(TypeError, match="rejector"):
         imc.Combiner(stack).reject(bad)

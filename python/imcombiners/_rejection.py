@@ -37,22 +37,25 @@ def as_rejector_list(rejectors: Any, *, name: str = "rejectors") -> list[Rejecto
     its defaults) or a sequence of them, as a list."""
     if rejectors is None:
         return []
-    if isinstance(rejectors, str):
+    if isinstance(rejectors, Rejector | str):
+        return [_one_rule(rejectors, name)]
+    if isinstance(rejectors, Sequence):
+        return [_one_rule(r, name) for r in rejectors]
+    raise TypeError(f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}")
+
+
+def _one_rule(rule: Any, name: str) -> Rejector:
+    """A `Rejector`, or a registered rule's name made into the rule with its defaults."""
+    if isinstance(rule, Rejector):
+        return rule
+    if isinstance(rule, str):
         from .registry import rule_class  # the registry imports the rules: import it late
 
-        return [rule_class(rejectors, param=name)()]
-    if isinstance(rejectors, Rejector):
-        return [rejectors]
-    if isinstance(rejectors, Sequence) and not isinstance(rejectors, str):
-        out = list(rejectors)
-        for r in out:
-            if not isinstance(r, Rejector):
-                raise TypeError(
-                    f"{name} must hold Rejector objects (imc.SigClip(...), ...), "
-                    f"got {type(r).__name__}"
-                )
-        return out
-    raise TypeError(f"{name} must be a Rejector or a list of them, got {type(rejectors).__name__}")
+        return rule_class(rule, param=name)()
+    raise TypeError(
+        f"{name} must hold Rejector objects (imc.SigClip(...), ...) or rule names, "
+        f"got {type(rule).__name__}"
+    )
 
 
 def _largest_deviation(rule: SigClip, n: int) -> float:

@@ -9,21 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import (
-    CcdClip,
-    Combiner,
-    ImcombinersWarning,
-    LinearClip,
-    MinMaxClip,
-    PClip,
-    Rejector,
-    SigClip,
-)
+from .. import Combiner, ImcombinersWarning, Rejector
+from ..registry import RULES
 from . import _stats
 from ._block import PRODUCTS, BlockPlan, run_block
 
 #: The rules a block can apply: each decides every output pixel from that pixel's samples only.
-PER_PIXEL_RULES = (SigClip, CcdClip, LinearClip, MinMaxClip, PClip)
+PER_PIXEL_RULES = tuple(entry.cls for entry in RULES.values())
 
 #: Weight statistics `combine` accepts by name (as `imcombiners.Combiner.combine`).
 WEIGHT_STATISTICS = ("mean", "median", "mode")
@@ -423,6 +415,11 @@ def _rules(rejectors: Any) -> list[Any]:
     if rejectors is None:
         return []
     rules = list(rejectors) if isinstance(rejectors, list | tuple) else [rejectors]
+    # A registered rule's name ("auto", "sigclip", ...) is that rule with its defaults.
+    # (other names fall through to the error below, which points to imcombiners.iraf)
+    rules = [
+        RULES[r.lower()].cls() if isinstance(r, str) and r.lower() in RULES else r for r in rules
+    ]
     for r in rules:
         if not isinstance(r, Rejector):
             raise TypeError(
