@@ -9,9 +9,14 @@ import distributed
 import numpy as np
 
 
-def local_cluster():
-    """Yield a Client of a LocalCluster: 2 worker processes of 1 thread, loopback only."""
+def local_cluster(*, work_stealing=True):
+    """Yield a Client of a LocalCluster: 2 worker processes of 1 thread, loopback only.
+
+    ``work_stealing=False`` turns off the scheduler's moving of queued tasks between workers,
+    for tests of where tasks run (stealing may move a task that may run elsewhere).
+    """
     with (
+        dask.config.set({"distributed.scheduler.work-stealing": work_stealing}),
         distributed.LocalCluster(
             processes=True,
             n_workers=2,

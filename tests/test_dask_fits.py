@@ -193,10 +193,20 @@ def test_read_fits_rereads_a_file_rewritten_after_read_fits(tmp_path):
     _same(data[1:], x[1:])
 
 
-def test_write_fits_on_a_cluster_reads_each_band_where_it_is_combined(tmp_path, client):
+@pytest.fixture
+def placing_client():
+    """A cluster of its own without work stealing: a busy moment of the machine (CI) must not
+    let the scheduler move a band's tasks, which write_fits allows (`allow_other_workers`) so
+    that a band whose worker died still runs."""
+    yield from local_cluster(work_stealing=False)
+
+
+def test_write_fits_on_a_cluster_reads_each_band_where_it_is_combined(tmp_path, placing_client):
     """On a cluster write_fits runs a band's reader tasks on the worker that combines the band
     (no piece of a band crosses between workers), and the bands use every worker."""
     from distributed import get_task_stream
+
+    client = placing_client
 
     rng = np.random.default_rng(28)
     x = random_stack(rng, 6, (48, 16), dtype="uint16")
