@@ -88,16 +88,24 @@ def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _iterative_checks(obj: Any) -> None:
-    # 0 passes is allowed (nothing is rejected), as imcombiners 0.1.1 allowed it.
-    _set(obj, "maxiters", v.nonnegative_int(obj.maxiters, name="maxiters", high=v.MAX_ITERS))
+def _limit_checks(obj: Any) -> None:
+    """``nkeep``, ``maxrej`` and, where the rule has it, ``revert_on_nkeep`` (every rule's)."""
     _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
     if obj.maxrej is not None:
         _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
-    if not isinstance(obj.revert_on_nkeep, bool):
-        raise TypeError(
-            f"revert_on_nkeep must be True or False, got {type(obj.revert_on_nkeep).__name__}"
-        )
+    revert = getattr(obj, "revert_on_nkeep", True)
+    if not isinstance(revert, bool):
+        raise TypeError(f"revert_on_nkeep must be True or False, got {type(revert).__name__}")
+
+
+def _maxiters_check(obj: Any) -> None:
+    # 0 passes is allowed (nothing is rejected), as imcombiners 0.1.1 allowed it.
+    _set(obj, "maxiters", v.nonnegative_int(obj.maxiters, name="maxiters", high=v.MAX_ITERS))
+
+
+def _iterative_checks(obj: Any) -> None:
+    _maxiters_check(obj)
+    _limit_checks(obj)
     _set(obj, "cenfunc", v.centre_name(obj.cenfunc))
     if obj.clip_cen is not None:
         _set(obj, "clip_cen", v.centre_name(obj.clip_cen, name="clip_cen"))
@@ -231,14 +239,8 @@ class VarClip(Rejector):
     def __post_init__(self) -> None:
         _grow_check(self)
         _set(self, "sigma", v.sigma_pair(self.sigma))
-        _set(self, "maxiters", v.nonnegative_int(self.maxiters, name="maxiters", high=v.MAX_ITERS))
-        _set(self, "nkeep", v.nonnegative_int(self.nkeep, name="nkeep"))
-        if self.maxrej is not None:
-            _set(self, "maxrej", v.nonnegative_int(self.maxrej, name="maxrej"))
-        if not isinstance(self.revert_on_nkeep, bool):
-            raise TypeError(
-                f"revert_on_nkeep must be True or False, got {type(self.revert_on_nkeep).__name__}"
-            )
+        _maxiters_check(self)
+        _limit_checks(self)
         _set(self, "cenfunc", v.centre_name(self.cenfunc))
 
 
@@ -520,17 +522,6 @@ class PClip(Rejector):
 # ---- Modern rules (issue 18): winsorized sigma, biweight and percentile clipping.
 
 
-def _rule_limit_checks(obj: Any) -> None:
-    """``nkeep``, ``maxrej`` and ``revert_on_nkeep`` of the modern rules."""
-    _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
-    if obj.maxrej is not None:
-        _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
-    if not isinstance(obj.revert_on_nkeep, bool):
-        raise TypeError(
-            f"revert_on_nkeep must be True or False, got {type(obj.revert_on_nkeep).__name__}"
-        )
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WinsorizedSigClip(Rejector):
     """Iterative sigma clipping with a robust spread from iterated winsorisation.
@@ -597,8 +588,8 @@ class WinsorizedSigClip(Rejector):
                 f"sigma; below it the spread shrinks towards 0 on normal data), got {cutoff}"
             )
         _set(self, "cutoff", cutoff)
-        _set(self, "maxiters", v.nonnegative_int(self.maxiters, name="maxiters", high=v.MAX_ITERS))
-        _rule_limit_checks(self)
+        _maxiters_check(self)
+        _limit_checks(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -663,8 +654,8 @@ class BiweightClip(Rejector):
         _set(self, "sigma", v.sigma_pair(self.sigma))
         _set(self, "c", v.real(self.c, name="c", low=0.0, low_open=True))
         _set(self, "c_scale", v.real(self.c_scale, name="c_scale", low=0.0, low_open=True))
-        _set(self, "maxiters", v.nonnegative_int(self.maxiters, name="maxiters", high=v.MAX_ITERS))
-        _rule_limit_checks(self)
+        _maxiters_check(self)
+        _limit_checks(self)
 
 
 def _fraction(value: Any, *, name: str) -> float:
@@ -726,7 +717,7 @@ class PercentileClip(Rejector):
         _grow_check(self)
         _set(self, "low", _fraction(self.low, name="low"))
         _set(self, "high", _fraction(self.high, name="high"))
-        _rule_limit_checks(self)
+        _limit_checks(self)
 
 
 # ---- end of the modern rules.
@@ -741,13 +732,6 @@ def _open_fraction(value: Any, *, name: str) -> float:
     if value >= 1.0:
         raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
     return value
-
-
-def _limit_checks(obj: Any) -> None:
-    """nkeep and maxrej, as the iterative rules check them."""
-    _set(obj, "nkeep", v.nonnegative_int(obj.nkeep, name="nkeep"))
-    if obj.maxrej is not None:
-        _set(obj, "maxrej", v.nonnegative_int(obj.maxrej, name="maxrej"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -899,11 +883,7 @@ class LinearFitClip(Rejector):
     def __post_init__(self) -> None:
         _grow_check(self)
         _set(self, "sigma", v.sigma_pair(self.sigma))
-        _set(self, "maxiters", v.nonnegative_int(self.maxiters, name="maxiters", high=v.MAX_ITERS))
-        if not isinstance(self.revert_on_nkeep, bool):
-            raise TypeError(
-                f"revert_on_nkeep must be True or False, got {type(self.revert_on_nkeep).__name__}"
-            )
+        _maxiters_check(self)
         _limit_checks(self)
 
 
