@@ -857,14 +857,61 @@ def _in_order(values):
     return total
 
 
+def _running_sums(d):
+    """Running sums of the ascending deviations ``d`` outward from the middle index h = n // 2,
+    as the core forms them::
+
+        low[i]      = d[h-1] + d[h-2] + ... + d[i]    (added in that order; low[h] = 0)
+        high[j - h] = d[h] + d[h+1] + ... + d[j-1]    (high[0] = 0)
+
+    and the same of the squares ``d*d`` (``low2``, ``high2``).
+    """
+    n, h = len(d), len(d) // 2
+    low, low2 = [0.0] * (h + 1), [0.0] * (h + 1)
+    high, high2 = [0.0] * (n - h + 1), [0.0] * (n - h + 1)
+    t = t2 = 0.0
+    for i in range(h - 1, -1, -1):
+        t += d[i]
+        t2 += d[i] * d[i]
+        low[i], low2[i] = t, t2
+    t = t2 = 0.0
+    for j in range(h, n):
+        t += d[j]
+        t2 += d[j] * d[j]
+        high[j - h + 1], high2[j - h + 1] = t, t2
+    return low, low2, high, high2
+
+
 def _clamped_std(d, lo, hi):
-    """Sample standard deviation (divisor n - 1) of ``clip(d, lo, hi)``, from the sum and the
-    sum of squares added in order: sqrt((sum(w^2) - sum(w)^2 / n) / (n - 1)), at least 0."""
-    w = [min(max(v, lo), hi) for v in d]
-    total = _in_order(w)
-    squares = _in_order(v * v for v in w)
-    n = len(w)
-    return math.sqrt(max((squares - total * total / n) / (n - 1), 0.0))
+    """Sample standard deviation (divisor n - 1) of ``clip(d, lo, hi)`` for ascending ``d``::
+
+        a values below lo count as lo, b values above hi as hi, the rest is the run d[a:n-b]
+        sum     = (a lo + sum(run)) + b hi
+        squares = (a lo^2 + sum(run^2)) + b hi^2
+        std     = sqrt(max((squares - sum * (sum * (1/n))) * (1/(n - 1)), 0))
+
+    The run's sums are ``low[a] + high[n - b - h]`` of `_running_sums` when the run contains
+    the middle index h, else added directly in order: the core's arithmetic, step for step
+    (``test_reference_clamped_std_is_the_standard_deviation`` checks it against np.std).
+    """
+    n, h = len(d), len(d) // 2
+    a = len([v for v in d if v < lo])  # (this module shadows the builtin sum)
+    e = len([v for v in d if v <= hi])
+    if a <= h <= e:
+        low, low2, high, high2 = _running_sums(d)
+        run, run2 = low[a] + high[e - h], low2[a] + high2[e - h]
+    else:
+        run = run2 = 0.0
+        for v in d[a:e]:
+            run += v
+            run2 += v * v
+    lo_sum, lo_sum2 = (a * lo, a * (lo * lo)) if a > 0 else (0.0, 0.0)
+    hi_sum, hi_sum2 = ((n - e) * hi, (n - e) * (hi * hi)) if e < n else (0.0, 0.0)
+    total = (lo_sum + run) + hi_sum
+    squares = (lo_sum2 + run2) + hi_sum2
+    # As the core: reciprocals of n and n - 1 instead of divisions.
+    inv_n, inv_n1 = 1.0 / n, 1.0 / (n - 1)
+    return math.sqrt(max((squares - total * (total * inv_n)) * inv_n1, 0.0))
 
 
 def _modern_passes(stack, mask, bounds, *, maxiters, nkeep, maxrej, revert_on_nkeep):

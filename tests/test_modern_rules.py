@@ -176,6 +176,21 @@ def test_winsorized_by_hand():
     assert not flat.mask_rej.any()
 
 
+def test_reference_clamped_std_is_the_standard_deviation():
+    """The oracle's running-sum arithmetic is np.std(np.clip(d, lo, hi), ddof=1), for the
+    intervals winsorisation uses: about the median (``d`` are deviations from it)."""
+    rng = np.random.default_rng(12)
+    for n in (2, 3, 4, 5, 8, 15, 16, 51, 200):
+        for _ in range(30):
+            d = np.sort(rng.normal(0.0, 10.0, n) * rng.choice([1.0, 100.0], n))
+            d = d - np.median(d)
+            lo, hi = -abs(rng.normal(0.0, 20.0)), abs(rng.normal(0.0, 20.0))
+            for bounds in ((lo, hi), (-math.inf, math.inf), (-1e-3, 2e-3), (lo, math.inf)):
+                want = np.std(np.clip(d, *bounds), ddof=1)
+                got = reference._clamped_std([float(v) for v in d], *bounds)
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * (1 + abs(d).max()))
+
+
 def test_winsorized_cutoff_below_1_5_is_refused():
     with pytest.raises(ValueError, match=r"cutoff must be >= 1.5"):
         imc.WinsorizedSigClip(cutoff=1.0)
