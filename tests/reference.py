@@ -1315,27 +1315,15 @@ def linearfit(
     def bounds(xs):
         return linearfit_bounds(sorted(float(v) for v in xs), sigma_lower, sigma_upper)
 
-    x_all, use_all = _usable(stack, mask)
-    shape = x_all.shape[1:]
-    mask_rej = np.zeros(x_all.shape, dtype=bool)
-    std, low, upp = (np.full(shape, math.nan) for _ in range(3))
-    nit = np.zeros(shape, dtype=np.int32)
-    flags = np.zeros(shape, dtype=np.uint8)
-    for idx in np.ndindex(shape):
-        column = (slice(None), *idx)
-        x, use = x_all[column], use_all[column]
-        keep, nit[idx], flags[idx], _, _, std[idx] = _clip_passes(
-            x,
-            use,
-            bounds,
-            maxiters=maxiters,
-            nkeep=nkeep,
-            maxrej=maxrej,
-            revert_on_nkeep=revert_on_nkeep,
-        )
-        mask_rej[column] = use & ~keep
-        low[idx], upp[idx] = _retained_range(x, keep)
-    return mask_rej, std, low, upp, nit, flags
+    return _modern_passes(
+        stack,
+        mask,
+        bounds,
+        maxiters=maxiters,
+        nkeep=nkeep,
+        maxrej=maxrej,
+        revert_on_nkeep=revert_on_nkeep,
+    )
 
 
 def auto(
